@@ -1,0 +1,22 @@
+/**
+ * @file error.hpp
+ * @brief The exception the C++ API throws. It carries the same negative errno-style code
+ * the C ABI returns, and a one-line message that names the object and the remedy.
+ */
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace tiermem {
+
+class Error : public std::runtime_error {
+ public:
+  Error(int code, const std::string &message) : std::runtime_error(message), code_(code) {}
+  /** Negative errno-style code, as the C ABI would return it. */
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+}  // namespace tiermem
