@@ -1,0 +1,132 @@
+# Helpers for guest scenarios: `. "$TIERMEM_VM_LIB"` at the top of a scenario.
+#
+# A scenario runs as root in the guest, chrooted into the host's root, with cwd =
+# $TIERMEM_VM_OUT (writable, copied out by `run-scenario --out DIR`). Its exit status is the
+# test's result; its stdout and stderr are shown by the harness.
+#
+# Environment: TIERMEM (the CLI), TIERMEM_BUILD_DIR, TIERMEM_SOURCE_DIR, TIERMEM_VM_OUT,
+# TIERMEM_VM_SHARE, TIERMEM_VM_KROOT and TIERMEM_VM_KREL (the booted kernel's module tree).
+#
+# The machine: node 0 DRAM with both CPUs (HMAT 10 ns, 10 GB/s), node 1 CPU-less far memory
+# (40 ns, 2 GB/s), node 2 CPU-less NVDIMM (120 ns, 1 GB/s; offline until dax0.0 becomes
+# system-ram). Loaded: nfit, nd_pmem, dax_pmem, device_dax, kmem, hwpoison-inject; debugfs is
+# mounted.
+
+set -Eeuo pipefail
+
+# A command failing under `set -e` names itself as the reason, unless fail() gave one.
+trap '_tm_rc=$?; [ -s "$TIERMEM_VM_SHARE/reason" ] || echo "status $_tm_rc from \"$BASH_COMMAND\" (${BASH_SOURCE[0]##*/}:$LINENO)" >"$TIERMEM_VM_SHARE/reason"' ERR
+
+# fail REASON: stop the scenario; the harness reports REASON as the cause of the failure.
+fail() {
+  echo "FAIL: $*" >&2
+  echo "$*" >"$TIERMEM_VM_SHARE/reason"
+  exit 1
+}
+
+# check DESCRIPTION COMMAND...: run COMMAND; fail with DESCRIPTION if it fails.
+check() {
+  local what=$1; shift
+  if "$@"; then echo "ok: $what"; else fail "$what (command: $*)"; fi
+}
+
+# expect_eq DESCRIPTION ACTUAL EXPECTED
+expect_eq() {
+  if [ "$2" = "$3" ]; then echo "ok: $1 = $3"; else fail "$1: got '$2', expected '$3'"; fi
+}
+
+# Debian's python3, whatever a developer's PATH prefers on the host.
+PY=/usr/bin/python3
+
+# json_get FILE EXPR: print a Python expression over the JSON document `j` in FILE.
+# Strings print bare, everything else as JSON (null, true, [0, 1]); e.g.
+#   json_get list.json '[t["rank"] for t in j["tiers"] if 2 in t["numa_nodes"]][0]'
+json_get() {
+  "$PY" - "$1" "$2" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    j = json.load(f)
+v = eval(sys.argv[2], {"j": j})
+print(v if isinstance(v, str) else json.dumps(v))
+EOF
+}
+
+# need_tiermem: fail clearly when the CLI was not built.
+need_tiermem() {
+  [ -x "$TIERMEM" ] || fail "$TIERMEM is not built; run cmake --build $TIERMEM_BUILD_DIR --target tiermem-cli"
+}
+
+# tiermem_json FILE: write `tiermem list --json` to FILE (and show it).
+tiermem_json() {
+  need_tiermem
+  "$TIERMEM" list --json >"$1" || fail "tiermem list --json exited with status $?"
+  "$PY" -m json.tool "$1" >/dev/null || fail "tiermem list --json printed invalid JSON: $(head -c 400 "$1")"
+  echo "--- tiermem list --json"
+  cat "$1"
+  echo
+}
+
+# make_devdax [ALIGN]: turn the NVDIMM's namespace0.0 into /dev/dax0.0 (devdax, 2M align).
+make_devdax() {
+  local align=${1:-2M}
+  ndctl create-namespace -f -e namespace0.0 -m devdax -a "$align" >/dev/null ||
+    fail "ndctl create-namespace -m devdax -a $align failed"
+  [ -e /sys/bus/dax/devices/dax0.0 ] || fail "no /sys/bus/dax/devices/dax0.0 after ndctl create-namespace"
+  [ -c /dev/dax0.0 ] || fail "no /dev/dax0.0 after ndctl create-namespace"
+}
+
+# to_system_ram [DEV]: hand a dax device (default dax0.0) to the kernel as a memory node.
+to_system_ram() {
+  local dev=${1:-dax0.0}
+  daxctl reconfigure-device --mode=system-ram "$dev" >/dev/null ||
+    fail "daxctl reconfigure-device --mode=system-ram $dev failed"
+  [ "$(dax_driver "$dev")" = kmem ] || fail "$dev is bound to '$(dax_driver "$dev")' after daxctl, not kmem"
+}
+
+# dax_driver DEV: the driver a dax device is bound to (device_dax, kmem) or "none".
+dax_driver() {
+  local link=/sys/bus/dax/devices/$1/driver
+  if [ -L "$link" ]; then basename "$(readlink "$link")"; else echo none; fi
+}
+
+# sysfs_read PATH: the content of a sysfs file, failing the scenario if it is missing.
+sysfs_read() {
+  [ -r "$1" ] || fail "missing $1"
+  cat "$1"
+}
+
+# memory_tier_of NODE: the id of the kernel memory tier (memory_tiering/memory_tierN) whose
+# nodelist holds NODE, or nothing.
+memory_tier_of() {
+  local node=$1 f
+  for f in /sys/devices/virtual/memory_tiering/memory_tier*/nodelist; do
+    [ -e "$f" ] || continue
+    if "$PY" - "$node" "$(cat "$f")" <<'EOF'
+import sys
+node, lst = int(sys.argv[1]), sys.argv[2].strip()
+ids = set()
+for part in filter(None, lst.split(",")):
+    lo, _, hi = part.partition("-")
+    ids.update(range(int(lo), int(hi or lo) + 1))
+sys.exit(0 if node in ids else 1)
+EOF
+    then
+      f=${f%/nodelist}; echo "${f##*memory_tier}"; return 0
+    fi
+  done
+}
+
+# show_topology: print what the kernel shows, for the log.
+show_topology() {
+  echo "--- numactl -H"; numactl -H || true
+  echo "--- memory tiers"
+  local f
+  for f in /sys/devices/virtual/memory_tiering/memory_tier*/nodelist; do
+    [ -e "$f" ] && echo "$f: $(cat "$f")"
+  done
+  echo "--- dax devices"
+  for f in /sys/bus/dax/devices/*; do
+    [ -e "$f" ] || continue
+    echo "$(basename "$f"): size=$(cat "$f/size") align=$(cat "$f/align" 2>/dev/null) target_node=$(cat "$f/target_node") driver=$(dax_driver "$(basename "$f")")"
+  done
+}
