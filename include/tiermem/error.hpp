@@ -7,9 +7,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "tiermem/tiermem.h"  // TM_API
+
 namespace tiermem {
 
-class Error : public std::runtime_error {
+// Exported so that its type info is shared across the library boundary (catch works).
+class TM_API Error : public std::runtime_error {
  public:
   Error(int code, const std::string &message) : std::runtime_error(message), code_(code) {}
   /** Negative errno-style code, as the C ABI would return it. */

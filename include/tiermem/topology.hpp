@@ -18,7 +18,7 @@ namespace tiermem {
 enum class DaxMode { devdax, system_ram, unbound, other };
 
 /** "devdax", "system-ram", "unbound", "other" (the names daxctl uses). */
-const char *to_string(DaxMode mode) noexcept;
+TM_API const char *to_string(DaxMode mode) noexcept;
 
 struct NumaNode {
   unsigned os_index = 0;
@@ -64,7 +64,7 @@ struct DiscoverOptions {
   std::string hwloc_xml;
 };
 
-class Topology {
+class TM_API Topology {
  public:
   /** Reads hwloc and sysfs once and ranks the tiers. Throws tiermem::Error. */
   static Topology discover(const DiscoverOptions &options = {});

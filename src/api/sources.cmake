@@ -1,0 +1,4 @@
+list(APPEND TIERMEM_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/error.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/topology_api.cpp
+)

@@ -1,0 +1,22 @@
+// Subcommands of the `tiermem` tool. Each register_* adds one subcommand to the app; the
+// callback it installs runs the command and returns the process exit status through
+// `Exit`. Exit codes: 0 success, 1 the command ran and found a problem, 2 bad input.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace tiermem::cli {
+
+/** Thrown by a command to end the process with `status` after printing `message` to stderr. */
+struct Exit {
+  int status;
+};
+
+/** Options every subcommand shares (`--fsroot`, `--hwloc-xml`). */
+struct Global {
+  std::string fsroot;
+  std::string hwloc_xml;
+};
+
+void register_list(CLI::App &app, Global &global);
+
+}  // namespace tiermem::cli

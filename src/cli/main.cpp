@@ -1,0 +1,36 @@
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.hpp"
+#include "tiermem/error.hpp"
+
+int main(int argc, char **argv) {
+  using namespace tiermem::cli;
+  CLI::App app{"tiermem: put a program's data on the right kind of memory"};
+  app.require_subcommand(1);
+  Global global;
+  app.add_option("--fsroot", global.fsroot,
+                 "read sysfs and hwloc from a recorded machine rooted at DIR (else TIERMEM_FSROOT)")
+      ->type_name("DIR");
+  app.add_option("--hwloc-xml", global.hwloc_xml, "read the topology from an hwloc XML file")
+      ->type_name("FILE");
+
+  register_list(app, global);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    // CLI11 prints usage errors itself; they are bad input (2), help is success (0).
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const Exit &e) {
+    return e.status;
+  } catch (const tiermem::Error &e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "tiermem: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

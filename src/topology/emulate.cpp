@@ -1,0 +1,108 @@
+#include "topology/emulate.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace tiermem::topology {
+namespace {
+
+Error bad_emulate(std::string_view text, const std::string &why) {
+  return Error(-EINVAL, "tiermem: TIERMEM_EMULATE='" + std::string(text) + "': " + why +
+                            "; expected NAME:SIZE[,NAME:SIZE...], e.g. slow:1G");
+}
+
+}  // namespace
+
+std::uint64_t parse_size(std::string_view text, std::string_view what) {
+  auto bad = [&](const char *why) {
+    return Error(-EINVAL, "tiermem: " + std::string(what) + ": '" + std::string(text) +
+                              "' is not a size (" + why + "); use e.g. 4096, 64K, 512M, 1G");
+  };
+  std::size_t i = 0;
+  std::uint64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    std::uint64_t d = static_cast<std::uint64_t>(text[i] - '0');
+    if (n > (UINT64_MAX - d) / 10) throw bad("too large");
+    n = n * 10 + d;
+    ++i;
+  }
+  if (i == 0) throw bad("no digits");
+  std::string suffix;
+  for (; i < text.size(); ++i) suffix += static_cast<char>(text[i] | 0x20);  // lower case
+  unsigned shift = 0;
+  if (!suffix.empty()) {
+    switch (suffix[0]) {
+      case 'k': shift = 10; break;
+      case 'm': shift = 20; break;
+      case 'g': shift = 30; break;
+      case 't': shift = 40; break;
+      case 'b': shift = 0; break;
+      default: throw bad("unknown unit");
+    }
+    std::string rest = suffix.substr(1);
+    if (suffix[0] == 'b' ? !rest.empty() : !(rest.empty() || rest == "b" || rest == "ib")) {
+      throw bad("unknown unit");
+    }
+  }
+  if (shift != 0 && n > (UINT64_MAX >> shift)) throw bad("too large");
+  return n << shift;
+}
+
+std::vector<EmulatedTierSpec> parse_emulate(std::string_view text) {
+  std::vector<EmulatedTierSpec> out;
+  if (text.empty()) return out;
+  std::size_t pos = 0;
+  for (;;) {
+    std::size_t comma = text.find(',', pos);
+    std::string_view item = text.substr(pos, comma == std::string_view::npos ? text.npos
+                                                                            : comma - pos);
+    std::size_t colon = item.find(':');
+    if (colon == std::string_view::npos) {
+      throw bad_emulate(text, "'" + std::string(item) + "' has no ':SIZE'");
+    }
+    std::string name(item.substr(0, colon));
+    if (name.empty() || name.size() > 32) {
+      throw bad_emulate(text, "'" + std::string(item) + "' needs a name of 1 to 32 characters");
+    }
+    for (char c : name) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-';
+      if (!ok) throw bad_emulate(text, "name '" + name + "' may use only letters, digits, _ and -");
+    }
+    for (const auto &e : out) {
+      if (e.name == name) throw bad_emulate(text, "name '" + name + "' appears twice");
+    }
+    std::uint64_t size = 0;
+    try {
+      size = parse_size(item.substr(colon + 1), "TIERMEM_EMULATE");
+    } catch (const Error &) {
+      throw bad_emulate(text, "'" + std::string(item.substr(colon + 1)) + "' is not a size");
+    }
+    if (size == 0) throw bad_emulate(text, "tier '" + name + "' has size 0");
+    out.push_back({std::move(name), size});
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+void append_emulated(Topology &topology, const std::vector<EmulatedTierSpec> &specs) {
+  for (const auto &s : specs) {
+    Tier t;
+    t.kind = "emulated";
+    t.capacity_bytes = s.size;
+    t.emulated = true;
+    t.emulated_name = s.name;
+    t.note = "emulated by TIERMEM_EMULATE: a memfd-backed stand-in in ordinary RAM, "
+             "not real tiered memory";
+    topology.append_tier(std::move(t));
+  }
+}
+
+void apply_emulate_env(Topology &topology) {
+  const char *env = std::getenv("TIERMEM_EMULATE");
+  if (env == nullptr || *env == '\0') return;
+  append_emulated(topology, parse_emulate(env));
+}
+
+}  // namespace tiermem::topology

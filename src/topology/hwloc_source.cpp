@@ -1,0 +1,165 @@
+#include <hwloc.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "topology/sources.hpp"
+
+namespace tiermem::topology {
+
+namespace {
+
+struct TopologyDeleter {
+  void operator()(hwloc_topology *t) const { hwloc_topology_destroy(t); }
+};
+using TopologyPtr = std::unique_ptr<hwloc_topology, TopologyDeleter>;
+
+struct BitmapDeleter {
+  void operator()(hwloc_bitmap_s *b) const { hwloc_bitmap_free(b); }
+};
+
+// hwloc takes a recorded root only through its environment; set the variables for the load
+// and put back what the process had, so that discovery leaves no trace.
+class ScopedEnv {
+ public:
+  void set(const char *name, const std::string &value) {
+    const char *old = std::getenv(name);
+    saved_.push_back({name, old != nullptr, old ? old : ""});
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (it->had) ::setenv(it->name, it->value.c_str(), 1);
+      else ::unsetenv(it->name);
+    }
+  }
+
+ private:
+  struct Saved {
+    const char *name;
+    bool had;
+    std::string value;
+  };
+  std::vector<Saved> saved_;
+};
+
+// Value of a memory attribute for `node` as seen from its local initiators: the initiator
+// whose cpuset overlaps the node's locality when hwloc knows one, else the best value
+// reported (hwloc marks higher-is-better attributes with HWLOC_MEMATTR_FLAG_HIGHER_FIRST).
+std::optional<std::uint64_t> local_value(hwloc_topology_t topo, hwloc_memattr_id_t attr,
+                                         hwloc_obj_t node) {
+  unsigned nr = 0;
+  if (hwloc_memattr_get_initiators(topo, attr, node, 0, &nr, nullptr, nullptr) != 0 || nr == 0)
+    return std::nullopt;
+  std::vector<hwloc_location> initiators(nr);
+  std::vector<hwloc_uint64_t> values(nr);
+  if (hwloc_memattr_get_initiators(topo, attr, node, 0, &nr, initiators.data(), values.data()) != 0)
+    return std::nullopt;
+  unsigned long flags = 0;
+  hwloc_memattr_get_flags(topo, attr, &flags);
+  const bool higher_first = flags & HWLOC_MEMATTR_FLAG_HIGHER_FIRST;
+  std::optional<std::uint64_t> local, best;
+  for (unsigned i = 0; i < nr; ++i) {
+    std::uint64_t v = values[i];
+    if (!best || (higher_first ? v > *best : v < *best)) best = v;
+    hwloc_const_cpuset_t where = nullptr;
+    if (initiators[i].type == HWLOC_LOCATION_TYPE_CPUSET) where = initiators[i].location.cpuset;
+    else if (initiators[i].type == HWLOC_LOCATION_TYPE_OBJECT)
+      where = initiators[i].location.object->cpuset;
+    if (where && node->cpuset && hwloc_bitmap_intersects(where, node->cpuset))
+      if (!local || (higher_first ? v > *local : v < *local)) local = v;
+  }
+  return local ? local : best;
+}
+
+std::vector<HwlocNode> collect(hwloc_topology_t topo) {
+  std::vector<HwlocNode> out;
+  // A node whose locality is shared with another node listed before it at the same place
+  // is, in hwloc's XML, usually the CPU-less one; sysfs replaces this guess when present.
+  std::vector<hwloc_bitmap_s *> seen;
+  for (hwloc_obj_t obj = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, nullptr); obj;
+       obj = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, obj)) {
+    HwlocNode n;
+    n.os_index = obj->os_index;
+    n.subtype = obj->subtype ? obj->subtype : "";
+    n.capacity_bytes = obj->attr ? obj->attr->numanode.local_memory : 0;
+    n.has_cpus_guess = obj->cpuset && !hwloc_bitmap_iszero(obj->cpuset) &&
+                       (n.subtype.empty() || n.subtype == "DRAM");
+    n.bandwidth_mbps = local_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, obj);
+    n.latency_ns = local_value(topo, HWLOC_MEMATTR_ID_LATENCY, obj);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+TopologyPtr init_topology() {
+  hwloc_topology_t raw = nullptr;
+  if (hwloc_topology_init(&raw) != 0)
+    throw Error(-ENOMEM, "tiermem: hwloc_topology_init failed: out of memory");
+  TopologyPtr topo(raw);
+  // Disallowed (cgroup-restricted) nodes are still memory of the machine: list them.
+  hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+  // Memory only: I/O devices are irrelevant here and slow to read on large machines.
+  hwloc_topology_set_io_types_filter(raw, HWLOC_TYPE_FILTER_KEEP_NONE);
+  return topo;
+}
+
+}  // namespace
+
+std::vector<HwlocNode> read_hwloc_fsroot(const std::string &root) {
+  auto topo = init_topology();
+  ScopedEnv env;
+  if (root != "/") {
+    env.set("HWLOC_FSROOT", root);
+    env.set("HWLOC_DUMPED_HWDATA_DIR", root + "/hwloc");
+    if (platform::SysfsRoot::is_directory(root + "/topo-cpuid"))
+      env.set("HWLOC_CPUID_PATH", root + "/topo-cpuid");
+    // A recorded machine is not this system: never bind or read live cpuid through it.
+    env.set("HWLOC_THISSYSTEM", "0");
+  }
+  if (hwloc_topology_load(topo.get()) != 0)
+    throw Error(-errno ? -errno : -EIO, "tiermem: hwloc could not read the topology below " +
+                                            root + ": " + std::strerror(errno));
+  return collect(topo.get());
+}
+
+std::vector<HwlocNode> read_hwloc_xml(const std::string &xml_path) {
+  std::ifstream probe(xml_path);
+  if (!probe)
+    throw Error(-ENOENT, "tiermem: hwloc XML " + xml_path + " cannot be opened: " +
+                             std::strerror(errno));
+  std::string head(512, '\0');
+  probe.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(probe.gcount()));
+  if (head.find("<topology") == std::string::npos)
+    throw Error(-EINVAL, "tiermem: " + xml_path +
+                             " is not an hwloc topology XML (no <topology> element near its start)");
+  // hwloc 2.x cannot import the version-3 format; say so instead of "invalid argument".
+  const auto tpos = head.find("<topology");
+  const auto tend = head.find('>', tpos);
+  const auto vpos = head.find("version=\"", tpos);
+  if (vpos != std::string::npos && vpos < tend) {
+    const std::string version = head.substr(vpos + 9, head.find('"', vpos + 9) - vpos - 9);
+    if (!version.empty() && version[0] > '2')
+      throw Error(-EINVAL, "tiermem: " + xml_path + " is hwloc XML version " + version +
+                               ", newer than this hwloc " HWLOC_VERSION
+                               " reads; export it with hwloc 2.x (lstopo --of xml) instead");
+  }
+
+  auto topo = init_topology();
+  if (hwloc_topology_set_xml(topo.get(), xml_path.c_str()) != 0)
+    throw Error(-EINVAL, "tiermem: hwloc rejected " + xml_path + ": " + std::strerror(errno));
+  // hwloc prints its own XML diagnostics to stderr; HWLOC_XML_VERBOSE stays as the user set it.
+  if (hwloc_topology_load(topo.get()) != 0)
+    throw Error(-EINVAL, "tiermem: " + xml_path +
+                             " is truncated or not a valid hwloc XML; re-export it with lstopo");
+  auto nodes = collect(topo.get());
+  if (nodes.empty())
+    throw Error(-EINVAL, "tiermem: " + xml_path + " describes no NUMA node; it is incomplete");
+  return nodes;
+}
+
+}  // namespace tiermem::topology

@@ -1,0 +1,7 @@
+list(APPEND TIERMEM_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/sysfs_source.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/hwloc_source.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/rank.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/topology.cpp
+)
+list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/emulate.cpp)

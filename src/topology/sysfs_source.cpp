@@ -1,0 +1,136 @@
+#include <cerrno>
+#include <sstream>
+
+#include "topology/sources.hpp"
+
+namespace tiermem::topology {
+
+namespace {
+
+bool starts_with(const std::string &s, const char *prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::optional<unsigned> suffix_number(const std::string &name, const char *prefix) {
+  if (!starts_with(name, prefix)) return std::nullopt;
+  auto v = platform::parse_u64(name.substr(std::char_traits<char>::length(prefix)));
+  if (!v) return std::nullopt;
+  return static_cast<unsigned>(*v);
+}
+
+// "Node 0 MemTotal:       3005392 kB" -> bytes
+std::uint64_t meminfo_total(const platform::SysfsRoot &root, const std::string &rel) {
+  auto text = root.read_optional(rel);
+  if (!text) return 0;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto pos = line.find("MemTotal:");
+    if (pos == std::string::npos) continue;
+    std::istringstream fields(line.substr(pos + 9));
+    std::uint64_t kb = 0;
+    std::string unit;
+    if (!(fields >> kb >> unit) || unit != "kB")
+      throw Error(-EINVAL, "tiermem: " + root.path(rel) + ": malformed MemTotal line '" + line +
+                               "'; the file is corrupt");
+    return kb * 1024;
+  }
+  throw Error(-EINVAL, "tiermem: " + root.path(rel) + " has no MemTotal line; the file is corrupt");
+}
+
+DaxMode mode_of(const std::string &driver) {
+  if (driver.empty()) return DaxMode::unbound;
+  if (driver == "device_dax" || driver == "tiermem_dax") return DaxMode::devdax;
+  if (driver == "kmem") return DaxMode::system_ram;
+  return DaxMode::other;
+}
+
+}  // namespace
+
+std::vector<NumaNode> read_sysfs_nodes(const platform::SysfsRoot &root) {
+  const std::string base = "sys/devices/system/node";
+  std::vector<unsigned> online, with_cpu;
+  bool have_online = root.exists(base + "/online");
+  if (have_online) online = root.read_list(base + "/online");
+  bool have_has_cpu = root.exists(base + "/has_cpu");
+  if (have_has_cpu) with_cpu = root.read_list(base + "/has_cpu");
+  auto contains = [](const std::vector<unsigned> &v, unsigned x) {
+    for (unsigned y : v)
+      if (y == x) return true;
+    return false;
+  };
+
+  std::vector<NumaNode> nodes;
+  for (const auto &name : root.list(base)) {
+    auto idx = suffix_number(name, "node");
+    if (!idx || !root.is_dir(base + "/" + name)) continue;
+    const std::string dir = base + "/" + name;
+    NumaNode n;
+    n.os_index = *idx;
+    // A node directory exists only for online nodes, but trust `online` when present.
+    n.online = have_online ? contains(online, *idx) : true;
+    if (have_has_cpu) {
+      n.has_cpus = contains(with_cpu, *idx);
+    } else if (root.exists(dir + "/cpulist")) {
+      n.has_cpus = !root.read_list(dir + "/cpulist").empty();
+    } else if (root.exists(dir + "/cpumap")) {
+      n.has_cpus = root.read_mask_nonzero(dir + "/cpumap");
+    }
+    n.capacity_bytes = meminfo_total(root, dir + "/meminfo");
+    if (root.exists(dir + "/distance")) {
+      std::istringstream in(root.read(dir + "/distance"));
+      unsigned d;
+      while (in >> d) n.distances.push_back(d);
+      if (!in.eof())
+        throw Error(-EINVAL, "tiermem: " + root.path(dir + "/distance") +
+                                 " is not a list of distances; the file is corrupt");
+    }
+    nodes.push_back(std::move(n));
+  }
+  if (nodes.empty())
+    throw Error(-ENOENT, "tiermem: " + root.path(base) +
+                             " lists no node directories; is this a Linux sysfs with NUMA?");
+  // Distance rows are in order of the online nodes (the kernel prints them that way).
+  std::vector<unsigned> order;
+  for (const auto &n : nodes) order.push_back(n.os_index);
+  for (auto &n : nodes)
+    if (n.distances.size() == order.size()) n.distance_nodes = order;
+    else n.distances.clear();
+  return nodes;
+}
+
+std::vector<DaxDevice> read_dax_devices(const platform::SysfsRoot &root) {
+  std::string base = "sys/bus/dax/devices";
+  if (!root.is_dir(base)) base = "sys/class/dax";  // pre-5.1 layout, still in the wild
+  std::vector<DaxDevice> out;
+  for (const auto &name : root.list(base)) {
+    if (!starts_with(name, "dax")) continue;
+    const std::string dir = base + "/" + name;
+    DaxDevice d;
+    d.name = name;
+    d.path = "/dev/" + name;
+    d.size = root.read_u64(dir + "/size");
+    d.align = root.read_u64_optional(dir + "/align").value_or(0);
+    if (auto t = root.read_i64_optional(dir + "/target_node"); t && *t >= 0)
+      d.target_node = static_cast<int>(*t);
+    // `resource` is hidden (0 or unreadable) to unprivileged readers on newer kernels.
+    if (auto r = root.read_u64_optional(dir + "/resource"); r && *r != 0) d.resource = *r;
+    d.driver = root.link_basename(dir + "/driver");
+    if (d.driver.empty() && base == "sys/class/dax")
+      d.driver = root.link_basename(dir + "/device/driver");
+    d.mode = mode_of(d.driver);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void read_memory_tiers(const platform::SysfsRoot &root, std::vector<NumaNode> &nodes) {
+  const std::string base = "sys/devices/virtual/memory_tiering";
+  for (const auto &name : root.list(base)) {
+    auto id = suffix_number(name, "memory_tier");
+    if (!id) continue;
+    for (unsigned n : root.read_list(base + "/" + name + "/nodelist"))
+      for (auto &node : nodes)
+        if (node.os_index == n) node.memory_tier = static_cast<int>(*id);
+  }
+}
+
+}  // namespace tiermem::topology
