@@ -1,0 +1,89 @@
+// Helpers shared by the host-side tests: where the recorded machines are, scratch copies of
+// them that a test may corrupt, and running the `tiermem` command.
+#pragma once
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <string>
+
+namespace tiermem::test {
+
+namespace fs = std::filesystem;
+
+/** The root of an unpacked recorded machine, e.g. machine("hwloc/fakeheteromemtiers"). */
+inline std::string machine(const std::string &archive_stem) {
+  fs::path dir = fs::path(TIERMEM_UNPACKED_FIXTURES) / archive_stem;
+  // An archive unpacks to one directory shaped like "/".
+  for (const auto &e : fs::directory_iterator(dir))
+    if (e.is_directory()) return e.path().string();
+  throw std::runtime_error("fixture " + dir.string() + " has no machine directory");
+}
+
+inline std::string fixture_file(const std::string &rel) {
+  return (fs::path(TIERMEM_TEST_FIXTURES) / rel).string();
+}
+
+/** A scratch directory removed at scope exit. */
+class TempDir {
+ public:
+  TempDir() {
+    std::string templ = (fs::temp_directory_path() / "tiermem-test-XXXXXX").string();
+    if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = templ;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir &) = delete;
+  TempDir &operator=(const TempDir &) = delete;
+  const fs::path &path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+/** A writable copy of a recorded machine that a test may corrupt. */
+inline fs::path copy_machine(const TempDir &dir, const std::string &archive_stem) {
+  fs::path dst = dir.path() / "root";
+  fs::copy(machine(archive_stem), dst,
+           fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  return dst;
+}
+
+inline void write_file(const fs::path &p, const std::string &text) {
+  fs::remove(p);
+  std::FILE *f = std::fopen(p.c_str(), "w");
+  if (!f) throw std::runtime_error("cannot write " + p.string());
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+}
+
+struct Run {
+  int status = -1;  ///< exit code
+  std::string out;  ///< stdout
+  std::string err;  ///< stderr
+};
+
+/** Runs the tiermem CLI with `args` (shell-quoted by the caller) and captures its output. */
+inline Run run_cli(const std::string &args, const std::string &env = "") {
+  TempDir tmp;
+  const std::string err_file = (tmp.path() / "err").string();
+  const std::string cmd = env + " " TIERMEM_CLI " " + args + " 2>" + err_file;
+  Run r;
+  std::FILE *p = ::popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed");
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  std::FILE *e = std::fopen(err_file.c_str(), "r");
+  while (e && (n = std::fread(buf, 1, sizeof buf, e)) > 0) r.err.append(buf, n);
+  if (e) std::fclose(e);
+  return r;
+}
+
+}  // namespace tiermem::test
