@@ -1,0 +1,131 @@
+/**
+ * @file heap.h
+ * @brief Allocation on a chosen tier: tiers, the tiered heap, policies and statistics.
+ *
+ * Included by tiermem/tiermem.h. Every function is thread-safe and never throws. Functions
+ * returning a pointer return NULL on failure and set `errno`; `tm_last_error()` then holds a
+ * one-line message naming the tier, pointer or text involved and what to do.
+ *
+ * The heap starts on first use: it discovers the topology, appends the tiers of
+ * `TIERMEM_EMULATE` (see README), and opens a tier's memory the first time
+ * `tm_tier_find()` names it. Every allocation of a tier lies in an address range reserved for
+ * that tier, so `tm_free()`, `tm_realloc()`, `tm_usable_size()` and `tm_tier_of()` need no
+ * tier argument and take no lock.
+ */
+#ifndef TIERMEM_HEAP_H
+#define TIERMEM_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef TM_API
+#if defined(__GNUC__)
+#define TM_API __attribute__((visibility("default")))
+#else
+#define TM_API
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A tier the heap allocates from. Valid until the process exits; never freed. */
+typedef struct tm_tier tm_tier;
+
+/**
+ * The tier named by `spec`, opening it on first use:
+ *   "rank:N"        the N-th tier of `tiermem list` (0 = fastest)
+ *   "kind:KIND"     the fastest tier of that kind ("hbm", "dram", "cxl-dram", "emulated", ...)
+ *   "node:N"        NUMA node N alone
+ *   "dax:daxX.Y"    a dax device: mapped directly in devdax mode, through its target node in
+ *                   system-ram mode
+ *   "emulated:NAME" a TIERMEM_EMULATE tier
+ * Specs naming the same memory return the same tier. NULL + errno (ENOENT unknown, EINVAL
+ * malformed, EBUSY device held by another process, ENODEV device gone or in the wrong mode).
+ */
+TM_API tm_tier *tm_tier_find(const char *spec);
+
+/** `n` bytes on `tier` (n == 0 gives a unique minimal block). NULL + ENOMEM when full. */
+TM_API void *tm_malloc(tm_tier *tier, size_t n);
+/** Zeroed `count * n` bytes on `tier`; NULL + ENOMEM on overflow or when full. */
+TM_API void *tm_calloc(tm_tier *tier, size_t count, size_t n);
+/**
+ * Resizes a tiermem block; the block stays on p's tier. `p == NULL` allocates with the
+ * default policy (tm_policy_default()); `n == 0` frees p and returns NULL. On failure p is
+ * untouched. A foreign `p` is reported and NULL returned (EINVAL).
+ */
+TM_API void *tm_realloc(void *p, size_t n);
+/** `n` bytes aligned to `align` (a power of two) on `tier`; NULL + EINVAL for a bad align. */
+TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n);
+/**
+ * Frees any tiermem block, or nothing for NULL. A pointer tiermem never gave out is not
+ * freed, nor passed to libc's free(): it is counted (`foreign_frees` in the statistics),
+ * reported on stderr (the first few times) and in tm_last_error().
+ */
+TM_API void tm_free(void *p);
+/** Usable size of a tiermem block; 0 for NULL or a foreign pointer. */
+TM_API size_t tm_usable_size(const void *p);
+/** The tier a tiermem block lies on; NULL for NULL or a foreign pointer. */
+TM_API tm_tier *tm_tier_of(const void *p);
+
+/** The tier's canonical name ("node:0", "rank:1", "dax:dax0.0", "emulated:slow"). */
+TM_API const char *tm_tier_name(const tm_tier *tier);
+/**
+ * Caps the bytes tiermem maps from `tier` (UINT64_MAX: no cap). Beyond it, allocations on
+ * the tier fail (and policies fall through to their next tier). The cap counts memory the
+ * tier's arena took, in extents of up to 1/8 of the tier, not live bytes. 0 or -EINVAL.
+ */
+TM_API int tm_tier_set_limit(tm_tier *tier, uint64_t bytes);
+
+/* ------------------------------------------------------------------------------------ */
+/* Policies: which tier serves a request (grammar in README.md, "Policies").             */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct tm_policy tm_policy;
+
+/**
+ * Parses a policy, e.g. "preferred(kind:hbm<=2G, rank:0)", and opens its tiers (a `<=SIZE`
+ * sets that tier's limit, as tm_tier_set_limit). NULL + errno (EINVAL: text, naming the
+ * offending part; ENOENT/EBUSY/...: a tier). Free with tm_policy_free().
+ */
+TM_API tm_policy *tm_policy_parse(const char *text);
+TM_API void tm_policy_free(tm_policy *policy);
+/** The process default: `TIERMEM_POLICY` if set, else "bind(rank:0)". Not to be freed. */
+TM_API tm_policy *tm_policy_default(void);
+/** The policy in canonical text; valid while the policy lives. */
+TM_API const char *tm_policy_text(const tm_policy *policy);
+/** `n` bytes where `policy` says (NULL: tm_policy_default()). NULL + ENOMEM when no tier can. */
+TM_API void *tm_policy_malloc(tm_policy *policy, size_t n);
+TM_API void *tm_policy_calloc(tm_policy *policy, size_t count, size_t n);
+TM_API void *tm_policy_aligned_alloc(tm_policy *policy, size_t align, size_t n);
+
+/* ------------------------------------------------------------------------------------ */
+/* Statistics                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct tm_tier_stats {
+  const char *name;      /**< tm_tier_name() */
+  const char *backend;   /**< e.g. "node 0 (MPOL_BIND)", "/dev/dax0.0 (devdax, ...)" */
+  uint64_t capacity;     /**< bytes the tier can provide to this process */
+  uint64_t limit;        /**< tm_tier_set_limit(), UINT64_MAX when none */
+  uint64_t mapped;       /**< bytes taken from the tier so far (kept for reuse once freed) */
+  uint64_t allocated;    /**< bytes in live blocks, including blocks cached by threads */
+  uint64_t peak;         /**< highest `allocated` sampled (at stats reads and failures) */
+  uint64_t failures;     /**< allocations on the tier that returned NULL */
+  uint64_t fallbacks;    /**< policy allocations that moved on from this tier to the next */
+} tm_tier_stats;
+
+/** Fills `out` for `tier`. 0 or -EINVAL. */
+TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out);
+/** The tiers opened so far; writes up to `max` of them to `out`, returns how many exist. */
+TM_API size_t tm_tiers_opened(tm_tier **out, size_t max);
+/** {"tiers":[{name, kind, rank, backend, capacity, limit, mapped, allocated, peak, failures,
+ *  fallbacks}...], "foreign_frees": N}; free() the result. NULL on ENOMEM. */
+TM_API char *tm_stats_json(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIERMEM_HEAP_H */

@@ -1,0 +1,284 @@
+// The C ABI of the heap (include/tiermem/heap.h). Hot paths (tm_malloc, tm_free, ...) are a
+// slot lookup or a thread-local read plus one jemalloc call; only failures build messages.
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "api/error.hpp"
+#include "heap/heap.hpp"
+#include "policy/policy.hpp"
+#include "tiermem/tiermem.h"
+
+struct tm_policy {
+  tiermem::policy::Policy ast;
+  std::string text;
+  std::unique_ptr<tiermem::policy::Selector> selector;
+};
+
+namespace {
+
+using namespace tiermem;
+
+template <class T>
+T *fail_null(int code, const std::string &message) noexcept {
+  api::set_last_error(code, message);
+  errno = -code;
+  return nullptr;
+}
+
+void *out_of_memory(tm_tier *tier, std::size_t n) noexcept {
+  try {
+    return fail_null<void>(-ENOMEM, heap::note_failure(tier, n));
+  } catch (...) {
+    return fail_null<void>(-ENOMEM, "tiermem: out of memory");
+  }
+}
+
+std::string ptr_text(const void *p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+void *no_tier(const char *call) noexcept {
+  return fail_null<void>(-EINVAL, std::string("tiermem: ") + call +
+                                      "(NULL, ...): no tier; get one from tm_tier_find()");
+}
+
+int lg_align_or_fail(std::size_t align) noexcept {
+  if (align == 0 || (align & (align - 1)) != 0) return -1;
+  return heap::je::lg_align(align);
+}
+
+std::unique_ptr<tm_policy> make_policy(std::string_view text) {
+  auto p = std::make_unique<tm_policy>();
+  p->ast = policy::parse(text);
+  p->text = policy::to_string(p->ast);
+  p->selector = std::make_unique<policy::Selector>(p->ast, [](const policy::TierTerm &t) {
+    tm_tier *tier = heap::find(t.spec);
+    if (t.limit) tier->backend->set_limit(*t.limit);
+    return static_cast<void *>(tier);
+  });
+  return p;
+}
+
+void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) noexcept {
+  if (pol == nullptr) {
+    pol = tm_policy_default();
+    if (pol == nullptr) return nullptr;
+  }
+  void *cands[16];
+  std::size_t k = pol->selector->candidates(n, cands, 16);
+  for (std::size_t i = 0; i < k; ++i) {
+    auto *t = static_cast<tm_tier *>(cands[i]);
+    if (void *p = heap::allocate(t, n == 0 ? 1 : n, extra)) {
+      for (std::size_t j = 0; j < i; ++j) {
+        static_cast<tm_tier *>(cands[j])->fallbacks.fetch_add(1, std::memory_order_relaxed);
+      }
+      return p;
+    }
+    try {
+      heap::note_failure(t, n);
+    } catch (...) {
+    }
+  }
+  return fail_null<void>(-ENOMEM, std::string("tiermem: ") + call + ": no tier of policy '" +
+                                      pol->text + "' can allocate " + std::to_string(n) +
+                                      " bytes; see tm_stats_json() for each tier's use");
+}
+
+}  // namespace
+
+extern "C" {
+
+TM_API tm_tier *tm_tier_find(const char *spec) {
+  if (spec == nullptr) return fail_null<tm_tier>(-EINVAL, "tiermem: tm_tier_find(NULL)");
+  tm_tier *out = nullptr;
+  int rc = api::guard([&] {
+    out = heap::find(spec);
+    return 0;
+  });
+  if (rc != 0) errno = -rc;
+  return out;
+}
+
+TM_API void *tm_malloc(tm_tier *tier, size_t n) {
+  if (__builtin_expect(tier == nullptr, 0)) return no_tier("tm_malloc");
+  void *p = heap::allocate(tier, n == 0 ? 1 : n);
+  return __builtin_expect(p != nullptr, 1) ? p : out_of_memory(tier, n);
+}
+
+TM_API void *tm_calloc(tm_tier *tier, size_t count, size_t n) {
+  if (tier == nullptr) return no_tier("tm_calloc");
+  size_t total = 0;
+  if (__builtin_mul_overflow(count, n, &total)) {
+    return fail_null<void>(-ENOMEM, "tiermem: tm_calloc(" + std::to_string(count) + ", " +
+                                        std::to_string(n) + "): the size overflows");
+  }
+  void *p = heap::allocate(tier, total == 0 ? 1 : total, heap::je::zero);
+  return p != nullptr ? p : out_of_memory(tier, total);
+}
+
+TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n) {
+  if (tier == nullptr) return no_tier("tm_aligned_alloc");
+  int lg = lg_align_or_fail(align);
+  if (lg < 0) {
+    return fail_null<void>(-EINVAL, "tiermem: tm_aligned_alloc: alignment " +
+                                        std::to_string(align) + " is not a power of two");
+  }
+  void *p = heap::allocate(tier, n == 0 ? 1 : n, lg);
+  return p != nullptr ? p : out_of_memory(tier, n);
+}
+
+TM_API void tm_free(void *p) {
+  tm_tier *t = heap::slot_owner(p);
+  if (__builtin_expect(t != nullptr, 1)) {
+    heap::release(t, p);
+    return;
+  }
+  if (p == nullptr) return;
+  heap::report_foreign(p, "tm_free");
+  api::set_last_error(-EINVAL, "tiermem: tm_free(" + ptr_text(p) +
+                                   "): not a pointer tiermem gave out; not freed (free it with "
+                                   "the allocator that returned it)");
+}
+
+TM_API void *tm_realloc(void *p, size_t n) {
+  if (p == nullptr) return tm_policy_malloc(nullptr, n);
+  tm_tier *t = heap::slot_owner(p);
+  if (t == nullptr) {
+    heap::report_foreign(p, "tm_realloc");
+    return fail_null<void>(-EINVAL, "tiermem: tm_realloc(" + ptr_text(p) +
+                                        "): not a pointer tiermem gave out; left untouched");
+  }
+  if (n == 0) {
+    heap::release(t, p);
+    return nullptr;
+  }
+  void *q = heap::reallocate(t, p, n);
+  return q != nullptr ? q : out_of_memory(t, n);
+}
+
+TM_API size_t tm_usable_size(const void *p) {
+  return heap::slot_owner(p) != nullptr ? heap::usable_size(p) : 0;
+}
+
+TM_API tm_tier *tm_tier_of(const void *p) { return heap::slot_owner(p); }
+
+TM_API const char *tm_tier_name(const tm_tier *tier) {
+  return tier != nullptr ? tier->name.c_str() : "";
+}
+
+TM_API int tm_tier_set_limit(tm_tier *tier, uint64_t bytes) {
+  if (tier == nullptr) return api::set_last_error(-EINVAL, "tiermem: tm_tier_set_limit(NULL, ...)");
+  tier->backend->set_limit(bytes > SIZE_MAX ? SIZE_MAX : static_cast<std::size_t>(bytes));
+  return 0;
+}
+
+TM_API tm_policy *tm_policy_parse(const char *text) {
+  if (text == nullptr) return fail_null<tm_policy>(-EINVAL, "tiermem: tm_policy_parse(NULL)");
+  tm_policy *out = nullptr;
+  int rc = api::guard([&] {
+    out = make_policy(text).release();  // owned by the caller until tm_policy_free()
+    return 0;
+  });
+  if (rc != 0) errno = -rc;
+  return out;
+}
+
+TM_API void tm_policy_free(tm_policy *policy) {
+  if (policy != nullptr && policy != tm_policy_default()) {
+    std::unique_ptr<tm_policy> owned(policy);
+  }
+}
+
+TM_API tm_policy *tm_policy_default(void) {
+  // Built once; a bad TIERMEM_POLICY is reported on each call and nothing is cached.
+  static std::mutex mu;
+  static std::unique_ptr<tm_policy> *made = std::make_unique<std::unique_ptr<tm_policy>>().release();
+  std::lock_guard<std::mutex> lock(mu);
+  if (*made) return made->get();
+  const char *env = std::getenv("TIERMEM_POLICY");
+  std::string text = env != nullptr && *env != '\0' ? env : "bind(rank:0)";
+  int rc = api::guard([&] {
+    try {
+      *made = make_policy(text);
+    } catch (const Error &e) {
+      throw Error(e.code(), std::string(e.what()) + (env ? " (from TIERMEM_POLICY)" : ""));
+    }
+    return 0;
+  });
+  if (rc != 0) {
+    errno = -rc;
+    return nullptr;
+  }
+  return made->get();
+}
+
+TM_API const char *tm_policy_text(const tm_policy *policy) {
+  return policy != nullptr ? policy->text.c_str() : "";
+}
+
+TM_API void *tm_policy_malloc(tm_policy *policy, size_t n) {
+  return policy_alloc(policy, n, 0, "tm_policy_malloc");
+}
+
+TM_API void *tm_policy_calloc(tm_policy *policy, size_t count, size_t n) {
+  size_t total = 0;
+  if (__builtin_mul_overflow(count, n, &total)) {
+    return fail_null<void>(-ENOMEM, "tiermem: tm_policy_calloc(" + std::to_string(count) + ", " +
+                                        std::to_string(n) + "): the size overflows");
+  }
+  return policy_alloc(policy, total, heap::je::zero, "tm_policy_calloc");
+}
+
+TM_API void *tm_policy_aligned_alloc(tm_policy *policy, size_t align, size_t n) {
+  int lg = lg_align_or_fail(align);
+  if (lg < 0) {
+    return fail_null<void>(-EINVAL, "tiermem: tm_policy_aligned_alloc: alignment " +
+                                        std::to_string(align) + " is not a power of two");
+  }
+  return policy_alloc(policy, n, lg, "tm_policy_aligned_alloc");
+}
+
+TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out) {
+  if (tier == nullptr || out == nullptr) {
+    return api::set_last_error(-EINVAL, "tiermem: tm_tier_stats_get: NULL tier or output");
+  }
+  return api::guard([&] {
+    heap::Stats s = heap::stats(tier);
+    out->name = tier->name.c_str();
+    out->backend = tier->backend->description().c_str();
+    out->capacity = s.capacity;
+    out->limit = s.limit;
+    out->mapped = s.mapped;
+    out->allocated = s.allocated;
+    out->peak = s.peak;
+    out->failures = s.failures;
+    out->fallbacks = s.fallbacks;
+    return 0;
+  });
+}
+
+TM_API size_t tm_tiers_opened(tm_tier **out, size_t max) {
+  auto tiers = heap::active_tiers();
+  for (size_t i = 0; i < tiers.size() && i < max; ++i) out[i] = tiers[i];
+  return tiers.size();
+}
+
+TM_API char *tm_stats_json(void) {
+  char *out = nullptr;
+  int rc = api::guard([&] {
+    std::string s = heap::stats_json();
+    out = static_cast<char *>(std::malloc(s.size() + 1));
+    if (out == nullptr) return -ENOMEM;
+    std::memcpy(out, s.c_str(), s.size() + 1);
+    return 0;
+  });
+  if (rc != 0) errno = -rc;
+  return out;
+}
+
+}  // extern "C"

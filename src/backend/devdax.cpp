@@ -1,0 +1,116 @@
+// devdax backend: a device-dax character device (/dev/daxX.Y in devdax mode), locked for this
+// process and mapped MAP_SHARED at the start of the tier's slot. The slot start is aligned to
+// the slot size, so to any device `align`; the mapped length is the device size rounded down
+// to `align`, because the kernel refuses mappings that are not multiples of it.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backend/backend.hpp"
+#include "backend/shared_mapping.hpp"
+#include "tiermem/error.hpp"
+
+namespace tiermem::backend {
+namespace {
+
+class DevdaxBackend final : public Backend {
+ public:
+  DevdaxBackend(std::string description, std::string path, int fd, std::byte *slot,
+                std::size_t len)
+      : Backend(Kind::devdax, std::move(description), kHooks, slot, len), path_(std::move(path)),
+        fd_(fd) {
+    fresh_is_zero_ = false;  // the device keeps what its previous user wrote
+  }
+  ~DevdaxBackend() override {
+    reserve_again(base(), capacity());
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void prepare_fork() noexcept override { snapshot_.take(path_, -1, base(), mapped(), mapped()); }
+  void parent_after_fork() noexcept override { snapshot_.drop(); }
+  // The device stays with the parent (it holds the lock). The child keeps a private copy of
+  // what was allocated so far and cannot grow the tier any more.
+  void child_after_fork() noexcept override {
+    std::size_t used = mapped();
+    int fd = snapshot_.install(base(), used);
+    if (fd >= 0) ::close(fd);
+    reserve_again(base() + used, capacity() - used);
+    if (fd_ >= 0) ::close(fd_);  // the parent's descriptor keeps the lock
+    fd_ = -1;
+    freeze();
+  }
+
+ private:
+  static constexpr extent_hooks_t kHooks{hook_alloc,    hook_dalloc,   hook_destroy,
+                                         hook_commit,   hook_decommit, hook_no_purge,
+                                         hook_no_purge, hook_split,    hook_merge};
+  std::string path_;
+  int fd_;
+  ForkSnapshot snapshot_;
+};
+
+std::string human(std::uint64_t n) {
+  if (n >= (1ULL << 30) && n % (1ULL << 30) == 0) return std::to_string(n >> 30) + " GiB";
+  if (n >= (1ULL << 20) && n % (1ULL << 20) == 0) return std::to_string(n >> 20) + " MiB";
+  if (n >= (1ULL << 10) && n % (1ULL << 10) == 0) return std::to_string(n >> 10) + " KiB";
+  return std::to_string(n) + " bytes";
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
+                                     std::uint64_t align, std::byte *slot,
+                                     std::size_t slot_size) {
+  if (align == 0) align = 2ULL << 20;  // the kernel's default when sysfs does not say
+  if ((align & (align - 1)) != 0 || align > slot_size) {
+    throw Error(-EINVAL, "tiermem: " + path + ": align " + std::to_string(align) +
+                             " is not a power of two tiermem can honour; check `daxctl list`");
+  }
+  std::uint64_t len = (size < slot_size ? size : slot_size) / align * align;
+  if (len == 0) {
+    throw Error(-EINVAL, "tiermem: " + path + ": size " + std::to_string(size) +
+                             " is smaller than its align " + human(align) +
+                             "; recreate the device with `daxctl create-device`");
+  }
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT || err == ENXIO || err == ENODEV) {
+      throw Error(-ENODEV, "tiermem: " + path + " is gone (" + std::strerror(err) +
+                               "); was it reconfigured or destroyed? check `daxctl list`");
+    }
+    throw Error(-err, "tiermem: cannot open " + path + ": " + std::strerror(err) +
+                          (err == EACCES ? "; add yourself to its group or run as root" : ""));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode)) {
+    ::close(fd);
+    throw Error(-ENODEV, "tiermem: " + path + " is not a character device; is it in devdax mode?");
+  }
+  try {
+    lock_exclusive(fd, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::mmap(slot, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+    int err = errno;
+    ::close(fd);
+    reserve_again(slot, len);
+    if (err == EINVAL) {
+      throw Error(-EINVAL, "tiermem: " + path + ": the kernel refused a " + human(len) +
+                               " mapping aligned to " + human(align) +
+                               "; the device's align in sysfs may be wrong, check `daxctl list`");
+    }
+    throw Error(err == ENXIO || err == ENODEV ? -ENODEV : -err,
+                "tiermem: cannot map " + path + ": " + std::strerror(err));
+  }
+  std::string desc = path + " (devdax, " + human(len) + ", align " + human(align) + ")";
+  return std::make_unique<DevdaxBackend>(std::move(desc), path, fd, slot, len);
+}
+
+}  // namespace tiermem::backend

@@ -1,0 +1,84 @@
+// emulated backend: a memfd of the tier's size mapped at the slot start. It stands in for a
+// slower tier on machines without one (TIERMEM_EMULATE): its capacity is real (allocations
+// fail with ENOMEM when it is full) and its pages are distinct from the program's heap.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backend/backend.hpp"
+#include "backend/shared_mapping.hpp"
+#include "tiermem/error.hpp"
+
+namespace tiermem::backend {
+namespace {
+
+class EmulatedBackend final : public Backend {
+ public:
+  EmulatedBackend(std::string name, int fd, std::byte *slot, std::size_t size)
+      : Backend(Kind::emulated, "emulated '" + name + "' (memfd, " + std::to_string(size) +
+                                    " bytes)",
+                kHooks, slot, size),
+        name_(std::move(name)), fd_(fd) {}
+  ~EmulatedBackend() override {
+    reserve_again(base(), capacity());
+    ::close(fd_);
+  }
+
+  void prepare_fork() noexcept override {
+    snapshot_.take(name_, fd_, base(), mapped(), capacity());
+  }
+  void parent_after_fork() noexcept override { snapshot_.drop(); }
+  void child_after_fork() noexcept override {
+    int fd = snapshot_.install(base(), capacity());
+    if (fd >= 0) {
+      ::close(fd_);
+      fd_ = fd;
+    }
+  }
+
+ private:
+  // Purging gives the memfd's pages back (a hole reads as zero afterwards).
+  static bool purge(extent_hooks_t *h, void *addr, std::size_t, std::size_t offset,
+                    std::size_t length, unsigned) {
+    auto *b = static_cast<EmulatedBackend *>(self(h));
+    off_t at = static_cast<std::byte *>(addr) + offset - b->base();
+    return ::fallocate(b->fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+                       static_cast<off_t>(length)) != 0;
+  }
+  static constexpr extent_hooks_t kHooks{hook_alloc, hook_dalloc, hook_destroy,
+                                         hook_commit, hook_decommit, hook_no_purge,
+                                         purge,       hook_split,    hook_merge};
+  std::string name_;
+  int fd_;
+  ForkSnapshot snapshot_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_emulated(const std::string &name, std::uint64_t size,
+                                       std::byte *slot, std::size_t slot_size) {
+  if (size == 0 || size > slot_size) {
+    throw Error(-EINVAL, "tiermem: emulated tier '" + name + "': size " + std::to_string(size) +
+                             " must be between 1 and " + std::to_string(slot_size) + " bytes");
+  }
+  std::size_t len = (size + 4095) & ~std::size_t{4095};
+  int fd = ::memfd_create(("tiermem-" + name).c_str(), MFD_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    throw Error(-err, "tiermem: emulated tier '" + name + "': memfd_create: " + std::strerror(err));
+  }
+  if (::ftruncate(fd, static_cast<off_t>(len)) != 0 ||
+      ::mmap(slot, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+    int err = errno;
+    ::close(fd);
+    reserve_again(slot, len);
+    throw Error(-err, "tiermem: emulated tier '" + name + "': cannot map " + std::to_string(len) +
+                          " bytes: " + std::strerror(err));
+  }
+  return std::make_unique<EmulatedBackend>(name, fd, slot, len);
+}
+
+}  // namespace tiermem::backend

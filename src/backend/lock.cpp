@@ -1,0 +1,61 @@
+// Exclusive use of a device: flock(LOCK_EX|LOCK_NB), and when it is refused, the holder's pid
+// from /proc/locks so that the error can name it.
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "backend/backend.hpp"
+#include "tiermem/error.hpp"
+
+namespace tiermem::backend {
+
+long lock_holder(const std::string &proc_locks, unsigned long dev_major, unsigned long dev_minor,
+                 unsigned long inode, long except_pid) {
+  // Lines look like "1: FLOCK  ADVISORY  WRITE 4711 fd:00:1234 0 EOF"; blocked waiters are
+  // "1: -> FLOCK ..." and are skipped. Device numbers are hex, the inode decimal.
+  std::istringstream in(proc_locks);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, type, advisory, access, pid, where;
+    f >> id >> type;
+    if (type == "->") continue;
+    f >> advisory >> access >> pid >> where;
+    unsigned long maj = 0, min = 0, ino = 0;
+    if (std::sscanf(where.c_str(), "%lx:%lx:%lu", &maj, &min, &ino) != 3) continue;
+    if (maj != dev_major || min != dev_minor || ino != inode) continue;
+    char *end = nullptr;
+    long p = std::strtol(pid.c_str(), &end, 10);
+    if (end == pid.c_str() || p == except_pid) continue;
+    return p;
+  }
+  return -1;
+}
+
+void lock_exclusive(int fd, const std::string &what) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
+  int err = errno;
+  if (err != EWOULDBLOCK) {
+    throw Error(-err, "tiermem: cannot lock " + what + ": " + std::strerror(err));
+  }
+  struct stat st {};
+  long holder = -1;
+  if (::fstat(fd, &st) == 0) {
+    std::ifstream f("/proc/locks");
+    std::stringstream text;
+    text << f.rdbuf();
+    holder = lock_holder(text.str(), major(st.st_dev), minor(st.st_dev), st.st_ino, -1);
+  }
+  std::string by = holder > 0 ? "held by pid " + std::to_string(holder) : "held by another process";
+  throw Error(-EBUSY, "tiermem: " + what + " is busy (" + by +
+                          "); stop that process or pick another device");
+}
+
+}  // namespace tiermem::backend

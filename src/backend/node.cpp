@@ -1,0 +1,86 @@
+// node backend: anonymous private memory over the whole slot, bound with mbind() to the tier's
+// NUMA nodes. The policy is set once on the (MAP_NORESERVE) range; pages are placed by the
+// kernel when first touched, so carving an extent is pure arithmetic.
+#include <numaif.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "tiermem/error.hpp"
+
+#ifndef MPOL_PREFERRED_MANY
+#define MPOL_PREFERRED_MANY 5
+#endif
+
+namespace tiermem::backend {
+namespace {
+
+std::string node_list(const std::vector<unsigned> &nodes) {
+  std::string s;
+  for (unsigned n : nodes) s += (s.empty() ? "" : ",") + std::to_string(n);
+  return s;
+}
+
+class NodeBackend final : public Backend {
+ public:
+  NodeBackend(std::string description, std::byte *slot, std::size_t size)
+      : Backend(Kind::node, std::move(description), kHooks, slot, size) {}
+
+ private:
+  // Purging anonymous memory is MADV_DONTNEED: the pages go back to the kernel and the range
+  // keeps its mbind policy, so the next touch lands on the same nodes again.
+  static bool purge(extent_hooks_t *, void *addr, std::size_t, std::size_t offset,
+                    std::size_t length, unsigned) {
+    return ::madvise(static_cast<std::byte *>(addr) + offset, length, MADV_DONTNEED) != 0;
+  }
+  static constexpr extent_hooks_t kHooks{hook_alloc, hook_dalloc, hook_destroy,
+                                         hook_commit, hook_decommit, hook_no_purge,
+                                         purge,       hook_split,    hook_merge};
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode mode,
+                                   std::byte *slot, std::size_t slot_size) {
+  if (nodes.empty()) throw Error(-EINVAL, "tiermem: a node tier needs at least one NUMA node");
+  constexpr unsigned kBits = 8 * sizeof(unsigned long);
+  unsigned max_node = 0;
+  for (unsigned n : nodes) max_node = n > max_node ? n : max_node;
+  std::vector<unsigned long> mask(max_node / kBits + 1, 0);
+  for (unsigned n : nodes) mask[n / kBits] |= 1UL << (n % kBits);
+  void *p = ::mmap(slot, slot_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    throw Error(-err, "tiermem: cannot map memory for node " + node_list(nodes) + ": " +
+                          std::strerror(err));
+  }
+  int m = MPOL_BIND;
+  if (mode == NodeMode::preferred) m = nodes.size() == 1 ? MPOL_PREFERRED : MPOL_PREFERRED_MANY;
+  unsigned long maxnode = mask.size() * kBits + 1;
+  long rc = ::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
+  if (rc != 0 && m == MPOL_PREFERRED_MANY && errno == EINVAL) {
+    // Kernels before 5.15 lack MPOL_PREFERRED_MANY: prefer the first node.
+    std::fill(mask.begin(), mask.end(), 0UL);
+    mask[nodes.front() / kBits] = 1UL << (nodes.front() % kBits);
+    m = MPOL_PREFERRED;
+    rc = ::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
+  }
+  if (rc != 0) {
+    int err = errno;
+    ::mmap(slot, slot_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+           -1, 0);
+    throw Error(-err, "tiermem: mbind to node " + node_list(nodes) + " failed: " +
+                          std::strerror(err) + "; is the node online and allowed (cpuset)?");
+  }
+  std::string desc = "node " + node_list(nodes) +
+                     (m == MPOL_BIND ? " (MPOL_BIND)"
+                                     : m == MPOL_PREFERRED ? " (MPOL_PREFERRED)"
+                                                           : " (MPOL_PREFERRED_MANY)");
+  return std::make_unique<NodeBackend>(std::move(desc), slot, slot_size);
+}
+
+}  // namespace tiermem::backend

@@ -1,0 +1,28 @@
+// Fork support for backends whose memory is MAP_SHARED (a memfd, a device): after fork() the
+// parent and the child would otherwise allocate the same bytes. The parent snapshots the used
+// bytes into a fresh memfd while jemalloc's locks are held (prepare); the child maps that
+// snapshot over the slot, so it sees a private copy, as with ordinary memory.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace tiermem::backend {
+
+class ForkSnapshot {
+ public:
+  /** Copies [base, base+used) (only the data ranges of `src_fd`, if >= 0) into a new memfd. */
+  void take(const std::string &name, int src_fd, std::byte *base, std::size_t used,
+            std::size_t length) noexcept;
+  /** In the child: maps the snapshot at base; returns its fd (now owned by caller) or -1. */
+  int install(std::byte *base, std::size_t length) noexcept;
+  /** In the parent: drops the snapshot. */
+  void drop() noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+/** Replaces [addr, addr+len) by an inaccessible reservation (keeps the slot reserved). */
+void reserve_again(std::byte *addr, std::size_t len) noexcept;
+
+}  // namespace tiermem::backend

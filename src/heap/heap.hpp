@@ -1,0 +1,80 @@
+// The tiered heap: one jemalloc arena per tier, its pages from the tier's backend, in the
+// tier's address-space slot. Tiers are created on first use (tm_tier_find) and live until
+// the process exits. The inline functions below are the hot path: a thread-local array gives
+// the jemalloc flags (arena + this thread's explicit tcache for the tier), then one jemalloc
+// call. Explicit per-tier tcaches matter: jemalloc's automatic tcache is shared by all arenas,
+// so it would hand a region cached from one tier to a request for another.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "heap/jemalloc.hpp"
+#include "heap/slots.hpp"
+#include "tiermem/topology.hpp"
+
+/** A tier as the heap serves it (the C ABI's opaque `tm_tier`). Immortal once created. */
+struct tm_tier {
+  unsigned slot = 0;
+  unsigned arena = 0;
+  int arena_flags = 0;
+  std::string name;        ///< canonical spec: "node:0", "rank:0", "dax:dax0.0", "emulated:slow"
+  std::string kind;        ///< the topology tier's kind, or "emulated"
+  int rank = -1;           ///< topology rank, -1 when the tier is not a whole topology tier
+  std::unique_ptr<tiermem::backend::Backend> backend;
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> fallbacks{0};
+  std::atomic<std::uint64_t> peak{0};
+};
+
+namespace tiermem::heap {
+
+/** Per thread, per slot: the mallocx flags for that tier; 0 until first use on the thread. */
+extern thread_local int t_flags[kMaxSlots];
+int thread_flags_slow(tm_tier *tier) noexcept;
+
+inline int thread_flags(tm_tier *tier) noexcept {
+  int f = t_flags[tier->slot];
+  return __builtin_expect(f != 0, 1) ? f : thread_flags_slow(tier);
+}
+
+/** n must be > 0. nullptr when the tier is full (see note_failure). */
+inline void *allocate(tm_tier *tier, std::size_t n, int extra_flags = 0) noexcept {
+  return tmje_mallocx(n, thread_flags(tier) | extra_flags);
+}
+/** p must belong to `tier`. */
+inline void release(tm_tier *tier, void *p) noexcept { tmje_dallocx(p, thread_flags(tier)); }
+/** n must be > 0; the result stays on `tier`. */
+inline void *reallocate(tm_tier *tier, void *p, std::size_t n) noexcept {
+  return tmje_rallocx(p, n, thread_flags(tier));
+}
+inline std::size_t usable_size(const void *p) noexcept { return tmje_sallocx(p, 0); }
+
+/** Finds or creates the tier for a spec ("rank:0", ...). Throws tiermem::Error. */
+tm_tier *find(std::string_view spec);
+/** The tiers created so far, in slot order. */
+std::vector<tm_tier *> active_tiers();
+/** The topology the heap resolves specs against (discovered + TIERMEM_EMULATE). */
+const Topology &topology();
+
+struct Stats {
+  std::uint64_t capacity = 0, limit = UINT64_MAX, mapped = 0, allocated = 0, peak = 0;
+  std::uint64_t failures = 0, fallbacks = 0;
+};
+Stats stats(tm_tier *tier);
+/** Records a failed allocation on `tier` and returns the one-line message explaining it. */
+std::string note_failure(tm_tier *tier, std::size_t n);
+
+/** Counts and reports (stderr, first few) a pointer tiermem never gave out. */
+void report_foreign(const void *p, const char *call) noexcept;
+std::uint64_t foreign_count() noexcept;
+
+/** Whole-heap statistics as JSON (per tier, plus foreign frees). */
+std::string stats_json();
+
+}  // namespace tiermem::heap

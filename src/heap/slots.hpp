@@ -1,0 +1,57 @@
+// The heap's address space: one PROT_NONE, MAP_NORESERVE reservation cut into equal,
+// power-of-two slots, one slot per tier. Every byte a tier ever hands out lies in its slot,
+// so "which tier owns p" is a subtraction, a compare and a shift — no lock, no syscall, no
+// mallctl lookup — and a pointer outside the reservation is recognisably foreign.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+struct tm_tier;
+
+namespace tiermem::heap {
+
+inline constexpr unsigned kMaxSlots = 64;
+
+/** Published once by reserve(); read on every tm_free / tm_tier_of. */
+struct SlotTable {
+  std::atomic<std::uintptr_t> base{0};
+  std::atomic<std::uintptr_t> span{0};  // 0 until reserved: every pointer is foreign
+  std::atomic<unsigned> shift{63};
+  std::atomic<tm_tier *> tier[kMaxSlots]{};
+};
+extern SlotTable g_slots;
+
+/** The tier owning `p`, or nullptr for a pointer tiermem never gave out. */
+inline tm_tier *slot_owner(const void *p) noexcept {
+  std::uintptr_t span = g_slots.span.load(std::memory_order_acquire);  // published last
+  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) -
+                       g_slots.base.load(std::memory_order_relaxed);
+  if (off >= span) return nullptr;
+  return g_slots.tier[off >> g_slots.shift.load(std::memory_order_relaxed)].load(
+      std::memory_order_acquire);
+}
+
+/**
+ * Reserves `count` slots of 2^shift bytes, aligned to the slot size. Throws tiermem::Error
+ * when the kernel refuses the reservation.
+ */
+void reserve_slots(unsigned count, unsigned shift);
+
+/** Slot size for the largest tier: 64 GiB at least, grown to fit, total reservation <= 16 TiB. */
+void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift) noexcept;
+
+inline std::byte *slot_address(unsigned i) noexcept {
+  return reinterpret_cast<std::byte *>(g_slots.base.load(std::memory_order_relaxed) +
+                                       (static_cast<std::uintptr_t>(i)
+                                        << g_slots.shift.load(std::memory_order_relaxed)));
+}
+inline std::size_t slot_size() noexcept {
+  return std::size_t{1} << g_slots.shift.load(std::memory_order_relaxed);
+}
+inline unsigned slot_count() noexcept {
+  return static_cast<unsigned>(g_slots.span.load(std::memory_order_relaxed) >>
+                               g_slots.shift.load(std::memory_order_relaxed));
+}
+
+}  // namespace tiermem::heap

@@ -1,0 +1,45 @@
+# The heap layer: jemalloc arenas per tier (extent hooks), the address-space slots, and
+# pointer -> tier lookup.
+#
+# jemalloc is linked privately, renamed: Debian's libjemalloc_pic.a with every global symbol
+# prefixed `tmje_` (see rename_jemalloc.cmake). The program's own malloc/free stay glibc's and
+# no symbol of this copy can collide with another jemalloc in the process.
+find_library(TIERMEM_JEMALLOC_PIC NAMES libjemalloc_pic.a
+             DOC "Debian's position-independent static jemalloc (libjemalloc-dev)")
+if(NOT TIERMEM_JEMALLOC_PIC)
+  message(FATAL_ERROR "tiermem: libjemalloc_pic.a not found; install libjemalloc-dev")
+endif()
+set(_tmje_dir ${CMAKE_BINARY_DIR}/jemalloc)
+file(MAKE_DIRECTORY ${_tmje_dir})
+add_custom_command(
+  OUTPUT ${_tmje_dir}/tmje.o
+  BYPRODUCTS ${_tmje_dir}/libtmje.a ${_tmje_dir}/tmje.syms ${_tmje_dir}/tmje_all.o
+  COMMAND ${CMAKE_COMMAND} -DNM=${CMAKE_NM} -DOBJCOPY=${CMAKE_OBJCOPY} -DLD=${CMAKE_LINKER}
+          -DIN=${TIERMEM_JEMALLOC_PIC} -DOUT=${_tmje_dir}/tmje.o -DSYMS=${_tmje_dir}/tmje.syms
+          -P ${CMAKE_CURRENT_LIST_DIR}/rename_jemalloc.cmake
+  DEPENDS ${TIERMEM_JEMALLOC_PIC} ${CMAKE_CURRENT_LIST_DIR}/rename_jemalloc.cmake
+  COMMENT "Renaming jemalloc's symbols to tmje_* (private copy)"
+  VERBATIM)
+set_source_files_properties(${_tmje_dir}/tmje.o PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+# The object goes into both libtiermem.so and libtiermem.a, so consumers never link a
+# jemalloc. An OBJECT library does not carry external objects, and the two library targets
+# are created after this file is read: attach it once the directory is processed.
+function(_tiermem_attach_jemalloc obj)
+  target_sources(tiermem PRIVATE ${obj})
+  target_sources(tiermem_static PRIVATE ${obj})
+endfunction()
+cmake_language(DEFER CALL _tiermem_attach_jemalloc ${_tmje_dir}/tmje.o)
+list(APPEND TIERMEM_PRIVATE_LIBS m ${CMAKE_DL_LIBS})
+# TIERMEM_EMULATE parsing lives in the topology layer and is appended to its list; guard in
+# case that list is being rewritten concurrently.
+if(NOT "${CMAKE_CURRENT_LIST_DIR}/../topology/emulate.cpp" IN_LIST TIERMEM_SOURCES)
+  get_filename_component(_tm_emulate ${CMAKE_CURRENT_LIST_DIR}/../topology/emulate.cpp ABSOLUTE)
+  if(NOT _tm_emulate IN_LIST TIERMEM_SOURCES)
+    list(APPEND TIERMEM_SOURCES ${_tm_emulate})
+  endif()
+endif()
+list(APPEND TIERMEM_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/tcache.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/slots.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/heap.cpp
+)

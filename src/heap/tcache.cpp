@@ -1,0 +1,53 @@
+// Per-thread, per-tier explicit jemalloc tcaches (see heap.hpp for why they are explicit).
+// Created on a thread's first allocation on a tier, destroyed when the thread exits.
+#include <pthread.h>
+
+#include <string>
+
+#include "heap/heap.hpp"
+
+namespace tiermem::heap {
+
+thread_local int t_flags[kMaxSlots];
+
+namespace {
+
+pthread_key_t g_exit_key;
+pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
+
+constexpr int kTcacheMask = 0xfff00;  // MALLOCX_TCACHE bits
+
+void destroy_thread_tcaches(void *) {
+  for (unsigned i = 0; i < kMaxSlots; ++i) {
+    int f = t_flags[i];
+    t_flags[i] = 0;
+    int enc = (f & kTcacheMask) >> 8;
+    if (f == 0 || enc < 2) continue;  // none, or MALLOCX_TCACHE_NONE
+    unsigned tc = static_cast<unsigned>(enc - 2);
+    tmje_mallctl("tcache.destroy", nullptr, nullptr, &tc, sizeof tc);
+  }
+}
+
+void make_exit_key() { pthread_key_create(&g_exit_key, destroy_thread_tcaches); }
+
+}  // namespace
+
+int thread_flags_slow(tm_tier *tier) noexcept {
+  pthread_once(&g_exit_once, make_exit_key);
+  unsigned tc = 0;
+  std::size_t sz = sizeof tc;
+  int f = tier->arena_flags;
+  // jemalloc has at most 4096 explicit tcaches; past that, a thread goes without one on
+  // this tier (correct, only slower).
+  if (tmje_mallctl("tcache.create", &tc, &sz, nullptr, 0) == 0) {
+    f |= je::tcache(tc);
+  } else {
+    f |= je::tcache_none;
+  }
+  t_flags[tier->slot] = f;
+  // Any non-null value makes the key's destructor run at thread exit.
+  pthread_setspecific(g_exit_key, t_flags);
+  return f;
+}
+
+}  // namespace tiermem::heap

@@ -1,0 +1,206 @@
+#include "policy/policy.hpp"
+
+#include <cerrno>
+#include <cctype>
+
+#include "tiermem/error.hpp"
+#include "topology/emulate.hpp"
+
+namespace tiermem::policy {
+namespace {
+
+const char kGrammar[] =
+    "policies: TIER, bind(TIER), preferred(TIER, ...), interleave(TIER, ...), "
+    "weighted(TIER=W, ...), threshold(SIZE, POLICY, POLICY); TIER: rank:N, kind:KIND, node:N, "
+    "dax:daxX.Y or emulated:NAME, optionally <=SIZE";
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : text_(text) {}
+
+  Policy parse_all() {
+    Policy p = parse_policy();
+    skip_ws();
+    if (pos_ != text_.size()) fail("unexpected '" + std::string(text_.substr(pos_)) + "'");
+    return p;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string &why) const {
+    throw Error(-EINVAL, "tiermem: policy '" + std::string(text_) + "': " + why + " at column " +
+                             std::to_string(pos_ + 1) + "; " + kGrammar);
+  }
+  void skip_ws() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool eat(char c) {
+    skip_ws();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    if (!eat(c)) fail(std::string("expected '") + c + "'");
+  }
+  // A run of characters that may appear in a spec, a size or a weight.
+  std::string_view word() {
+    skip_ws();
+    std::size_t start = pos_;
+    while (pos_ < text_.size()) {
+      char c = text_[pos_];
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '_' || c == '-' ||
+          c == '.' || c == '/') {
+        ++pos_;
+      } else {
+        break;
+      }
+    }
+    return text_.substr(start, pos_ - start);
+  }
+  std::uint64_t size_word(const char *what) {
+    std::size_t at = pos_;
+    std::string_view w = word();
+    if (w.empty()) fail(std::string("expected ") + what);
+    try {
+      return topology::parse_size(w, "policy size");
+    } catch (const Error &) {
+      pos_ = at;
+      fail("'" + std::string(w) + "' is not a size (use e.g. 4096, 64K, 2G)");
+    }
+  }
+
+  TierTerm tier_term() {
+    std::size_t at = pos_;
+    std::string_view spec = word();
+    if (spec.empty()) fail("expected a tier");
+    std::size_t colon = spec.find(':');
+    std::string key(spec.substr(0, colon == spec.npos ? spec.size() : colon));
+    for (char &c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (colon == spec.npos || colon + 1 == spec.size() ||
+        !(key == "rank" || key == "kind" || key == "node" || key == "dax" || key == "emulated")) {
+      pos_ = at;
+      skip_ws();
+      fail("'" + std::string(spec) + "' is not a tier");
+    }
+    TierTerm t;
+    t.spec = std::string(spec);
+    skip_ws();
+    if (text_.substr(pos_, 2) == "<=") {
+      pos_ += 2;
+      t.limit = size_word("a size after '<='");
+    }
+    return t;
+  }
+
+  Policy parse_policy() {
+    skip_ws();
+    std::size_t at = pos_;
+    std::string_view name = word();
+    skip_ws();
+    if (pos_ >= text_.size() || text_[pos_] != '(') {
+      pos_ = at;
+      Policy p;
+      p.tiers.push_back(tier_term());
+      return p;
+    }
+    Policy p;
+    if (name == "bind") p.kind = Policy::Kind::bind;
+    else if (name == "preferred") p.kind = Policy::Kind::preferred;
+    else if (name == "interleave") p.kind = Policy::Kind::interleave;
+    else if (name == "weighted") p.kind = Policy::Kind::weighted;
+    else if (name == "threshold") p.kind = Policy::Kind::threshold;
+    else {
+      pos_ = at;
+      fail("unknown policy '" + std::string(name) + "'");
+    }
+    expect('(');
+    if (p.kind == Policy::Kind::threshold) {
+      p.threshold = size_word("a size");
+      if (p.threshold == 0) fail("the threshold must be above 0");
+      expect(',');
+      p.small = std::make_unique<Policy>(parse_policy());
+      expect(',');
+      p.large = std::make_unique<Policy>(parse_policy());
+      expect(')');
+      return p;
+    }
+    do {
+      TierTerm t = tier_term();
+      if (p.kind == Policy::Kind::weighted) {
+        expect('=');
+        std::string_view w = word();
+        std::uint64_t v = 0;
+        for (char c : w) v = (c >= '0' && c <= '9' && v <= 1000000) ? v * 10 + (c - '0') : 0;
+        if (w.empty() || v == 0 || v > 1000000) fail("expected a weight from 1 to 1000000");
+        t.weight = v;
+      }
+      p.tiers.push_back(std::move(t));
+    } while (eat(','));
+    expect(')');
+    if (p.kind == Policy::Kind::bind && p.tiers.size() != 1) fail("bind takes exactly one tier");
+    if (p.tiers.size() > 16) fail("at most 16 tiers per policy");
+    return p;
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+};
+
+std::string size_text(std::uint64_t n) {
+  const char *units = "KMGT";
+  int u = -1;
+  while (n != 0 && n % 1024 == 0 && u < 3) {
+    n /= 1024;
+    ++u;
+  }
+  return std::to_string(n) + (u >= 0 ? std::string(1, units[u]) : "");
+}
+
+std::string term_text(const TierTerm &t, bool weighted) {
+  std::string s = t.spec;
+  if (t.limit) s += "<=" + size_text(*t.limit);
+  if (weighted) s += "=" + std::to_string(t.weight);
+  return s;
+}
+
+}  // namespace
+
+Policy parse(std::string_view text) { return Parser(text).parse_all(); }
+
+std::string to_string(const Policy &p) {
+  static const char *names[] = {"bind", "preferred", "interleave", "weighted", "threshold"};
+  std::string s = std::string(names[static_cast<int>(p.kind)]) + "(";
+  if (p.kind == Policy::Kind::threshold) {
+    return s + size_text(p.threshold) + ", " + to_string(*p.small) + ", " + to_string(*p.large) +
+           ")";
+  }
+  for (std::size_t i = 0; i < p.tiers.size(); ++i) {
+    s += (i ? ", " : "") + term_text(p.tiers[i], p.kind == Policy::Kind::weighted);
+  }
+  return s + ")";
+}
+
+std::size_t Selector::candidates(std::size_t n, void **out, std::size_t max) noexcept {
+  if (kind_ == Policy::Kind::threshold) {
+    return (n < threshold_ ? small_ : large_)->candidates(n, out, max);
+  }
+  std::size_t k = handles_.size() < max ? handles_.size() : max;
+  std::size_t first = 0;
+  if (kind_ == Policy::Kind::interleave) {
+    first = next_.fetch_add(1, std::memory_order_relaxed) % handles_.size();
+  } else if (kind_ == Policy::Kind::weighted) {
+    // The tier furthest behind its share of bytes: smallest bytes_i / w_i.
+    for (std::size_t i = 1; i < handles_.size(); ++i) {
+      unsigned __int128 a = static_cast<unsigned __int128>(bytes_[i].load(std::memory_order_relaxed)) * weights_[first];
+      unsigned __int128 b = static_cast<unsigned __int128>(bytes_[first].load(std::memory_order_relaxed)) * weights_[i];
+      if (a < b) first = i;
+    }
+    bytes_[first].fetch_add(n, std::memory_order_relaxed);
+  }
+  for (std::size_t i = 0; i < k; ++i) out[i] = handles_[(first + i) % handles_.size()];
+  return k;
+}
+
+}  // namespace tiermem::policy

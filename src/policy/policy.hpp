@@ -1,0 +1,80 @@
+// The policy grammar, parsed in one place for the API (tm_policy_parse), the environment
+// (TIERMEM_POLICY) and later the launcher and the preload library.
+//
+//   policy     := tier | bind | preferred | interleave | weighted | threshold
+//   bind       := "bind(" tier ")"                       every block on that tier, or ENOMEM
+//   preferred  := "preferred(" tier {"," tier} ")"       first tier that has room, in order
+//   interleave := "interleave(" tier {"," tier} ")"      rotate tiers block by block
+//   weighted   := "weighted(" tier "=" W {"," tier "=" W} ")"   split bytes W1:W2:...
+//   threshold  := "threshold(" SIZE "," policy "," policy ")"   n < SIZE: first, else second
+//   tier       := SPEC ["<=" SIZE]                       SPEC as tm_tier_find; <= caps the tier
+//
+// A bare tier means bind(tier). Spaces are allowed between tokens. SIZE as TIERMEM_EMULATE
+// ("64K", "2G"). W is an integer from 1 to 1000000.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tiermem::policy {
+
+struct TierTerm {
+  std::string spec;                    ///< "rank:0", "kind:hbm", ...
+  std::optional<std::uint64_t> limit;  ///< from "<=SIZE"
+  std::uint64_t weight = 1;            ///< weighted() only
+};
+
+struct Policy {
+  enum class Kind { bind, preferred, interleave, weighted, threshold };
+  Kind kind = Kind::bind;
+  std::vector<TierTerm> tiers;  ///< empty for threshold
+  std::uint64_t threshold = 0;
+  std::unique_ptr<Policy> small, large;
+};
+
+/** Throws tiermem::Error (-EINVAL) quoting the text, the column and what was expected. */
+Policy parse(std::string_view text);
+
+/** Canonical text, e.g. "preferred(kind:hbm<=2G, rank:0)"; parse(to_string(p)) == p. */
+std::string to_string(const Policy &p);
+
+/**
+ * A parsed policy bound to tier handles: answers "which tiers, in which order" per request.
+ * Lock-free; interleave and weighted keep atomic counters.
+ */
+class Selector {
+ public:
+  /** `resolve` maps each tier term (in text order) to a non-null handle; it may throw. */
+  template <class Resolve>
+  Selector(const Policy &p, Resolve &&resolve) : kind_(p.kind), threshold_(p.threshold) {
+    if (kind_ == Policy::Kind::threshold) {
+      small_ = std::make_unique<Selector>(*p.small, resolve);
+      large_ = std::make_unique<Selector>(*p.large, resolve);
+      return;
+    }
+    for (const auto &t : p.tiers) {
+      handles_.push_back(resolve(t));
+      weights_.push_back(t.weight);
+    }
+    bytes_ = std::make_unique<std::atomic<std::uint64_t>[]>(handles_.size());
+  }
+
+  /** Writes the handles to try for an `n`-byte request, best first; returns how many. */
+  std::size_t candidates(std::size_t n, void **out, std::size_t max) noexcept;
+
+ private:
+  Policy::Kind kind_;
+  std::uint64_t threshold_;
+  std::vector<void *> handles_;
+  std::vector<std::uint64_t> weights_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> bytes_;
+  std::atomic<std::uint64_t> next_{0};
+  std::unique_ptr<Selector> small_, large_;
+};
+
+}  // namespace tiermem::policy

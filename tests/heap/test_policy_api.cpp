@@ -1,0 +1,173 @@
+// Policies through the C ABI, on emulated tiers pa (64M), pb (64M), tiny (16M), slow (256M).
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "tiermem/tiermem.h"
+
+namespace {
+
+tm_policy *policy(const char *text) {
+  tm_policy *p = tm_policy_parse(text);
+  INFO(text << ": " << tm_last_error());
+  REQUIRE(p != nullptr);
+  return p;
+}
+
+std::string name_of(void *p) { return tm_tier_name(tm_tier_of(p)); }
+
+}  // namespace
+
+TEST_CASE("bind places every block on its tier and fails with ENOMEM when it is full") {
+  tm_policy *pol = policy("bind(emulated:tiny)");
+  std::vector<void *> blocks;
+  while (void *p = tm_policy_malloc(pol, 1 << 20)) {
+    CHECK(name_of(p) == "emulated:tiny");
+    blocks.push_back(p);
+    REQUIRE(blocks.size() < 32);
+  }
+  CHECK(errno == ENOMEM);
+  CHECK(std::string(tm_last_error()).find("bind(emulated:tiny)") != std::string::npos);
+  for (void *p : blocks) tm_free(p);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("preferred falls through to the next tier when the first is full, and counts it") {
+  tm_policy *pol = policy("preferred(emulated:tiny, emulated:slow)");
+  std::vector<void *> blocks;
+  bool spilled = false;
+  for (int i = 0; i < 40; ++i) {
+    void *p = tm_policy_malloc(pol, 1 << 20);
+    REQUIRE(p != nullptr);
+    if (name_of(p) == "emulated:slow") spilled = true;
+    else CHECK_FALSE(spilled);  // never back to tiny while it is full
+    blocks.push_back(p);
+  }
+  CHECK(spilled);
+  tm_tier_stats s{};
+  REQUIRE(tm_tier_stats_get(tm_tier_find("emulated:tiny"), &s) == 0);
+  CHECK(s.fallbacks >= 1);
+  for (void *p : blocks) tm_free(p);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("interleave rotates the tiers block by block") {
+  tm_policy *pol = policy("interleave(emulated:pa, emulated:pb)");
+  int on_a = 0, on_b = 0;
+  std::vector<void *> blocks;
+  for (int i = 0; i < 100; ++i) {
+    void *p = tm_policy_malloc(pol, 1000);
+    REQUIRE(p != nullptr);
+    (name_of(p) == "emulated:pa" ? on_a : on_b)++;
+    blocks.push_back(p);
+  }
+  CHECK(on_a == 50);
+  CHECK(on_b == 50);
+  for (void *p : blocks) tm_free(p);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("weighted splits bytes in the given ratio") {
+  tm_policy *pol = policy("weighted(emulated:pa=3, emulated:pb=1)");
+  std::size_t bytes_a = 0, bytes_b = 0;
+  std::vector<void *> blocks;
+  for (int i = 0; i < 400; ++i) {
+    std::size_t n = 1000 + static_cast<std::size_t>(i % 7) * 3000;
+    void *p = tm_policy_malloc(pol, n);
+    REQUIRE(p != nullptr);
+    (name_of(p) == "emulated:pa" ? bytes_a : bytes_b) += n;
+    blocks.push_back(p);
+  }
+  double ratio = static_cast<double>(bytes_a) / static_cast<double>(bytes_b);
+  CHECK(ratio > 2.8);
+  CHECK(ratio < 3.2);
+  for (void *p : blocks) tm_free(p);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("threshold sends small blocks to one policy and large ones to another") {
+  tm_policy *pol = policy("threshold(4K, emulated:pa, preferred(emulated:pb, emulated:slow))");
+  void *small = tm_policy_malloc(pol, 4095);
+  void *large = tm_policy_malloc(pol, 4096);
+  REQUIRE(small != nullptr);
+  REQUIRE(large != nullptr);
+  CHECK(name_of(small) == "emulated:pa");
+  CHECK(name_of(large) == "emulated:pb");
+  tm_free(small);
+  tm_free(large);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("a per-tier limit in a policy makes preferred fall through early") {
+  tm_policy *pol = policy("preferred(emulated:pb<=8M, emulated:slow)");
+  CHECK(std::string(tm_policy_text(pol)) == "preferred(emulated:pb<=8M, emulated:slow)");
+  tm_tier_stats s{};
+  REQUIRE(tm_tier_stats_get(tm_tier_find("emulated:pb"), &s) == 0);
+  CHECK(s.limit == (8u << 20));
+  std::vector<void *> blocks;
+  bool spilled = false;
+  for (int i = 0; i < 20 && !spilled; ++i) {
+    void *p = tm_policy_malloc(pol, 1 << 20);
+    REQUIRE(p != nullptr);
+    spilled = name_of(p) == "emulated:slow";
+    blocks.push_back(p);
+  }
+  CHECK(spilled);
+  REQUIRE(tm_tier_stats_get(tm_tier_find("emulated:pb"), &s) == 0);
+  CHECK(s.mapped <= 8u << 20);
+  for (void *p : blocks) tm_free(p);
+  tm_tier_set_limit(tm_tier_find("emulated:pb"), UINT64_MAX);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("policy calloc and aligned_alloc follow the policy") {
+  tm_policy *pol = policy("emulated:pa");
+  auto *z = static_cast<unsigned char *>(tm_policy_calloc(pol, 100, 10));
+  REQUIRE(z != nullptr);
+  for (int i = 0; i < 1000; ++i) REQUIRE(z[i] == 0);
+  void *a = tm_policy_aligned_alloc(pol, 1 << 16, 10);
+  REQUIRE(a != nullptr);
+  CHECK(reinterpret_cast<std::uintptr_t>(a) % (1 << 16) == 0);
+  CHECK(name_of(a) == "emulated:pa");
+  CHECK(tm_policy_aligned_alloc(pol, 3, 10) == nullptr);
+  CHECK(tm_policy_calloc(pol, SIZE_MAX, 2) == nullptr);
+  tm_free(z);
+  tm_free(a);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("a NULL policy means the default one (TIERMEM_POLICY)") {
+  void *p = tm_policy_malloc(nullptr, 10);
+  REQUIRE(p != nullptr);
+  CHECK(name_of(p) == "emulated:slow");
+  tm_free(p);
+  tm_policy_free(tm_policy_default());  // ignored: the default policy is not freed
+  CHECK(tm_policy_default() != nullptr);
+}
+
+TEST_CASE("policy text with an unknown tier or bad syntax fails naming the text") {
+  struct Case {
+    const char *text;
+    const char *says;
+    int err;
+  } cases[] = {
+      {"preferred(emulated:nope, rank:0)", "no emulated tier 'nope'", ENOENT},
+      {"bind(rank:0", "expected ')'", EINVAL},
+      {"sometimes(rank:0)", "unknown policy 'sometimes'", EINVAL},
+      {"weighted(emulated:pa=0)", "weight", EINVAL},
+      {"bind(tier:0)", "'tier:0' is not a tier", EINVAL},
+      {"", "expected a tier", EINVAL},
+  };
+  for (const auto &c : cases) {
+    errno = 0;
+    CHECK(tm_policy_parse(c.text) == nullptr);
+    CHECK(errno == c.err);
+    std::string msg = tm_last_error();
+    INFO(c.text << " -> " << msg);
+    CHECK(msg.find(c.says) != std::string::npos);
+  }
+  CHECK(tm_policy_parse(nullptr) == nullptr);
+}
