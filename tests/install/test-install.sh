@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# test-install.sh BUILD_DIR SOURCE_DIR WORK_DIR
+set -euo pipefail
+build=$1 src=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+prefix=$work/prefix
+
+cmake --install "$build" --prefix "$prefix" >/dev/null
+for f in include/tiermem/tiermem.h include/tiermem/topology.hpp bin/tiermem \
+         lib/libtiermem.so lib/libtiermem.a lib/cmake/tiermem/tiermemConfig.cmake \
+         lib/pkgconfig/tiermem.pc; do
+  [ -e "$prefix/$f" ] || { echo "install: $prefix/$f is missing"; exit 1; }
+done
+"$prefix/bin/tiermem" list >/dev/null
+
+# 1. CMake package
+cmake -S "$src/tests/install/consumer" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/cmake-build" >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/list_tiers" | grep -q '^tier 0: DRAM'
+"$work/cmake-build/list_tiers_static" | grep -q '^tier 0: DRAM'
+
+# 2. pkg-config
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+cc -o "$work/list_tiers_pc" "$src/examples/list_tiers.c" $(pkg-config --cflags --libs tiermem)
+LD_LIBRARY_PATH="$prefix/lib" "$work/list_tiers_pc" | grep -q '^tier 0: DRAM'
+c++ -std=c++20 -o "$work/list_tiers_pc_static" "$src/examples/list_tiers.c" -x none \
+    $(pkg-config --cflags tiermem) "$prefix/lib/libtiermem.a" $(pkg-config --libs numa hwloc) -lm -lpthread -ldl
+"$work/list_tiers_pc_static" | grep -q '^tier 0: DRAM'
+echo "install: find_package and pkg-config consumers built and ran from $prefix"
