@@ -130,3 +130,40 @@ show_topology() {
     echo "$(basename "$f"): size=$(cat "$f/size") align=$(cat "$f/align" 2>/dev/null) target_node=$(cat "$f/target_node") driver=$(dax_driver "$(basename "$f")")"
   done
 }
+
+# json_check FILE [ARG...] <<'PY' ... PY: run Python checks over the JSON document in FILE.
+# The code sees `j` (the document), `args` (the ARGs), ok(msg), fail(msg) (stops the scenario
+# with msg as the reason) and the helpers tier_of_node(n), tier_of_dax(name), node(n),
+# dax(name) (each None when absent).
+json_check() {
+  local file=$1 prog
+  shift
+  prog=$(mktemp /tmp/json_check.XXXXXX.py)
+  cat >"$prog" <<'EOF_PRELUDE'
+import json, os, sys
+with open(sys.argv[1]) as f:
+    j = json.load(f)
+args = sys.argv[2:]
+def ok(msg):
+    print("ok: " + msg)
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    with open(os.environ["TIERMEM_VM_SHARE"] + "/reason", "w") as r:
+        r.write(msg + "\n")
+    sys.exit(1)
+def tier_of_node(n):
+    return next((t for t in j.get("tiers", []) if n in t.get("numa_nodes", [])), None)
+def tier_of_dax(name):
+    return next((t for t in j.get("tiers", [])
+                 if any(d.get("name") == name for d in t.get("dax_devices", []))), None)
+def node(n):
+    return next((x for x in j.get("nodes", []) if x.get("os_index") == n), None)
+def dax(name):
+    return next((d for d in j.get("dax_devices", []) if d.get("name") == name), None)
+EOF_PRELUDE
+  cat >>"$prog"
+  local rc=0
+  "$PY" "$prog" "$file" "$@" || rc=$?
+  rm -f "$prog"
+  [ "$rc" = 0 ] || exit "$rc"
+}
