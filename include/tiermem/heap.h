@@ -111,8 +111,10 @@ typedef struct tm_tier_stats {
   uint64_t limit;        /**< tm_tier_set_limit(), UINT64_MAX when none */
   uint64_t mapped;       /**< bytes taken from the tier so far (kept for reuse once freed) */
   uint64_t allocated;    /**< bytes in live blocks, including blocks cached by threads */
-  uint64_t peak;         /**< highest `allocated` sampled (at stats reads and failures) */
-  uint64_t failures;     /**< allocations on the tier that returned NULL */
+  uint64_t peak;         /**< highest `allocated` seen by a statistics read (sampled, not
+                              tracked per allocation: the hot path keeps no counters) */
+  uint64_t failures;     /**< requests the tier could not serve (a policy may then have
+                              served them elsewhere: see fallbacks) */
   uint64_t fallbacks;    /**< policy allocations that moved on from this tier to the next */
 } tm_tier_stats;
 

@@ -30,7 +30,8 @@ T *fail_null(int code, const std::string &message) noexcept {
 
 void *out_of_memory(tm_tier *tier, std::size_t n) noexcept {
   try {
-    return fail_null<void>(-ENOMEM, heap::note_failure(tier, n));
+    heap::count_failure(tier);
+    return fail_null<void>(-ENOMEM, heap::failure_message(tier, n));
   } catch (...) {
     return fail_null<void>(-ENOMEM, "tiermem: out of memory");
   }
@@ -79,14 +80,16 @@ void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) n
       }
       return p;
     }
-    try {
-      heap::note_failure(t, n);
-    } catch (...) {
-    }
+    heap::count_failure(t);
   }
-  return fail_null<void>(-ENOMEM, std::string("tiermem: ") + call + ": no tier of policy '" +
-                                      pol->text + "' can allocate " + std::to_string(n) +
-                                      " bytes; see tm_stats_json() for each tier's use");
+  try {
+    std::string last = k > 0 ? heap::failure_message(static_cast<tm_tier *>(cands[k - 1]), n) : "";
+    return fail_null<void>(-ENOMEM, std::string("tiermem: ") + call + ": no tier of policy '" +
+                                        pol->text + "' can allocate " + std::to_string(n) +
+                                        " bytes (last: " + last + ")");
+  } catch (...) {
+    return fail_null<void>(-ENOMEM, "tiermem: out of memory");
+  }
 }
 
 }  // namespace

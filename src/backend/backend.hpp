@@ -101,10 +101,11 @@ class Backend {
 
 /**
  * Anonymous memory over the whole slot, mbind()ed to `nodes` (MPOL_BIND, or MPOL_PREFERRED /
- * MPOL_PREFERRED_MANY). Throws tiermem::Error naming the nodes when the kernel refuses.
+ * MPOL_PREFERRED_MANY). Capacity: `node_bytes` when known and smaller than the slot. Throws tiermem::Error naming the nodes when the kernel refuses.
  */
 std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode mode,
-                                   std::byte *slot, std::size_t slot_size);
+                                   std::byte *slot, std::size_t slot_size,
+                                   std::uint64_t node_bytes = 0);
 
 /**
  * A device-dax character device, locked exclusively (flock) and mapped MAP_SHARED at the

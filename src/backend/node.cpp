@@ -44,7 +44,8 @@ class NodeBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode mode,
-                                   std::byte *slot, std::size_t slot_size) {
+                                   std::byte *slot, std::size_t slot_size,
+                                   std::uint64_t node_bytes) {
   if (nodes.empty()) throw Error(-EINVAL, "tiermem: a node tier needs at least one NUMA node");
   constexpr unsigned kBits = 8 * sizeof(unsigned long);
   unsigned max_node = 0;
@@ -80,7 +81,8 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
                      (m == MPOL_BIND ? " (MPOL_BIND)"
                                      : m == MPOL_PREFERRED ? " (MPOL_PREFERRED)"
                                                            : " (MPOL_PREFERRED_MANY)");
-  return std::make_unique<NodeBackend>(std::move(desc), slot, slot_size);
+  std::size_t capacity = node_bytes != 0 && node_bytes < slot_size ? node_bytes : slot_size;
+  return std::make_unique<NodeBackend>(std::move(desc), slot, capacity);
 }
 
 }  // namespace tiermem::backend

@@ -24,6 +24,7 @@ namespace {
 struct Target {
   backend::Kind backend = backend::Kind::node;
   std::vector<unsigned> nodes;
+  std::uint64_t node_bytes = 0;  // sum of the nodes' capacities (0: unknown)
   std::string dax_path;
   std::uint64_t size = 0, align = 0;
   std::string emulated_name;
@@ -140,6 +141,9 @@ Target from_tier(const Registry &r, unsigned rank, const std::string &spec) {
   if (!t.numa_nodes.empty()) {
     g.nodes = t.numa_nodes;
     std::sort(g.nodes.begin(), g.nodes.end());
+    for (unsigned n : g.nodes) {
+      if (const NumaNode *node = r.topo.node(n)) g.node_bytes += node->capacity_bytes;
+    }
     g.key = "nodes:";
     for (unsigned n : g.nodes) g.key += std::to_string(n) + ",";
     g.name = g.nodes.size() == 1 ? "node:" + std::to_string(g.nodes[0]) : "rank:" + std::to_string(rank);
@@ -196,6 +200,7 @@ Target resolve(const Registry &r, std::string_view spec_view) {
     }
     Target g;
     g.nodes = {n};
+    g.node_bytes = node->capacity_bytes;
     g.key = "nodes:" + val + ",";
     g.name = "node:" + std::to_string(n);
     g.kind = node->subtype.empty() ? "node" : node->subtype;
@@ -219,6 +224,7 @@ Target resolve(const Registry &r, std::string_view spec_view) {
       }
       Target g;
       g.nodes = {static_cast<unsigned>(*d->target_node)};
+      if (const NumaNode *node = r.topo.node(g.nodes[0])) g.node_bytes = node->capacity_bytes;
       g.key = "nodes:" + std::to_string(*d->target_node) + ",";
       g.name = "node:" + std::to_string(*d->target_node);
       g.kind = "kmem";
@@ -256,7 +262,9 @@ Target resolve(const Registry &r, std::string_view spec_view) {
 std::unique_ptr<backend::Backend> open_backend(const Target &g, std::byte *slot, std::size_t size) {
   switch (g.backend) {
     case backend::Kind::node:
-      return backend::make_node(g.nodes, backend::NodeMode::bind, slot, size);
+      // Never more than the nodes hold: beyond that MPOL_BIND would mean the OOM killer,
+      // not ENOMEM.
+      return backend::make_node(g.nodes, backend::NodeMode::bind, slot, size, g.node_bytes);
     case backend::Kind::devdax:
       return backend::make_devdax(g.dax_path, g.size, g.align, slot, size);
     case backend::Kind::emulated:
@@ -349,9 +357,7 @@ Stats stats(tm_tier *tier) {
   return s;
 }
 
-std::string note_failure(tm_tier *tier, std::size_t n) {
-  tier->failures.fetch_add(1, std::memory_order_relaxed);
-  stats(tier);  // samples the peak at the moment the tier ran out
+std::string failure_message(tm_tier *tier, std::size_t n) {
   const auto &b = *tier->backend;
   std::string why = b.limit() < b.capacity()
                         ? "its limit of " + std::to_string(b.limit()) + " bytes is reached"

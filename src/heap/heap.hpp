@@ -67,8 +67,12 @@ struct Stats {
   std::uint64_t failures = 0, fallbacks = 0;
 };
 Stats stats(tm_tier *tier);
-/** Records a failed allocation on `tier` and returns the one-line message explaining it. */
-std::string note_failure(tm_tier *tier, std::size_t n);
+/** Counts a request `tier` could not serve (cheap: no message, no statistics read). */
+inline void count_failure(tm_tier *tier) noexcept {
+  tier->failures.fetch_add(1, std::memory_order_relaxed);
+}
+/** The one-line message for a failed `n`-byte request on `tier` (why, and what to do). */
+std::string failure_message(tm_tier *tier, std::size_t n);
 
 /** Counts and reports (stderr, first few) a pointer tiermem never gave out. */
 void report_foreign(const void *p, const char *call) noexcept;
