@@ -19,7 +19,7 @@ capture() {
   d=$top/$state
   rm -rf "$top"
   mkdir -p "$top"
-  "$PY" "$snapshot" "$d" || fail "snapshot-topology.py failed for $state"
+  py "$snapshot" "$d" || fail "snapshot-topology.py failed for $state"
   hwloc-gather-cpuid --silent "$d/topo-cpuid" || fail "hwloc-gather-cpuid failed"
   # Older hwloc tarballs and hwloc-gather-topology name it cpuid/.
   ln -s topo-cpuid "$d/cpuid"
@@ -44,7 +44,7 @@ verify() {
   HWLOC_FSROOT=$v/$state HWLOC_CPUID_PATH=$v/$state/topo-cpuid HWLOC_THISSYSTEM=0 \
     lstopo-no-graphics --of xml - >"$v/from-copy.xml" ||
     fail "lstopo cannot read the $state copy with HWLOC_FSROOT"
-  "$PY" - "$TIERMEM_VM_OUT/$state.tar.xz" "$v/$state" "$nodes" "$driver" "$v/from-copy.xml" <<'PY'
+  py - "$TIERMEM_VM_OUT/$state.tar.xz" "$v/$state" "$nodes" "$driver" "$v/from-copy.xml" <<'PY'
 import glob, os, sys
 tarball, d, nodes, driver, from_copy = sys.argv[1:]
 def fail(msg):

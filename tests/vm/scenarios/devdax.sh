@@ -49,4 +49,4 @@ if n1 is None or n1.get("has_cpus") or not n1.get("online"):
     fail(f"node 1 should be online without CPUs: {n1}")
 ok("node 0 has the CPUs, node 1 is CPU-less")
 PY
-echo "devdax: all checks passed"
+step "devdax: all checks passed"

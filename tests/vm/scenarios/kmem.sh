@@ -63,4 +63,4 @@ if top is None or top.get("mode") != "system-ram":
     fail(f"top-level dax_devices entry for dax0.0 is {top}")
 ok("top-level dax0.0 entry agrees")
 PY
-echo "kmem: all checks passed"
+step "kmem: all checks passed"

@@ -24,6 +24,10 @@ fail() {
   exit 1
 }
 
+# step WHAT: a progress line with the seconds since the scenario started (TCG is slow:
+# these show where the time goes).
+step() { echo "[${SECONDS}s] $*"; }
+
 # check DESCRIPTION COMMAND...: run COMMAND; fail with DESCRIPTION if it fails.
 check() {
   local what=$1; shift
@@ -35,14 +39,16 @@ expect_eq() {
   if [ "$2" = "$3" ]; then echo "ok: $1 = $3"; else fail "$1: got '$2', expected '$3'"; fi
 }
 
-# Debian's python3, whatever a developer's PATH prefers on the host.
+# Debian's python3, whatever a developer's PATH prefers on the host; -I -S skip the site
+# setup, which costs seconds of 9p lookups in the guest.
 PY=/usr/bin/python3
+py() { "$PY" -I -S "$@"; }
 
 # json_get FILE EXPR: print a Python expression over the JSON document `j` in FILE.
 # Strings print bare, everything else as JSON (null, true, [0, 1]); e.g.
 #   json_get list.json '[t["rank"] for t in j["tiers"] if 2 in t["numa_nodes"]][0]'
 json_get() {
-  "$PY" - "$1" "$2" <<'EOF'
+  py - "$1" "$2" <<'EOF'
 import json, sys
 with open(sys.argv[1]) as f:
     j = json.load(f)
@@ -60,7 +66,7 @@ need_tiermem() {
 tiermem_json() {
   need_tiermem
   "$TIERMEM" list --json >"$1" || fail "tiermem list --json exited with status $?"
-  "$PY" -m json.tool "$1" >/dev/null || fail "tiermem list --json printed invalid JSON: $(head -c 400 "$1")"
+  step "tiermem list --json ran"
   echo "--- tiermem list --json"
   cat "$1"
   echo
@@ -73,6 +79,7 @@ make_devdax() {
     fail "ndctl create-namespace -m devdax -a $align failed"
   [ -e /sys/bus/dax/devices/dax0.0 ] || fail "no /sys/bus/dax/devices/dax0.0 after ndctl create-namespace"
   [ -c /dev/dax0.0 ] || fail "no /dev/dax0.0 after ndctl create-namespace"
+  step "dax0.0 created (devdax, align $align)"
 }
 
 # to_system_ram [DEV]: hand a dax device (default dax0.0) to the kernel as a memory node.
@@ -81,36 +88,41 @@ to_system_ram() {
   daxctl reconfigure-device --mode=system-ram "$dev" >/dev/null ||
     fail "daxctl reconfigure-device --mode=system-ram $dev failed"
   [ "$(dax_driver "$dev")" = kmem ] || fail "$dev is bound to '$(dax_driver "$dev")' after daxctl, not kmem"
+  step "$dev is system-ram"
 }
 
 # dax_driver DEV: the driver a dax device is bound to (device_dax, kmem) or "none".
 dax_driver() {
-  local link=/sys/bus/dax/devices/$1/driver
-  if [ -L "$link" ]; then basename "$(readlink "$link")"; else echo none; fi
+  local link=/sys/bus/dax/devices/$1/driver target
+  if [ -L "$link" ]; then target=$(readlink "$link"); echo "${target##*/}"; else echo none; fi
 }
 
 # sysfs_read PATH: the content of a sysfs file, failing the scenario if it is missing.
 sysfs_read() {
   [ -r "$1" ] || fail "missing $1"
-  cat "$1"
+  echo "$(<"$1")"
+}
+
+# in_list N LIST: whether N is in a kernel list like "0-1,4" (pure bash: no exec).
+in_list() {
+  local n=$1 part lo hi
+  local IFS=,
+  for part in $2; do
+    lo=${part%-*}; hi=${part#*-}
+    [ -n "$lo" ] || continue
+    if [ "$n" -ge "$lo" ] && [ "$n" -le "$hi" ]; then return 0; fi
+  done
+  return 1
 }
 
 # memory_tier_of NODE: the id of the kernel memory tier (memory_tiering/memory_tierN) whose
 # nodelist holds NODE, or nothing.
 memory_tier_of() {
-  local node=$1 f
+  local node=$1 f list
   for f in /sys/devices/virtual/memory_tiering/memory_tier*/nodelist; do
     [ -e "$f" ] || continue
-    if "$PY" - "$node" "$(cat "$f")" <<'EOF'
-import sys
-node, lst = int(sys.argv[1]), sys.argv[2].strip()
-ids = set()
-for part in filter(None, lst.split(",")):
-    lo, _, hi = part.partition("-")
-    ids.update(range(int(lo), int(hi or lo) + 1))
-sys.exit(0 if node in ids else 1)
-EOF
-    then
+    read -r list <"$f"
+    if in_list "$node" "$list"; then
       f=${f%/nodelist}; echo "${f##*memory_tier}"; return 0
     fi
   done
@@ -122,12 +134,12 @@ show_topology() {
   echo "--- memory tiers"
   local f
   for f in /sys/devices/virtual/memory_tiering/memory_tier*/nodelist; do
-    [ -e "$f" ] && echo "$f: $(cat "$f")"
+    [ -e "$f" ] && echo "$f: $(<"$f")"
   done
   echo "--- dax devices"
   for f in /sys/bus/dax/devices/*; do
     [ -e "$f" ] || continue
-    echo "$(basename "$f"): size=$(cat "$f/size") align=$(cat "$f/align" 2>/dev/null) target_node=$(cat "$f/target_node") driver=$(dax_driver "$(basename "$f")")"
+    echo "${f##*/}: size=$(<"$f/size") align=$(<"$f/align") target_node=$(<"$f/target_node") driver=$(dax_driver "${f##*/}")"
   done
 }
 
@@ -141,8 +153,6 @@ json_check() {
   prog=$(mktemp /tmp/json_check.XXXXXX.py)
   cat >"$prog" <<'EOF_PRELUDE'
 import json, os, sys
-with open(sys.argv[1]) as f:
-    j = json.load(f)
 args = sys.argv[2:]
 def ok(msg):
     print("ok: " + msg)
@@ -151,6 +161,12 @@ def fail(msg):
     with open(os.environ["TIERMEM_VM_SHARE"] + "/reason", "w") as r:
         r.write(msg + "\n")
     sys.exit(1)
+with open(sys.argv[1]) as f:
+    text = f.read()
+try:
+    j = json.loads(text)
+except ValueError as e:
+    fail(f"{sys.argv[1]} is not valid JSON ({e}): {text[:300]!r}")
 def tier_of_node(n):
     return next((t for t in j.get("tiers", []) if n in t.get("numa_nodes", [])), None)
 def tier_of_dax(name):
@@ -163,7 +179,7 @@ def dax(name):
 EOF_PRELUDE
   cat >>"$prog"
   local rc=0
-  "$PY" "$prog" "$file" "$@" || rc=$?
+  py "$prog" "$file" "$@" || rc=$?
   rm -f "$prog"
   [ "$rc" = 0 ] || exit "$rc"
 }
