@@ -34,8 +34,13 @@ struct tm_tier {
 
 namespace tiermem::heap {
 
-/** Per thread, per slot: the mallocx flags for that tier; 0 until first use on the thread. */
-extern thread_local int t_flags[kMaxSlots];
+/**
+ * Per thread, per slot: the mallocx flags for that tier; 0 until first use on the thread
+ * (so a non-zero entry also proves the slot holds a tier). constinit: no TLS init wrapper.
+ * initial-exec: no __tls_get_addr call in libtiermem.so; it costs dlopen nothing more, since
+ * the private jemalloc's own initial-exec TLS already needs static TLS (see README).
+ */
+extern constinit thread_local int t_flags[kMaxSlots] [[gnu::tls_model("initial-exec")]];
 int thread_flags_slow(tm_tier *tier) noexcept;
 
 inline int thread_flags(tm_tier *tier) noexcept {

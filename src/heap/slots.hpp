@@ -22,6 +22,16 @@ struct SlotTable {
 };
 extern SlotTable g_slots;
 
+/** The slot `p` lies in; false for a pointer outside the reservation. */
+inline bool slot_of(const void *p, unsigned &slot) noexcept {
+  std::uintptr_t span = g_slots.span.load(std::memory_order_acquire);  // published last
+  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) -
+                       g_slots.base.load(std::memory_order_relaxed);
+  if (off >= span) return false;
+  slot = static_cast<unsigned>(off >> g_slots.shift.load(std::memory_order_relaxed));
+  return true;
+}
+
 /** The tier owning `p`, or nullptr for a pointer tiermem never gave out. */
 inline tm_tier *slot_owner(const void *p) noexcept {
   std::uintptr_t span = g_slots.span.load(std::memory_order_acquire);  // published last

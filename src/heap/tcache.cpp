@@ -8,7 +8,7 @@
 
 namespace tiermem::heap {
 
-thread_local int t_flags[kMaxSlots];
+constinit thread_local int t_flags[kMaxSlots] [[gnu::tls_model("initial-exec")]] = {};
 
 namespace {
 

@@ -1,0 +1,121 @@
+// malloc+free pairs: tiermem against its peers, measured in the same binary.
+//
+//   glibc        malloc / free
+//   jemalloc     mallocx(n, MALLOCX_ARENA(a)) / dallocx: the same jemalloc 5.3 tiermem links
+//                (Debian's, renamed tmje_*; an arena with jemalloc's default hooks and its
+//                automatic tcache). The system libjemalloc.so is not linked: it would become
+//                this program's malloc.
+//   memkind      memkind_malloc(MEMKIND_DEFAULT / MEMKIND_REGULAR) with memkind_free(kind, p)
+//                ("tier-bound" free) and memkind_free(NULL, p) ("kind-less" free)
+//   tiermem      tm_malloc(rank:0 tier) / tm_free(p) — tm_free never needs the tier
+//
+// Sizes 64 B to 1 MiB, 1 and 2 threads. No assertion on time anywhere: this only measures.
+#include <benchmark/benchmark.h>
+#include <memkind.h>
+
+#include <cstdlib>
+#include <cstdio>
+
+#include "heap/jemalloc.hpp"
+#include "tiermem/tiermem.h"
+
+namespace {
+
+void sizes(benchmark::internal::Benchmark *b) {
+  for (long n : {64L, 256L, 4096L, 65536L, 1L << 20}) b->Arg(n);
+  b->Threads(1)->Threads(2)->UseRealTime();
+}
+
+void glibc_malloc_free(benchmark::State &state) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void *p = std::malloc(n);
+    benchmark::DoNotOptimize(p);
+    std::free(p);
+  }
+}
+
+unsigned je_arena() {
+  static unsigned arena = [] {
+    unsigned a = 0;
+    std::size_t sz = sizeof a;
+    if (tmje_mallctl("arenas.create", &a, &sz, nullptr, 0) != 0) std::abort();
+    return a;
+  }();
+  return arena;
+}
+
+void jemalloc_mallocx_arena(benchmark::State &state) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  int flags = tiermem::heap::je::arena(je_arena());
+  for (auto _ : state) {
+    void *p = tmje_mallocx(n, flags);
+    benchmark::DoNotOptimize(p);
+    tmje_dallocx(p, 0);
+  }
+}
+
+// The same, with an explicit tcache (what tiermem does per tier, see src/heap/heap.hpp).
+void jemalloc_mallocx_arena_tcache(benchmark::State &state) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  unsigned tc = 0;
+  std::size_t sz = sizeof tc;
+  if (tmje_mallctl("tcache.create", &tc, &sz, nullptr, 0) != 0) std::abort();
+  int flags = tiermem::heap::je::arena(je_arena()) | tiermem::heap::je::tcache(tc);
+  for (auto _ : state) {
+    void *p = tmje_mallocx(n, flags);
+    benchmark::DoNotOptimize(p);
+    tmje_dallocx(p, flags);
+  }
+  tmje_mallctl("tcache.destroy", nullptr, nullptr, &tc, sizeof tc);
+}
+
+void memkind_pair(benchmark::State &state, memkind_t kind, bool kindless) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  memkind_t free_kind = kindless ? nullptr : kind;
+  for (auto _ : state) {
+    void *p = memkind_malloc(kind, n);
+    benchmark::DoNotOptimize(p);
+    memkind_free(free_kind, p);
+  }
+}
+void memkind_default(benchmark::State &s) { memkind_pair(s, MEMKIND_DEFAULT, false); }
+void memkind_default_kindless_free(benchmark::State &s) { memkind_pair(s, MEMKIND_DEFAULT, true); }
+void memkind_regular(benchmark::State &s) { memkind_pair(s, MEMKIND_REGULAR, false); }
+void memkind_regular_kindless_free(benchmark::State &s) { memkind_pair(s, MEMKIND_REGULAR, true); }
+
+void tiermem_pair(benchmark::State &state, const char *spec) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  tm_tier *tier = tm_tier_find(spec);
+  if (tier == nullptr) {
+    state.SkipWithError(tm_last_error());
+    return;
+  }
+  for (auto _ : state) {
+    void *p = tm_malloc(tier, n);
+    benchmark::DoNotOptimize(p);
+    tm_free(p);
+  }
+}
+void tiermem_rank0(benchmark::State &s) { tiermem_pair(s, "rank:0"); }
+void tiermem_emulated(benchmark::State &s) { tiermem_pair(s, "emulated:bench"); }
+
+}  // namespace
+
+BENCHMARK(glibc_malloc_free)->Apply(sizes);
+BENCHMARK(jemalloc_mallocx_arena)->Apply(sizes);
+BENCHMARK(jemalloc_mallocx_arena_tcache)->Apply(sizes);
+BENCHMARK(memkind_default)->Apply(sizes);
+BENCHMARK(memkind_default_kindless_free)->Apply(sizes);
+BENCHMARK(memkind_regular)->Apply(sizes);
+BENCHMARK(memkind_regular_kindless_free)->Apply(sizes);
+BENCHMARK(tiermem_rank0)->Apply(sizes);
+BENCHMARK(tiermem_emulated)->Apply(sizes);
+
+int main(int argc, char **argv) {
+  setenv("TIERMEM_EMULATE", "bench:4G", 0);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
