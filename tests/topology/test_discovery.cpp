@@ -172,3 +172,107 @@ TEST_CASE("TIERMEM_FSROOT points discovery at a recorded machine") {
   CHECK(t.dax_devices().size() == 8);
   CHECK(t.tiers()[0].kind == "HBM");
 }
+
+TEST_CASE("the older /sys/class/dax layout is read when the dax bus is absent") {
+  tiermem::test::TempDir dir;
+  auto root = tiermem::test::copy_machine(dir, "hwloc/fakeheteromemtiers");
+  // Pre-5.1 kernels: /sys/class/dax/daxX.Y links to the device, whose driver hangs below
+  // device/. Rebuild the dump's links in that layout and remove the bus.
+  namespace fs = tiermem::test::fs;
+  fs::create_directories(root / "sys/class/dax");
+  for (const auto &e : fs::directory_iterator(root / "sys/bus/dax/devices")) {
+    auto target = fs::read_symlink(e.path()).string();  // ../../../devices/platform/...
+    fs::create_directory_symlink(target.substr(3), root / "sys/class/dax" / e.path().filename());
+  }
+  fs::remove_all(root / "sys/bus/dax");
+  auto dev = fs::canonical(root / "sys/class/dax/dax0.0");
+  fs::create_directory(dev / "device");
+  fs::rename(dev / "driver", dev / "device/driver");
+  DiscoverOptions o;
+  o.fsroot = root.string();
+  const auto t = Topology::discover(o);
+  CHECK(t.dax_devices().size() == 8);
+  REQUIRE(t.dax_device("dax0.0") != nullptr);
+  CHECK(t.dax_device("dax0.0")->mode == DaxMode::devdax);
+  CHECK(t.dax_device("dax0.0")->target_node == 3);
+  CHECK(t.dax_device("dax1.0")->mode == DaxMode::system_ram);
+}
+
+TEST_CASE("the kernel's memory tiers are read and order tiers of equal kind") {
+  tiermem::test::TempDir dir;
+  auto root = tiermem::test::copy_machine(dir, "hwloc/fakeheteromemtiers");
+  auto mt = root / "sys/devices/virtual/memory_tiering";
+  tiermem::test::fs::create_directories(mt / "memory_tier4");
+  tiermem::test::fs::create_directories(mt / "memory_tier22");
+  tiermem::test::write_file(mt / "memory_tier4/nodelist", "0-2,4\n");
+  tiermem::test::write_file(mt / "memory_tier22/nodelist", "6,8-9\n");
+  DiscoverOptions o;
+  o.fsroot = root.string();
+  const auto t = Topology::discover(o);
+  CHECK(t.node(0)->memory_tier == 4);
+  CHECK(t.node(8)->memory_tier == 22);
+  CHECK_FALSE(t.node(3)->memory_tier.has_value());
+  const auto j = nlohmann::json::parse(t.to_json());
+  for (const auto &n : j["nodes"])
+    if (n["os_index"] == 9) CHECK(n["memory_tier"] == 22);
+}
+
+TEST_CASE("without measured performance, tiers rank by kind, then kernel memory tier") {
+  auto node = [](unsigned i, const char *subtype, bool cpus, std::optional<int> mt) {
+    NumaNode n;
+    n.os_index = i;
+    n.online = true;
+    n.has_cpus = cpus;
+    n.capacity_bytes = 1 << 30;
+    n.subtype = subtype;
+    n.memory_tier = mt;
+    return n;
+  };
+  const auto t = Topology::from_parts({node(0, "", true, 4), node(1, "NVM", false, 22),
+                                       node(2, "HBM", false, 4), node(3, "", false, 30),
+                                       node(4, "", false, 22)},
+                                      {});
+  REQUIRE(t.tiers().size() == 5);
+  CHECK(t.tiers()[0].kind == "HBM");
+  CHECK(t.tiers()[1].kind == "DRAM");
+  CHECK(t.tiers()[2].kind == "NVM");
+  CHECK(t.tiers()[3].numa_nodes == std::vector<unsigned>{4});  // unknown, memory tier 22
+  CHECK(t.tiers()[4].numa_nodes == std::vector<unsigned>{3});  // unknown, memory tier 30
+  CHECK(t.tiers()[3].note.find("kind unknown") != std::string::npos);
+}
+
+TEST_CASE("nodes of one kind with performance far apart form separate tiers") {
+  auto node = [](unsigned i, std::uint64_t bw) {
+    NumaNode n;
+    n.os_index = i;
+    n.online = true;
+    n.has_cpus = true;
+    n.capacity_bytes = 1 << 30;
+    n.subtype = "DRAM";
+    n.bandwidth_mbps = bw;
+    return n;
+  };
+  const auto t = Topology::from_parts({node(0, 10000), node(1, 9000), node(2, 4000)}, {});
+  REQUIRE(t.tiers().size() == 2);
+  CHECK(t.tiers()[0].numa_nodes == std::vector<unsigned>{0, 1});
+  CHECK(t.tiers()[0].bandwidth_mbps == 9000u);  // the slowest member's number
+  CHECK(t.tiers()[1].numa_nodes == std::vector<unsigned>{2});
+}
+
+TEST_CASE("a devdax device whose target node is online joins that node's tier") {
+  NumaNode n;
+  n.os_index = 0;
+  n.online = true;
+  n.has_cpus = true;
+  n.capacity_bytes = 1 << 30;
+  DaxDevice d;
+  d.name = "dax0.0";
+  d.path = "/dev/dax0.0";
+  d.size = 1 << 29;
+  d.target_node = 0;
+  d.mode = DaxMode::devdax;
+  const auto t = Topology::from_parts({n}, {d});
+  REQUIRE(t.tiers().size() == 1);
+  CHECK(t.tiers()[0].dax_devices == std::vector<std::size_t>{0});
+  CHECK(t.tiers()[0].capacity_bytes == (1u << 30) + (1u << 29));
+}
