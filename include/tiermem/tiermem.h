@@ -118,4 +118,9 @@ TM_API char *tm_topology_to_json(const tm_topology *topo);
 #include "tiermem/heap.h"
 #endif
 
+/* Memory errors: tm_copy_mc, the SIGBUS handler, the poison registry. */
+#if __has_include("tiermem/safety.h")
+#include "tiermem/safety.h"
+#endif
+
 #endif /* TIERMEM_TIERMEM_H */

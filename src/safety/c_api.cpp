@@ -1,0 +1,203 @@
+// The C ABI of the safety layer (include/tiermem/safety.h).
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "api/error.hpp"
+#include "platform/signal.hpp"
+#include "safety/copy_mc.hpp"
+#include "safety/poison_registry.hpp"
+#include "safety/sigbus.hpp"
+#include "tiermem/safety.h"
+#include "tiermem/tiermem.h"
+
+namespace ts = tiermem::safety;
+
+namespace {
+
+// Bounce-buffer size for the read-only variants: small enough for any thread's stack,
+// large enough that the copy loop, not the call, dominates.
+constexpr std::size_t kChunk = 4096;
+
+std::string hex(const void *p) {
+  char buf[2 + 2 * sizeof(void *) + 1];
+  std::snprintf(buf, sizeof buf, "%#llx",
+                static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(p)));
+  return buf;
+}
+
+std::string describe(const void *addr) {
+  ts::Owner o;
+  std::string s = hex(addr);
+  if (ts::find_owner(addr, &o)) {
+    auto off = reinterpret_cast<std::uintptr_t>(addr) - reinterpret_cast<std::uintptr_t>(o.start);
+    s += " (allocation " + hex(o.start) + " of " + std::to_string(o.size) + " bytes on tier " +
+         std::to_string(o.tier) + ", offset " + std::to_string(off) + ")";
+  }
+  return s;
+}
+
+int checked_copy(void *dst, const void *src, std::size_t n, std::size_t *copied, bool both) {
+  std::size_t left = tm_copy_mc(dst, src, n);
+  std::size_t good = n - left;
+  if (copied) *copied = good;
+  if (left == 0) return 0;
+  const void *s_at = static_cast<const char *>(src) + good;
+  const void *d_at = static_cast<char *>(dst) + good;
+  std::string progress = std::to_string(good) + " of " + std::to_string(n) + " bytes copied";
+  if (tm_poison_contains(s_at, 1)) {
+    return tiermem::api::set_last_error(
+        -EHWPOISON, "tiermem: uncorrectable memory error in the source at " + describe(s_at) +
+                        ": " + progress + "; the data from there on is lost, restore it from " +
+                        "another copy or treat the allocation as damaged");
+  }
+  if (both && tm_poison_contains(d_at, 1)) {
+    return tiermem::api::set_last_error(
+        -EHWPOISON, "tiermem: uncorrectable memory error in the destination at " +
+                        describe(d_at) + ": " + progress +
+                        "; copy to another allocation (this one holds a poisoned page)");
+  }
+  return tiermem::api::set_last_error(
+      -EFAULT, std::string("tiermem: bus error (not hardware poison) copying from ") +
+                   describe(s_at) + " to " + describe(d_at) + ": " + progress +
+                   "; the mapping's backing is gone (a truncated file or a removed device?)");
+}
+
+}  // namespace
+
+extern "C" {
+
+TM_API size_t tm_copy_mc(void *dst, const void *src, size_t n) {
+  // Lazy first install only: re-checking the kernel on every call would cost a syscall.
+  if (!ts::handler_installed()) ts::install_handler();
+  return ts::copy_mc_with(ts::active_copy_routine(), dst, src, n);
+}
+
+TM_API size_t tm_verify_mc(const void *src, size_t n) {
+  alignas(64) unsigned char buf[kChunk];
+  const auto *p = static_cast<const unsigned char *>(src);
+  for (std::size_t off = 0; off < n; off += kChunk) {
+    std::size_t c = n - off < kChunk ? n - off : kChunk;
+    std::size_t left = tm_copy_mc(buf, p + off, c);
+    if (left) return n - off - (c - left);
+  }
+  return 0;
+}
+
+TM_API size_t tm_memcmp_mc(const void *a, const void *b, size_t n, int *result) {
+  constexpr std::size_t half = kChunk / 2;
+  alignas(64) unsigned char ba[half];
+  alignas(64) unsigned char bb[half];
+  const auto *pa = static_cast<const unsigned char *>(a);
+  const auto *pb = static_cast<const unsigned char *>(b);
+  int r = 0;
+  std::size_t off = 0;
+  for (; off < n; off += half) {
+    std::size_t c = n - off < half ? n - off : half;
+    std::size_t good_a = c - tm_copy_mc(ba, pa + off, c);
+    std::size_t good_b = c - tm_copy_mc(bb, pb + off, c);
+    std::size_t good = good_a < good_b ? good_a : good_b;
+    r = std::memcmp(ba, bb, good);
+    if (r != 0) break;
+    if (good < c) {
+      if (result) *result = 0;
+      return n - off - good;
+    }
+  }
+  if (result) *result = r < 0 ? -1 : (r > 0 ? 1 : 0);
+  return 0;
+}
+
+TM_API int tm_read_mc(void *dst, const void *src, size_t n, size_t *copied) {
+  return checked_copy(dst, src, n, copied, false);
+}
+
+TM_API int tm_copy_tiers_mc(void *dst, const void *src, size_t n, size_t *copied) {
+  return checked_copy(dst, src, n, copied, true);
+}
+
+TM_API const char *tm_copy_mc_routine(void) {
+  if (!ts::handler_installed()) ts::install_handler();
+  return ts::routine_name(ts::active_copy_routine());
+}
+
+TM_API int tm_safety_init(void) {
+  if (int rc = ts::install_handler(); rc != 0) {
+    return tiermem::api::set_last_error(
+        rc, std::string("tiermem: cannot install the SIGBUS handler: ") + std::strerror(-rc));
+  }
+  return tm_safety_thread_init();
+}
+
+TM_API int tm_safety_thread_init(void) {
+  if (int rc = tiermem::platform::ensure_alt_stack(); rc != 0) {
+    return tiermem::api::set_last_error(
+        rc, std::string("tiermem: cannot give this thread an alternate signal stack: ") +
+                std::strerror(-rc) + "; raise the memory limit (ulimit -v) or ignore: only "
+                "poison in the thread's own stack goes unreported");
+  }
+  return 0;
+}
+
+TM_API int tm_sigbus_forward(int sig, siginfo_t *info, void *ucontext) {
+  return ts::handle_sigbus(sig, info, ucontext) ? 1 : 0;
+}
+
+TM_API int tm_safety_register_range(const void *addr, size_t len, int tier) {
+  int rc = ts::register_range(addr, len, tier);
+  if (rc == -EINVAL) {
+    return tiermem::api::set_last_error(rc, "tiermem: cannot register an empty or NULL range");
+  }
+  if (rc == -ENOSPC) {
+    return tiermem::api::set_last_error(
+        rc, "tiermem: 256 ranges are already registered; unregister one first");
+  }
+  return rc;
+}
+
+TM_API int tm_safety_unregister_range(const void *addr) {
+  int rc = ts::unregister_range(addr);
+  if (rc != 0) {
+    return tiermem::api::set_last_error(
+        rc, "tiermem: no range is registered at " + hex(addr) + "; pass the start address given "
+            "to tm_safety_register_range");
+  }
+  return 0;
+}
+
+TM_API size_t tm_poison_count(void) { return ts::poison_registry().size(); }
+
+TM_API int tm_poison_get(size_t i, tm_poison_range *out) {
+  ts::PoisonRange r;
+  if (!out || !ts::poison_registry().get(i, &r)) return -ERANGE;
+  out->start = r.start;
+  out->length = r.length;
+  out->lsb = r.lsb;
+  out->tier = r.tier;
+  return 0;
+}
+
+TM_API int tm_poison_contains(const void *addr, size_t len) {
+  return ts::poison_registry().contains(reinterpret_cast<std::uintptr_t>(addr), len) ? 1 : 0;
+}
+
+TM_API int tm_on_poison(tm_poison_fn fn, void *user) {
+  int rc = ts::add_poison_callback(fn, user);
+  if (rc == -EINVAL) return tiermem::api::set_last_error(rc, "tiermem: tm_on_poison: NULL callback");
+  if (rc == -ENOSPC) {
+    return tiermem::api::set_last_error(rc, "tiermem: 8 poison callbacks are already registered; "
+                                            "remove one with tm_on_poison_remove");
+  }
+  return 0;
+}
+
+TM_API int tm_on_poison_remove(tm_poison_fn fn, void *user) {
+  int rc = ts::remove_poison_callback(fn, user);
+  if (rc != 0) {
+    return tiermem::api::set_last_error(rc, "tiermem: tm_on_poison_remove: no such callback "
+                                            "(pass the same function and user pointer)");
+  }
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,107 @@
+#include "safety/copy_mc.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#include "safety/sigbus.hpp"
+
+namespace tiermem::safety {
+
+namespace {
+
+// Initial-exec: the handler reads this pointer, and only initial-exec TLS is guaranteed not
+// to allocate on first access from a signal handler. One pointer fits the static TLS surplus
+// glibc reserves for dlopen()ed libraries.
+[[gnu::tls_model("initial-exec")]] thread_local PortableFrame *tls_frame = nullptr;
+
+std::size_t copy_portable(void *dst, const void *src, std::size_t n) noexcept {
+  PortableFrame frame;
+  frame.src = reinterpret_cast<std::uintptr_t>(src);
+  frame.dst = reinterpret_cast<std::uintptr_t>(dst);
+  frame.n = n;
+  PortableFrame *outer = tls_frame;
+  // Each fault lowers the limit to the faulting offset and the copy starts again below it,
+  // so the first byte that fails bounds what is reported as copied, whatever order the
+  // copy loop touches bytes in. Terminates: every fault strictly lowers the limit.
+  volatile std::size_t limit = n;
+  tls_frame = &frame;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (sigsetjmp(frame.env, 0) != 0) {
+    // We left the handler by siglongjmp without restoring its mask: unblock SIGBUS.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    std::uintptr_t a = frame.fault;
+    std::size_t off;
+    if (a - frame.src < n) {
+      off = a - frame.src;
+    } else {
+      off = a - frame.dst;
+    }
+    limit = off < limit ? off : 0;
+  }
+  std::memcpy(dst, src, limit);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tls_frame = outer;
+  return n - limit;
+}
+
+CopyRoutine active = CopyRoutine::portable;
+
+}  // namespace
+
+PortableFrame *current_portable_frame() noexcept { return tls_frame; }
+
+CopyRoutine detect_copy_routine() noexcept {
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    bool erms = (ebx >> 9) & 1;
+    bool fsrm = (edx >> 4) & 1;
+    if (erms || fsrm) return CopyRoutine::rep_movsb;
+  }
+  return CopyRoutine::word_loop;
+#else
+  return CopyRoutine::portable;
+#endif
+}
+
+void set_active_copy_routine(CopyRoutine r) noexcept { active = r; }
+CopyRoutine active_copy_routine() noexcept { return active; }
+
+const char *routine_name(CopyRoutine r) noexcept {
+  switch (r) {
+    case CopyRoutine::rep_movsb: return "rep-movsb";
+    case CopyRoutine::word_loop: return "word-loop";
+    case CopyRoutine::portable: return "portable";
+  }
+  return "?";
+}
+
+bool routine_available(CopyRoutine r) noexcept {
+#if defined(__x86_64__)
+  (void)r;
+  return true;
+#else
+  return r == CopyRoutine::portable;
+#endif
+}
+
+std::size_t copy_mc_with(CopyRoutine r, void *dst, const void *src, std::size_t n) noexcept {
+  switch (r) {
+#if defined(__x86_64__)
+    case CopyRoutine::rep_movsb: return tiermem_copy_mc_movsb(dst, src, n);
+    case CopyRoutine::word_loop: return tiermem_copy_mc_words(dst, src, n);
+#endif
+    default: return copy_portable(dst, src, n);
+  }
+}
+
+}  // namespace tiermem::safety

@@ -1,0 +1,51 @@
+// The machine-check-safe copy routines and their selection. tm_copy_mc() picks one routine
+// at init (cpuid); tests and benchmarks may name a routine to exercise every path on one
+// machine.
+#pragma once
+#include <csetjmp>
+#include <cstddef>
+#include <cstdint>
+
+namespace tiermem::safety {
+
+enum class CopyRoutine { rep_movsb, word_loop, portable };
+
+/** The routine this CPU should use (cpuid ERMS/FSRM on x86-64; portable elsewhere). */
+CopyRoutine detect_copy_routine() noexcept;
+/** The routine tm_copy_mc() uses; set once when the handler is installed. */
+CopyRoutine active_copy_routine() noexcept;
+void set_active_copy_routine(CopyRoutine r) noexcept;
+const char *routine_name(CopyRoutine r) noexcept;
+/** False for a routine this build or CPU cannot run (the x86-64 ones elsewhere). */
+bool routine_available(CopyRoutine r) noexcept;
+
+/**
+ * Copies with routine `r` (which must be available); returns the bytes not copied. The
+ * SIGBUS handler must be installed (install_handler()) for faults to be recovered.
+ */
+std::size_t copy_mc_with(CopyRoutine r, void *dst, const void *src, std::size_t n) noexcept;
+
+/**
+ * The portable routine's state, reachable from the SIGBUS handler through one thread-local
+ * pointer: the handler siglongjmp()s back when a fault address lies in either buffer.
+ */
+struct PortableFrame {
+  sigjmp_buf env;
+  std::uintptr_t src = 0, dst = 0;
+  std::size_t n = 0;
+  volatile std::uintptr_t fault = 0;  // written by the handler before siglongjmp
+};
+
+/** The calling thread's active portable frame, or null. Async-signal-safe. */
+PortableFrame *current_portable_frame() noexcept;
+
+}  // namespace tiermem::safety
+
+#if defined(__x86_64__)
+extern "C" {
+std::size_t tiermem_copy_mc_movsb(void *dst, const void *src, std::size_t n);
+std::size_t tiermem_copy_mc_words(void *dst, const void *src, std::size_t n);
+extern const std::uintptr_t tiermem_copy_mc_extable[];
+extern const std::uintptr_t tiermem_copy_mc_extable_end[];
+}
+#endif

@@ -1,0 +1,61 @@
+// The poison registry: every poisoned range tiermem has seen, at the granularity the kernel
+// reported (si_addr_lsb). Written from the SIGBUS handler, read from normal code, so it is a
+// fixed array with lock-free slot claiming; ranges are never removed (poison is permanent
+// until the page is replaced or the error cleared, and both go through tiermem).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace tiermem::safety {
+
+struct PoisonRange {
+  std::uintptr_t start = 0;
+  std::size_t length = 0;
+  unsigned lsb = 0;
+  int tier = -1;
+};
+
+class PoisonRegistry {
+ public:
+  static constexpr std::size_t capacity = 1024;
+
+  constexpr PoisonRegistry() = default;
+
+  /**
+   * Records the unit of `1 << lsb` bytes around `addr` (lsb 0, which the kernel never
+   * reports for poison, counts as a 4 KiB page). Async-signal-safe, lock-free. Returns false
+   * when the range was already known or the registry is full (then dropped() counts it).
+   * Two threads recording the same new range at the same instant may both add it.
+   */
+  bool record(std::uintptr_t addr, unsigned lsb, int tier) noexcept;
+
+  /** True when any byte of [addr, addr + len) is recorded. Async-signal-safe. */
+  bool contains(std::uintptr_t addr, std::size_t len) const noexcept;
+
+  /** Number of published ranges. */
+  std::size_t size() const noexcept;
+  /** Range `i` (< size()); false when out of range or not yet published. */
+  bool get(std::size_t i, PoisonRange *out) const noexcept;
+  /** Ranges lost because the registry was full. */
+  std::size_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+
+  /** Forgets everything. Tests only: not safe against concurrent record(). */
+  void clear_for_testing() noexcept;
+
+ private:
+  struct Slot {
+    std::atomic<bool> ready{false};
+    std::atomic<std::uintptr_t> start{0};
+    std::atomic<unsigned> lsb{0};
+    std::atomic<int> tier{-1};
+  };
+  Slot slots_[capacity];
+  std::atomic<std::size_t> claimed_{0};
+  std::atomic<std::size_t> dropped_{0};
+};
+
+/** The process-wide registry the SIGBUS handler writes. */
+PoisonRegistry &poison_registry() noexcept;
+
+}  // namespace tiermem::safety

@@ -1,0 +1,110 @@
+// Configuring the SIGBUS handler from normal code: installation, registered ranges, poison
+// callbacks, the heap's owner lookup. The handler itself is in handler.cpp.
+#include "safety/sigbus.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "safety/copy_mc.hpp"
+#include "safety/tables.hpp"
+
+namespace tiermem::safety {
+
+using namespace detail;
+
+namespace {
+
+std::atomic<bool> ready{false};
+std::mutex install_mutex;
+
+// TIERMEM_COPY_MC=rep-movsb|word-loop|portable overrides cpuid's choice: for benchmarks and
+// for proving every routine on a real kernel.
+CopyRoutine routine_from_env(CopyRoutine detected) noexcept {
+  const char *v = std::getenv("TIERMEM_COPY_MC");
+  if (!v) return detected;
+  for (CopyRoutine r : {CopyRoutine::rep_movsb, CopyRoutine::word_loop, CopyRoutine::portable}) {
+    if (std::strcmp(v, routine_name(r)) == 0 && routine_available(r)) return r;
+  }
+  return detected;
+}
+
+}  // namespace
+
+void set_owner_lookup(OwnerLookup fn) noexcept {
+  owner_lookup.store(fn, std::memory_order_release);
+}
+
+int install_handler() noexcept {
+  std::lock_guard<std::mutex> lock(install_mutex);
+  if (!ready.load(std::memory_order_relaxed)) {
+    set_active_copy_routine(routine_from_env(detect_copy_routine()));
+  }
+  if (int rc = sigbus_chain.install(SIGBUS, on_sigbus); rc != 0) return rc;
+  ready.store(true, std::memory_order_release);
+  return 0;
+}
+
+bool handler_installed() noexcept { return ready.load(std::memory_order_acquire); }
+
+int register_range(const void *addr, std::size_t len, int tier) noexcept {
+  if (!addr || len == 0) return -EINVAL;
+  for (RangeSlot &s : ranges) {
+    int expected = kFree;
+    if (!s.state.compare_exchange_strong(expected, kWriting, std::memory_order_acq_rel)) continue;
+    s.gen.fetch_add(1, std::memory_order_acq_rel);
+    s.start.store(reinterpret_cast<std::uintptr_t>(addr), std::memory_order_relaxed);
+    s.len.store(len, std::memory_order_relaxed);
+    s.tier.store(tier, std::memory_order_relaxed);
+    s.state.store(kLive, std::memory_order_release);
+    return 0;
+  }
+  return -ENOSPC;
+}
+
+int unregister_range(const void *addr) noexcept {
+  std::uintptr_t a = reinterpret_cast<std::uintptr_t>(addr);
+  for (RangeSlot &s : ranges) {
+    if (s.state.load(std::memory_order_acquire) != kLive) continue;
+    if (s.start.load(std::memory_order_relaxed) != a) continue;
+    int expected = kLive;
+    if (!s.state.compare_exchange_strong(expected, kRemoving, std::memory_order_acq_rel)) continue;
+    s.gen.fetch_add(1, std::memory_order_acq_rel);
+    s.len.store(0, std::memory_order_relaxed);
+    s.state.store(kFree, std::memory_order_release);
+    return 0;
+  }
+  return -ENOENT;
+}
+
+int add_poison_callback(PoisonCallback fn, void *user) noexcept {
+  if (!fn) return -EINVAL;
+  for (CallbackSlot &c : callbacks) {
+    int expected = kFree;
+    if (!c.state.compare_exchange_strong(expected, kWriting, std::memory_order_acq_rel)) continue;
+    c.fn.store(fn, std::memory_order_relaxed);
+    c.user.store(user, std::memory_order_relaxed);
+    c.state.store(kLive, std::memory_order_release);
+    return 0;
+  }
+  return -ENOSPC;
+}
+
+int remove_poison_callback(PoisonCallback fn, void *user) noexcept {
+  for (CallbackSlot &c : callbacks) {
+    if (c.state.load(std::memory_order_acquire) != kLive) continue;
+    if (c.fn.load(std::memory_order_relaxed) != fn ||
+        c.user.load(std::memory_order_relaxed) != user)
+      continue;
+    int expected = kLive;
+    if (!c.state.compare_exchange_strong(expected, kRemoving, std::memory_order_acq_rel)) continue;
+    c.fn.store(nullptr, std::memory_order_relaxed);
+    c.state.store(kFree, std::memory_order_release);
+    return 0;
+  }
+  return -ENOENT;
+}
+
+}  // namespace tiermem::safety

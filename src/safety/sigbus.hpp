@@ -1,0 +1,62 @@
+// tiermem's SIGBUS handler: recovers faults in the copy routines, records and reports poison
+// in tiermem memory, forwards everything else to the program's previous disposition.
+#pragma once
+#include <signal.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tiermem::safety {
+
+/** The allocation that owns an address: what a poison report names. */
+struct Owner {
+  void *start = nullptr;
+  std::size_t size = 0;
+  int tier = -1;
+};
+
+/**
+ * Maps an address to its owning allocation. The heap registers one so that poison reports
+ * name the allocation and tier. Runs inside the SIGBUS handler: async-signal-safe, no locks.
+ * Returns false when the address is not the heap's.
+ */
+using OwnerLookup = bool (*)(const void *addr, Owner *out) noexcept;
+
+/** Sets (or clears with nullptr) the heap's lookup. */
+void set_owner_lookup(OwnerLookup fn) noexcept;
+
+/** The owner of `addr`: the heap's lookup first, then the registered ranges. */
+bool find_owner(const void *addr, Owner *out) noexcept;
+
+/**
+ * Installs the handler, or re-installs it in front of a handler the program installed
+ * after ours (thread-safe; a sigaction query when nothing changed). Returns 0 or -errno.
+ */
+int install_handler() noexcept;
+/** True once install_handler() succeeded. Lock-free. */
+bool handler_installed() noexcept;
+
+/**
+ * The handler's decision for one SIGBUS, without forwarding: true when the fault was
+ * tiermem's and has been dealt with (RIP moved to a fix-up, or an action-optional report
+ * recorded). May siglongjmp into a portable copy. For a consumed poison in tiermem memory it
+ * records and reports, then returns false so the caller forwards. Async-signal-safe.
+ */
+bool handle_sigbus(int sig, siginfo_t *info, void *ucontext) noexcept;
+
+/** Registered-range table (tm_safety_register_range). Lock-free; lookups are signal-safe. */
+int register_range(const void *addr, std::size_t len, int tier) noexcept;
+int unregister_range(const void *addr) noexcept;
+
+}  // namespace tiermem::safety
+
+namespace tiermem::safety {
+
+using PoisonCallback = void (*)(void *ptr, std::size_t size, int tier, std::size_t offset,
+                                void *user);
+/** At most 8 callbacks. Returns 0, -EINVAL or -ENOSPC. */
+int add_poison_callback(PoisonCallback fn, void *user) noexcept;
+/** Returns 0 or -ENOENT. */
+int remove_poison_callback(PoisonCallback fn, void *user) noexcept;
+
+}  // namespace tiermem::safety

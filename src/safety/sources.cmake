@@ -1,0 +1,10 @@
+list(APPEND TIERMEM_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/poison_registry.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/copy_mc.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/handler.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sigbus.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/c_api.cpp
+)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/copy_mc_x86_64.S)
+endif()

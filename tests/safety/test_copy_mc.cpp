@@ -1,0 +1,221 @@
+#include <doctest/doctest.h>
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "safety/bad_mapping.hpp"
+#include "safety/copy_mc.hpp"
+#include "safety/sigbus.hpp"
+#include "tiermem/tiermem.h"
+
+using tiermem::safety::CopyRoutine;
+using tiermem::safety::copy_mc_with;
+using tiermem::safety::routine_name;
+using tiermem::test::BadTail;
+using tiermem::test::page_size;
+
+namespace {
+
+std::vector<CopyRoutine> routines() {
+  std::vector<CopyRoutine> out;
+  for (CopyRoutine r : {CopyRoutine::rep_movsb, CopyRoutine::word_loop, CopyRoutine::portable}) {
+    if (tiermem::safety::routine_available(r)) out.push_back(r);
+  }
+  return out;
+}
+
+// doctest installs its own crash handlers around every test case, replacing ours: put
+// tiermem's back in front (it forwards to doctest's), as a program would after its own.
+void init() { REQUIRE(tm_safety_init() == 0); }
+
+const std::size_t kOffsets[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 4095, 4096};
+const std::size_t kLengths[] = {1, 2, 7, 8, 9, 31, 32, 33, 64, 100, 4095, 4096, 4097, 8192, 12289};
+
+}  // namespace
+
+TEST_CASE("every copy routine copies the same bytes as memcpy at every size to 300 and alignment") {
+  init();
+  std::vector<unsigned char> src(400), dst(400), ref(400);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<unsigned char>(i * 37 + 11);
+  for (CopyRoutine r : routines()) {
+    CAPTURE(routine_name(r));
+    for (std::size_t sa = 0; sa < 16; ++sa) {
+      for (std::size_t da = 0; da < 16; ++da) {
+        for (std::size_t n = 0; n <= 300; ++n) {
+          std::memset(dst.data(), 0xee, dst.size());
+          std::memset(ref.data(), 0xee, ref.size());
+          std::memcpy(ref.data() + da, src.data() + sa, n);
+          std::size_t left = copy_mc_with(r, dst.data() + da, src.data() + sa, n);
+          if (left != 0 || dst != ref) {
+            CAPTURE(sa);
+            CAPTURE(da);
+            CAPTURE(n);
+            CHECK(left == 0);
+            CHECK(dst == ref);
+            return;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("every copy routine matches memcpy for large random sizes and leaves bytes past the end alone") {
+  init();
+  std::mt19937_64 rng(42);
+  const std::size_t max = 1 << 20;
+  std::vector<unsigned char> src(max + 64), dst(max + 128), ref(max + 128);
+  for (auto &b : src) b = static_cast<unsigned char>(rng());
+  for (CopyRoutine r : routines()) {
+    CAPTURE(routine_name(r));
+    for (int iter = 0; iter < 24; ++iter) {
+      std::size_t n = rng() % max;
+      std::size_t sa = rng() % 64, da = rng() % 64;
+      std::memset(dst.data(), 0x5a, dst.size());
+      std::memset(ref.data(), 0x5a, ref.size());
+      std::memcpy(ref.data() + da, src.data() + sa, n);
+      CAPTURE(n);
+      CHECK(copy_mc_with(r, dst.data() + da, src.data() + sa, n) == 0);
+      CHECK(std::memcmp(dst.data(), ref.data(), ref.size()) == 0);
+    }
+  }
+}
+
+TEST_CASE("tm_copy_mc returns exactly the bytes not copied when the source goes bad at a page boundary") {
+  init();
+  BadTail m(3, 2);
+  std::vector<unsigned char> dst(32768);
+  for (CopyRoutine r : routines()) {
+    CAPTURE(routine_name(r));
+    for (std::size_t before : kOffsets) {
+      for (std::size_t n : kLengths) {
+        const unsigned char *src = m.bad() - before;
+        std::size_t expect_good = n < before ? n : before;
+        std::memset(dst.data(), 0, dst.size());
+        std::size_t left = copy_mc_with(r, dst.data(), src, n);
+        CAPTURE(before);
+        CAPTURE(n);
+        REQUIRE(left == n - expect_good);
+        REQUIRE(std::memcmp(dst.data(), src, expect_good) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("tm_copy_mc returns exactly the bytes not copied when the destination goes bad") {
+  init();
+  BadTail m(3, 2);
+  std::vector<unsigned char> src(32768);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<unsigned char>(i ^ 0x3c);
+  for (CopyRoutine r : routines()) {
+    CAPTURE(routine_name(r));
+    for (std::size_t before : kOffsets) {
+      for (std::size_t n : kLengths) {
+        unsigned char *dst = m.bad() - before;
+        std::size_t expect_good = n < before ? n : before;
+        std::size_t left = copy_mc_with(r, dst, src.data(), n);
+        CAPTURE(before);
+        CAPTURE(n);
+        REQUIRE(left == n - expect_good);
+        REQUIRE(std::memcmp(dst, src.data(), expect_good) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("tm_copy_mc returns the whole length when the source starts in the bad range") {
+  init();
+  BadTail m(1, 2);
+  std::vector<unsigned char> dst(3 * page_size());
+  for (CopyRoutine r : routines()) {
+    CAPTURE(routine_name(r));
+    CHECK(copy_mc_with(r, dst.data(), m.bad(), 1) == 1);
+    CHECK(copy_mc_with(r, dst.data(), m.bad() + 5, 4000) == 4000);
+    CHECK(copy_mc_with(r, dst.data(), m.bad(), 2 * page_size()) == 2 * page_size());
+  }
+}
+
+TEST_CASE("the public tm_copy_mc uses the routine cpuid selects and recovers a fault") {
+  init();
+  CHECK(std::string(tm_copy_mc_routine()) ==
+        routine_name(tiermem::safety::detect_copy_routine()));
+  BadTail m(2, 1);
+  std::vector<unsigned char> dst(3 * page_size());
+  CHECK(tm_copy_mc(dst.data(), m.data() + 100, 2 * page_size()) == 100);
+  CHECK(std::memcmp(dst.data(), m.data() + 100, 2 * page_size() - 100) == 0);
+  CHECK(tm_copy_mc(dst.data(), m.data(), m.good_bytes()) == 0);
+}
+
+TEST_CASE("tm_copy_mc recovers faults on many threads at once") {
+  init();
+  BadTail m(4, 4);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<unsigned char> dst(8 * page_size());
+      for (int i = 0; i < 300; ++i) {
+        std::size_t before = static_cast<std::size_t>((i * 97 + t * 13) % 16000) + 1;
+        std::size_t n = before + static_cast<std::size_t>(i % 5) * 1000 + 1;
+        CopyRoutine r = routines()[static_cast<std::size_t>(i) % routines().size()];
+        std::size_t left = copy_mc_with(r, dst.data(), m.bad() - before, n);
+        if (left != n - before || std::memcmp(dst.data(), m.bad() - before, before) != 0) ++wrong;
+      }
+    });
+  }
+  for (auto &th : threads) th.join();
+  CHECK(wrong.load() == 0);
+}
+
+TEST_CASE("tm_verify_mc reports the bytes from the first unreadable one to the end") {
+  init();
+  BadTail m(2, 2);
+  CHECK(tm_verify_mc(m.data(), m.good_bytes()) == 0);
+  CHECK(tm_verify_mc(m.data() + 10, m.size() - 10) == m.size() - m.good_bytes());
+  CHECK(tm_verify_mc(m.bad() - 1, 2) == 1);
+}
+
+TEST_CASE("tm_memcmp_mc compares like memcmp and reports what an error left uncompared") {
+  init();
+  BadTail m(2, 1);
+  std::vector<unsigned char> copy(m.data(), m.data() + m.good_bytes());
+  copy.resize(m.size());
+  int result = 99;
+  CHECK(tm_memcmp_mc(m.data(), copy.data(), m.good_bytes(), &result) == 0);
+  CHECK(result == 0);
+
+  // Equal up to the bad page: the rest could not be compared.
+  std::size_t n = m.good_bytes() + 100;
+  CHECK(tm_memcmp_mc(m.data(), copy.data(), n, &result) == 100);
+  CHECK(result == 0);
+
+  // A difference before the bad page decides the comparison.
+  copy[5000] = static_cast<unsigned char>(m.data()[5000] + 1);
+  CHECK(tm_memcmp_mc(m.data(), copy.data(), n, &result) == 0);
+  CHECK(result < 0);
+  CHECK(tm_memcmp_mc(copy.data(), m.data(), n, &result) == 0);
+  CHECK(result > 0);
+}
+
+TEST_CASE("tm_read_mc says a bus error that is not poison stopped the copy, and how far it got") {
+  init();
+  BadTail m(1, 1);
+  std::vector<unsigned char> dst(2 * page_size());
+  std::size_t copied = 0;
+  CHECK(tm_read_mc(dst.data(), m.data() + 96, page_size(), &copied) == -EFAULT);
+  CHECK(copied == page_size() - 96);
+  std::string msg = tm_last_error();
+  CHECK(msg.find("not hardware poison") != std::string::npos);
+  CHECK(msg.find(std::to_string(page_size() - 96) + " of " + std::to_string(page_size())) !=
+        std::string::npos);
+  CHECK(tm_read_mc(dst.data(), m.data(), page_size(), &copied) == 0);
+  CHECK(copied == page_size());
+  CHECK(tm_copy_tiers_mc(m.bad() - 8, dst.data(), 16, &copied) == -EFAULT);
+  CHECK(copied == 8);
+}
