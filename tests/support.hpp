@@ -67,11 +67,11 @@ struct Run {
   std::string err;  ///< stderr
 };
 
-/** Runs the tiermem CLI with `args` (shell-quoted by the caller) and captures its output. */
-inline Run run_cli(const std::string &args, const std::string &env = "") {
+/** Runs a shell command line and captures its stdout, stderr and exit status. */
+inline Run run_command(const std::string &cmdline) {
   TempDir tmp;
   const std::string err_file = (tmp.path() / "err").string();
-  const std::string cmd = env + " " TIERMEM_CLI " " + args + " 2>" + err_file;
+  const std::string cmd = "( " + cmdline + " ) 2>" + err_file;
   Run r;
   std::FILE *p = ::popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("popen failed");
@@ -84,6 +84,11 @@ inline Run run_cli(const std::string &args, const std::string &env = "") {
   while (e && (n = std::fread(buf, 1, sizeof buf, e)) > 0) r.err.append(buf, n);
   if (e) std::fclose(e);
   return r;
+}
+
+/** Runs the tiermem CLI with `args` (shell-quoted by the caller), `env` as VAR=value words. */
+inline Run run_cli(const std::string &args, const std::string &env = "") {
+  return run_command(env + " " TIERMEM_CLI " " + args);
 }
 
 }  // namespace tiermem::test

@@ -1,0 +1,334 @@
+// libtiermem_preload.so: the malloc family of an unmodified program, served by tiermem.
+//
+// Every allocation goes where TIERMEM_POLICY says (the heap's one grammar). Pointers tiermem
+// did not give out are recognised by address (tm_tier_of) and handed to their real owner:
+// the *next* malloc in the process's lookup order (glibc's, or another allocator the program
+// links, such as Debian's redis-server with libjemalloc, whose operator new bypasses malloc).
+//
+// Bootstrap without recursion: tiermem's own code allocates (policy text, topology), and
+// those calls come back here. A thread-local flag sends them to the next allocator, found once
+// with dlsym(RTLD_NEXT); while dlsym itself runs, a small static arena serves any request.
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+#include "tiermem/tiermem.h"
+
+namespace {
+
+// The allocator below us. Filled by resolve_next() before anything else runs.
+struct Next {
+  void *(*malloc)(size_t) = nullptr;
+  void (*free)(void *) = nullptr;
+  void *(*calloc)(size_t, size_t) = nullptr;
+  void *(*realloc)(void *, size_t) = nullptr;
+  void *(*memalign)(size_t, size_t) = nullptr;
+  size_t (*usable)(void *) = nullptr;
+};
+Next g_next;
+
+// Static arena for requests made while dlsym resolves the next allocator (dlsym may allocate).
+// Its blocks are never freed; each carries its size for realloc.
+alignas(64) unsigned char g_boot[64 * 1024];
+std::atomic<size_t> g_boot_used{0};
+
+bool from_boot(const void *p) {
+  auto *c = static_cast<const unsigned char *>(p);
+  return c >= g_boot && c < g_boot + sizeof g_boot;
+}
+
+void *boot_alloc(size_t n, size_t align = 16) {
+  if (align < 16) align = 16;
+  size_t need = n + align + 16;
+  size_t off = g_boot_used.fetch_add(need);
+  if (off + need > sizeof g_boot) return nullptr;
+  uintptr_t base = reinterpret_cast<uintptr_t>(g_boot + off) + 16;
+  uintptr_t p = (base + align - 1) & ~(align - 1);
+  reinterpret_cast<size_t *>(p)[-1] = n;
+  return reinterpret_cast<void *>(p);
+}
+
+size_t boot_size(const void *p) { return static_cast<const size_t *>(p)[-1]; }
+
+std::atomic<int> g_resolving{0};
+
+template <class F>
+void sym(F &out, const char *name) {
+  out = reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
+}
+
+void resolve_next() {
+  if (g_next.free != nullptr) return;
+  g_resolving.store(1);
+  Next n;
+  sym(n.malloc, "malloc");
+  sym(n.free, "free");
+  sym(n.calloc, "calloc");
+  sym(n.realloc, "realloc");
+  sym(n.memalign, "memalign");
+  sym(n.usable, "malloc_usable_size");
+  if (!n.malloc || !n.free || !n.calloc || !n.realloc || !n.memalign) {
+    const char msg[] = "tiermem: the preload library found no malloc below it; is libc loaded?\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  g_next = n;
+  g_resolving.store(0);
+}
+
+// Before the next allocator is known: the arena. After: the next allocator.
+void *next_malloc(size_t n) {
+  if (__builtin_expect(g_next.malloc == nullptr, 0)) {
+    if (g_resolving.load()) return boot_alloc(n);
+    resolve_next();
+  }
+  return g_next.malloc(n);
+}
+
+void *next_calloc(size_t count, size_t n) {
+  if (__builtin_expect(g_next.calloc == nullptr, 0)) {
+    size_t bytes;
+    if (__builtin_mul_overflow(count, n, &bytes)) return nullptr;
+    if (g_resolving.load()) return boot_alloc(bytes);  // static storage starts zeroed
+    resolve_next();
+  }
+  return g_next.calloc(count, n);
+}
+
+void *next_memalign(size_t align, size_t n) {
+  if (__builtin_expect(g_next.memalign == nullptr, 0)) {
+    if (g_resolving.load()) return boot_alloc(n, align);
+    resolve_next();
+  }
+  return g_next.memalign(align, n);
+}
+
+void *next_realloc(void *p, size_t n) {
+  if (g_next.realloc == nullptr) resolve_next();
+  return g_next.realloc(p, n);
+}
+
+void next_free(void *p) {
+  if (from_boot(p)) return;
+  if (g_next.free == nullptr) resolve_next();
+  g_next.free(p);
+}
+
+enum State : int { kUninit = 0, kInitializing = 1, kReady = 2 };
+std::atomic<int> g_state{kUninit};
+tm_policy *g_policy = nullptr;
+bool g_stats = false;
+int g_log = 1;  // 0 quiet, 1 error, 2 info
+
+// Initial-exec is right here: this library is preloaded, so its TLS is always in the static
+// block (it is never dlopen()ed later), and the flag is read on every call.
+thread_local bool t_inside [[gnu::tls_model("initial-exec")]] = false;
+
+struct Inside {
+  Inside() { t_inside = true; }
+  ~Inside() { t_inside = false; }
+};
+
+void say(const std::string &line) {
+  std::string l = line + "\n";
+  (void)!::write(STDERR_FILENO, l.data(), l.size());
+}
+
+[[noreturn]] void refuse(const std::string &line) {
+  say(line);
+  ::_exit(127);
+}
+
+void print_stats() {
+  if (!g_stats) return;
+  Inside in;
+  char *json = tm_stats_json();
+  if (json) {
+    say(std::string("tiermem: stats ") + json);
+    ::free(json);  // our own free: the JSON came from glibc while inside
+  }
+}
+
+// Reads the environment once. A bad value stops the program now, with one line, rather than
+// running it with a placement it did not ask for. secure_getenv: ignored for set-id programs.
+void init() {
+  int expected = kUninit;
+  if (!g_state.compare_exchange_strong(expected, kInitializing)) return;
+  resolve_next();
+  Inside in;
+  if (const char *log = ::secure_getenv("TIERMEM_LOG")) {
+    std::string v = log;
+    if (v == "quiet") g_log = 0;
+    else if (v == "error") g_log = 1;
+    else if (v == "info") g_log = 2;
+    else refuse("tiermem: TIERMEM_LOG='" + v + "' is not one of quiet, error, info; fix or unset it");
+  }
+  if (const char *st = ::secure_getenv("TIERMEM_STATS")) {
+    std::string v = st;
+    if (v == "1" || v == "yes") g_stats = true;
+    else if (v == "0" || v == "no" || v.empty()) g_stats = false;
+    else refuse("tiermem: TIERMEM_STATS='" + v + "' is not 0/1; fix or unset it");
+  }
+  tm_policy *p = nullptr;
+  const char *text = ::secure_getenv("TIERMEM_POLICY");
+  p = text && *text ? tm_policy_parse(text) : tm_policy_default();
+  if (p == nullptr) {
+    std::string why = tm_last_error();
+    if (text && *text && why.find("TIERMEM_POLICY") == std::string::npos)
+      why += " (from TIERMEM_POLICY='" + std::string(text) + "')";
+    refuse(why + "; the program was not started");
+  }
+  g_policy = p;
+  if (g_log >= 2) say(std::string("tiermem: preload policy ") + tm_policy_text(p));
+  if (g_stats) ::atexit(print_stats);
+  g_state.store(kReady, std::memory_order_release);
+}
+
+inline bool ready() {
+  if (__builtin_expect(g_state.load(std::memory_order_acquire) == kReady, 1)) return !t_inside;
+  if (t_inside) return false;
+  init();
+  return g_state.load(std::memory_order_acquire) == kReady && !t_inside;
+}
+
+inline bool ours(const void *p) { return p != nullptr && tm_tier_of(p) != nullptr; }
+
+void *alloc_aligned(size_t align, size_t n) {
+  if (!ready()) return next_memalign(align, n);
+  Inside in;  // a failed request builds its message with malloc
+  void *p = tm_policy_aligned_alloc(g_policy, align, n);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+__attribute__((constructor(101))) void preload_ctor() {
+  if (!t_inside) init();
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) void *malloc(size_t n) {
+  if (!ready()) return next_malloc(n);
+  if (void *p = tm_policy_malloc(g_policy, n)) return p;
+  errno = ENOMEM;
+  return nullptr;
+}
+
+__attribute__((visibility("default"))) void free(void *p) {
+  if (p == nullptr) return;
+  if (ours(p)) tm_free(p);
+  else next_free(p);
+}
+
+__attribute__((visibility("default"))) void *calloc(size_t count, size_t n) {
+  if (!ready()) return next_calloc(count, n);
+  size_t bytes;
+  if (__builtin_mul_overflow(count, n, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (void *p = tm_policy_calloc(g_policy, count, n)) return p;
+  errno = ENOMEM;
+  return nullptr;
+}
+
+__attribute__((visibility("default"))) void *realloc(void *p, size_t n) {
+  if (p == nullptr) return malloc(n);
+  if (ours(p)) {
+    if (n == 0) {  // glibc frees and returns NULL
+      tm_free(p);
+      return nullptr;
+    }
+    void *q = tm_realloc(p, n);
+    if (!q) errno = ENOMEM;
+    return q;
+  }
+  if (from_boot(p)) {  // an arena block: copy it out, the arena keeps its bytes
+    void *q = malloc(n);
+    if (q) ::memcpy(q, p, boot_size(p) < n ? boot_size(p) : n);
+    return q;
+  }
+  if (!ready()) return next_realloc(p, n);
+  if (n == 0) {
+    next_free(p);
+    return nullptr;
+  }
+  // A block of the allocator below grows into the policy's tier: the data moves to where
+  // the program asked for it.
+  size_t old = g_next.usable ? g_next.usable(p) : 0;
+  if (old == 0) return next_realloc(p, n);  // size unknown: leave the block with its owner
+  void *q = malloc(n);
+  if (!q) return nullptr;
+  ::memcpy(q, p, old < n ? old : n);
+  next_free(p);
+  return q;
+}
+
+__attribute__((visibility("default"))) void *reallocarray(void *p, size_t count, size_t n) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, n, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(p, bytes);
+}
+
+__attribute__((visibility("default"))) int posix_memalign(void **out, size_t align, size_t n) {
+  if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
+  int saved = errno;
+  void *p = alloc_aligned(align, n);
+  if (!p) return ENOMEM;
+  errno = saved;
+  *out = p;
+  return 0;
+}
+
+__attribute__((visibility("default"))) void *aligned_alloc(size_t align, size_t n) {
+  if (align == 0 || (align & (align - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return alloc_aligned(align, n);
+}
+
+__attribute__((visibility("default"))) void *memalign(size_t align, size_t n) {
+  // glibc rounds a non-power-of-two alignment up rather than failing.
+  if (align == 0) align = 1;
+  if (align & (align - 1)) align = size_t{1} << (64 - __builtin_clzl(align));
+  return alloc_aligned(align, n);
+}
+
+__attribute__((visibility("default"))) void *valloc(size_t n) {
+  return alloc_aligned(static_cast<size_t>(::sysconf(_SC_PAGESIZE)), n);
+}
+
+__attribute__((visibility("default"))) void *pvalloc(size_t n) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t rounded;
+  if (__builtin_add_overflow(n, page - 1, &rounded)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  rounded &= ~(page - 1);
+  return alloc_aligned(page, rounded == 0 ? page : rounded);
+}
+
+__attribute__((visibility("default"))) size_t malloc_usable_size(void *p) {
+  if (p == nullptr) return 0;
+  if (ours(p)) return tm_usable_size(p);
+  if (from_boot(p)) return boot_size(p);
+  if (g_next.usable == nullptr) resolve_next();
+  return g_next.usable ? g_next.usable(p) : 0;
+}
+
+}  // extern "C"

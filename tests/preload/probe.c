@@ -1,0 +1,222 @@
+/* preload_probe MODE: exercises the malloc family the way programs do; run under
+ * libtiermem_preload.so by preload_tests. Prints "ok MODE" and exits 0 when every check
+ * holds, else names the failed check and exits 1. Needs no tiermem header: an unmodified
+ * program. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void *__libc_malloc(size_t);
+
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      fprintf(stderr, "probe: check failed at line %d: %s\n", __LINE__, #cond); \
+      exit(1);                                                             \
+    }                                                                      \
+  } while (0)
+
+/* Whether p lies in a mapping whose /proc/self/maps line contains `tag`. */
+static int in_mapping(const void *p, const char *tag) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[512];
+  int found = 0;
+  uintptr_t a = (uintptr_t)p;
+  while (!found && fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi && strstr(line, tag)) found = 1;
+  }
+  fclose(f);
+  return found;
+}
+
+static void edge(void) {
+  void *z = malloc(0); /* glibc: a unique pointer that can be freed */
+  CHECK(z != NULL);
+  void *z2 = malloc(0);
+  CHECK(z2 != NULL && z2 != z);
+  free(z);
+  free(z2);
+  free(NULL);
+
+  char *p = realloc(NULL, 100);
+  CHECK(p != NULL);
+  memset(p, 7, 100);
+  p = realloc(p, 100000);
+  CHECK(p != NULL && p[99] == 7);
+  p = realloc(p, 10);
+  CHECK(p != NULL && p[9] == 7);
+  CHECK(malloc_usable_size(p) >= 10);
+  CHECK(malloc_usable_size(NULL) == 0);
+  errno = 0;
+  CHECK(realloc(p, 0) == NULL); /* frees p */
+
+  int *c = calloc(1000, sizeof(int));
+  CHECK(c != NULL);
+  for (int i = 0; i < 1000; ++i) CHECK(c[i] == 0);
+  free(c);
+  errno = 0;
+  volatile size_t huge = SIZE_MAX / 2; /* volatile: the compiler must not see the overflow */
+  CHECK(calloc(huge, 4) == NULL && errno == ENOMEM);
+  errno = 0;
+  CHECK(reallocarray(NULL, huge, 4) == NULL && errno == ENOMEM);
+  void *ra = reallocarray(NULL, 10, 10);
+  CHECK(ra != NULL);
+  free(ra);
+  errno = 0;
+  CHECK(malloc(huge * 2 - 4096) == NULL && errno == ENOMEM);
+
+  void *a = NULL;
+  CHECK(posix_memalign(&a, 3, 16) == EINVAL);
+  CHECK(posix_memalign(&a, 4096, 100) == 0 && ((uintptr_t)a & 4095) == 0);
+  free(a);
+  for (size_t al = 8; al <= (1u << 21); al <<= 1) {
+    void *q = aligned_alloc(al, al * 2);
+    CHECK(q != NULL && ((uintptr_t)q & (al - 1)) == 0);
+    free(q);
+  }
+  errno = 0;
+  CHECK(aligned_alloc(3, 16) == NULL && errno == EINVAL);
+  void *m = memalign(64, 1000);
+  CHECK(m != NULL && ((uintptr_t)m & 63) == 0);
+  free(m);
+  long page = sysconf(_SC_PAGESIZE);
+  void *v = valloc(10);
+  CHECK(v != NULL && ((uintptr_t)v & (page - 1)) == 0);
+  free(v);
+  void *pv = pvalloc(10);
+  CHECK(pv != NULL && ((uintptr_t)pv & (page - 1)) == 0 && malloc_usable_size(pv) >= (size_t)page);
+  free(pv);
+}
+
+/* Every block lands in the emulated tier's memfd mapping (TIERMEM_POLICY=emulated:NAME). */
+static void where(const char *tag) {
+  for (size_t n = 1; n <= (1u << 22); n *= 4) {
+    void *p = malloc(n);
+    CHECK(p != NULL);
+    if (!in_mapping(p, tag)) {
+      fprintf(stderr, "probe: malloc(%zu) = %p is not in a '%s' mapping\n", n, p, tag);
+      exit(1);
+    }
+    free(p);
+  }
+}
+
+/* A block glibc allocated goes back to glibc: free and realloc must not corrupt either heap. */
+static void foreign(void) {
+  for (int i = 0; i < 1000; ++i) {
+    char *g = __libc_malloc(64 + i);
+    memset(g, 0x5a, 64 + i);
+    if (i % 2) {
+      free(g);
+    } else {
+      char *r = realloc(g, 200 + i); /* moves into tiermem, keeps the bytes */
+      CHECK(r != NULL && r[63] == 0x5a);
+      free(r);
+    }
+  }
+}
+
+struct job {
+  unsigned seed;
+  int failed;
+};
+
+static void *churn(void *arg) {
+  struct job *j = arg;
+  enum { N = 512 };
+  unsigned char *blk[N] = {0};
+  size_t len[N] = {0};
+  for (int it = 0; it < 200000; ++it) {
+    unsigned r = rand_r(&j->seed);
+    int i = r % N;
+    if (blk[i]) {
+      for (size_t k = 0; k < len[i]; k += 97)
+        if (blk[i][k] != (unsigned char)(i + len[i])) j->failed = 1;
+      if (r & 0x100) {
+        size_t n = 1 + (r >> 9) % 20000;
+        unsigned char *q = realloc(blk[i], n);
+        if (!q) { j->failed = 1; continue; }
+        size_t keep = n < len[i] ? n : len[i];
+        for (size_t k = 0; k < keep; k += 97)
+          if (q[k] != (unsigned char)(i + len[i])) j->failed = 1;
+        blk[i] = q;
+        len[i] = n;
+        memset(q, (unsigned char)(i + n), n);
+      } else {
+        free(blk[i]);
+        blk[i] = NULL;
+      }
+    } else {
+      size_t n = 1 + (r >> 9) % ((r & 0x200) ? 200000 : 256);
+      blk[i] = (r & 0x400) ? calloc(1, n) : malloc(n);
+      if (!blk[i]) { j->failed = 1; continue; }
+      len[i] = n;
+      memset(blk[i], (unsigned char)(i + n), n);
+    }
+  }
+  for (int i = 0; i < N; ++i) free(blk[i]);
+  return NULL;
+}
+
+static void threads(void) {
+  enum { T = 4 };
+  pthread_t th[T];
+  struct job jobs[T];
+  for (int i = 0; i < T; ++i) {
+    jobs[i].seed = 1234u + i;
+    jobs[i].failed = 0;
+    CHECK(pthread_create(&th[i], NULL, churn, &jobs[i]) == 0);
+  }
+  for (int i = 0; i < T; ++i) {
+    pthread_join(th[i], NULL);
+    CHECK(!jobs[i].failed);
+  }
+}
+
+static void forks(void) {
+  char *before = malloc(1000);
+  memset(before, 1, 1000);
+  for (int i = 0; i < 20; ++i) {
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+      /* The child keeps using the inherited heap, frees the parent's block, allocates. */
+      CHECK(before[999] == 1);
+      free(before);
+      struct job j = {.seed = (unsigned)i, .failed = 0};
+      churn(&j);
+      if (i % 5 == 0) execl("/bin/true", "true", (char *)NULL);
+      _exit(j.failed);
+    }
+    /* The parent allocates concurrently with the child. */
+    void *x = malloc(5000);
+    free(x);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  free(before);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork\n");
+    return 2;
+  }
+  const char *mode = argv[1];
+  if (!strcmp(mode, "edge")) edge();
+  else if (!strcmp(mode, "where") && argc > 2) where(argv[2]);
+  else if (!strcmp(mode, "foreign")) foreign();
+  else if (!strcmp(mode, "threads")) threads();
+  else if (!strcmp(mode, "fork")) forks();
+  else { fprintf(stderr, "probe: unknown mode %s\n", mode); return 2; }
+  printf("ok %s\n", mode);
+  return 0;
+}
