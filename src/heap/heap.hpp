@@ -1,9 +1,9 @@
 // The tiered heap: one jemalloc arena per tier, its pages from the tier's backend, in the
 // tier's address-space slot. Tiers are created on first use (tm_tier_find) and live until
 // the process exits. The inline functions below are the hot path: a thread-local array gives
-// the jemalloc flags (arena + this thread's explicit tcache for the tier), then one jemalloc
-// call. Explicit per-tier tcaches matter: jemalloc's automatic tcache is shared by all arenas,
-// so it would hand a region cached from one tier to a request for another.
+// the jemalloc flags (arena + this thread's tcache for the tier), then one jemalloc call.
+// One tcache per tier and thread matters: a jemalloc tcache caches regions of any arena, so a
+// shared one would hand a region of one tier to a request for another (see tcache.cpp).
 #pragma once
 #include <atomic>
 #include <cstddef>

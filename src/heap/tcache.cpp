@@ -1,5 +1,10 @@
-// Per-thread, per-tier explicit jemalloc tcaches (see heap.hpp for why they are explicit).
-// Created on a thread's first allocation on a tier, destroyed when the thread exits.
+// Per-thread, per-tier jemalloc tcaches (see heap.hpp for why they cannot be shared).
+//
+// The private jemalloc serves tiermem alone, so each thread's *automatic* tcache is ours to
+// give to one tier: the first tier the thread uses gets it (jemalloc's fastest path), every
+// further tier gets an explicit tcache ("tcache.create"), destroyed when the thread exits.
+// Since every mallocx/dallocx passes the flags of the block's own tier, no tcache ever holds
+// regions of two tiers.
 #include <pthread.h>
 
 #include <string>
@@ -12,6 +17,7 @@ constinit thread_local int t_flags[kMaxSlots] [[gnu::tls_model("initial-exec")]]
 
 namespace {
 
+constinit thread_local bool t_automatic_taken [[gnu::tls_model("initial-exec")]] = false;
 pthread_key_t g_exit_key;
 pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
 
@@ -39,7 +45,9 @@ int thread_flags_slow(tm_tier *tier) noexcept {
   int f = tier->arena_flags;
   // jemalloc has at most 4096 explicit tcaches; past that, a thread goes without one on
   // this tier (correct, only slower).
-  if (tmje_mallctl("tcache.create", &tc, &sz, nullptr, 0) == 0) {
+  if (!t_automatic_taken) {
+    t_automatic_taken = true;  // flags without tcache bits: the thread's automatic tcache
+  } else if (tmje_mallctl("tcache.create", &tc, &sz, nullptr, 0) == 0) {
     f |= je::tcache(tc);
   } else {
     f |= je::tcache_none;
