@@ -293,12 +293,12 @@ __attribute__((visibility("default"))) int posix_memalign(void **out, size_t ali
   return 0;
 }
 
+__attribute__((visibility("default"))) void *memalign(size_t align, size_t n);
+
+// Debian 12's glibc (2.36) treats aligned_alloc as memalign: an alignment that is not a power
+// of two is rounded up, not refused. Programs tested against it expect the same here.
 __attribute__((visibility("default"))) void *aligned_alloc(size_t align, size_t n) {
-  if (align == 0 || (align & (align - 1)) != 0) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  return alloc_aligned(align, n);
+  return memalign(align, n);
 }
 
 __attribute__((visibility("default"))) void *memalign(size_t align, size_t n) {

@@ -82,8 +82,9 @@ static void edge(void) {
     CHECK(q != NULL && ((uintptr_t)q & (al - 1)) == 0);
     free(q);
   }
-  errno = 0;
-  CHECK(aligned_alloc(3, 16) == NULL && errno == EINVAL);
+  void *odd = aligned_alloc(3, 16); /* glibc 2.36 rounds the alignment up to 4 */
+  CHECK(odd != NULL && ((uintptr_t)odd & 3) == 0);
+  free(odd);
   void *m = memalign(64, 1000);
   CHECK(m != NULL && ((uintptr_t)m & 63) == 0);
   free(m);

@@ -1,0 +1,192 @@
+// The preload library under unmodified programs: edge cases of the malloc family, foreign
+// pointers, threads, fork/exec, bad environment values, and real programs whose output must
+// be identical with and without it.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "support.hpp"
+
+namespace t = tiermem::test;
+
+namespace {
+
+const std::string kPreload = "LD_PRELOAD=" TIERMEM_PRELOAD_LIB " ";
+
+t::Run under_preload(const std::string &cmd, const std::string &env = "") {
+  return t::run_command(kPreload + env + " " + cmd);
+}
+
+std::size_t lines(const std::string &s) {
+  std::size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+void probe(const std::string &mode, const std::string &env = "") {
+  const auto r = under_preload(TIERMEM_PROBE " " + mode, env);
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out == "ok " + mode.substr(0, mode.find(' ')) + "\n");
+}
+
+// Peak RSS (KiB) of `cmd` run as a child with `env`, measured by the kernel (ru_maxrss).
+long peak_rss_kib(const std::string &cmd, const std::string &env) {
+  const auto r = t::run_command(
+      "/usr/bin/python3 -c 'import resource,subprocess,os,sys; "
+      "env=dict(os.environ); env.update(dict(kv.split(\"=\",1) for kv in sys.argv[1].split()));"
+      "subprocess.run(sys.argv[2], shell=True, env=env, check=True, stdout=subprocess.DEVNULL);"
+      "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' '" + env + "' '" + cmd + "'");
+  REQUIRE(r.status == 0);
+  return std::stol(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("malloc(0), realloc, calloc overflow and every aligned variant behave as glibc's") {
+  probe("edge");
+}
+
+TEST_CASE("the edge cases hold on an emulated tier too") {
+  probe("edge", "TIERMEM_EMULATE=slow:256M TIERMEM_POLICY=emulated:slow");
+}
+
+TEST_CASE("every block lands on the tier TIERMEM_POLICY names") {
+  probe("where memfd:tiermem-slow", "TIERMEM_EMULATE=slow:256M TIERMEM_POLICY=emulated:slow");
+}
+
+TEST_CASE("blocks glibc allocated are freed and reallocated by their real owner") {
+  probe("foreign");
+}
+
+TEST_CASE("four threads churning malloc, calloc, realloc and free keep their contents") {
+  probe("threads");
+  probe("threads", "TIERMEM_EMULATE=slow:1G TIERMEM_POLICY='threshold(4K, rank:0, emulated:slow)'");
+}
+
+TEST_CASE("forked children keep using the heap and exec other programs") {
+  probe("fork");
+}
+
+TEST_CASE("a bad TIERMEM_POLICY stops the program at start with one line") {
+  const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_POLICY='bind(rank:0'");
+  CHECK(r.status == 127);
+  CHECK(r.out.empty());
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("TIERMEM_POLICY") != std::string::npos);
+  CHECK(r.err.find("the program was not started") != std::string::npos);
+}
+
+TEST_CASE("a policy naming a tier the machine lacks stops the program with one line") {
+  const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_POLICY=kind:hbm");
+  CHECK(r.status == 127);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("no tier of kind 'hbm'") != std::string::npos);
+}
+
+TEST_CASE("a malformed TIERMEM_EMULATE stops the program with one line") {
+  const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_EMULATE=slow:lots TIERMEM_POLICY=emulated:slow");
+  CHECK(r.status == 127);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("TIERMEM_EMULATE") != std::string::npos);
+}
+
+TEST_CASE("bad TIERMEM_STATS and TIERMEM_LOG values stop the program with one line") {
+  auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_STATS=maybe");
+  CHECK(r.status == 127);
+  CHECK(r.err == "tiermem: TIERMEM_STATS='maybe' is not 0/1; fix or unset it\n");
+  r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_LOG=loud");
+  CHECK(r.status == 127);
+  CHECK(r.err.find("TIERMEM_LOG='loud'") != std::string::npos);
+}
+
+TEST_CASE("TIERMEM_STATS=1 prints the per-tier statistics at exit") {
+  const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_STATS=1 TIERMEM_LOG=info");
+  CHECK(r.status == 0);
+  CHECK(r.err.find("tiermem: preload policy bind(rank:0)") != std::string::npos);
+  CHECK(r.err.find("tiermem: stats {") != std::string::npos);
+  CHECK(r.err.find("\"name\":\"") != std::string::npos);
+}
+
+TEST_CASE("python3 computes the same result under the preload library") {
+  const std::string cmd = "/usr/bin/python3 " TIERMEM_PRELOAD_SCRIPTS "/workload.py";
+  const auto plain = t::run_command(cmd);
+  REQUIRE(plain.status == 0);
+  const auto tiered = under_preload(cmd);
+  CHECK(tiered.status == 0);
+  CHECK(tiered.out == plain.out);
+  const auto split = under_preload(cmd, "TIERMEM_EMULATE=slow:2G TIERMEM_POLICY='threshold(1K, rank:0, emulated:slow)'");
+  CHECK(split.out == plain.out);
+}
+
+TEST_CASE("sqlite3 returns the same rows under the preload library") {
+  t::TempDir dir;
+  const std::string cmd = "/usr/bin/sqlite3 " + (dir.path() / "db").string() + " < " TIERMEM_PRELOAD_SCRIPTS "/sqlite.sql";
+  const auto plain = t::run_command(cmd);
+  REQUIRE(plain.status == 0);
+  REQUIRE(plain.out.size() > 100);
+  t::fs::remove(dir.path() / "db");
+  const auto tiered = under_preload(cmd, "TIERMEM_EMULATE=slow:1G TIERMEM_POLICY='interleave(rank:0, emulated:slow)'");
+  CHECK(tiered.status == 0);
+  CHECK(tiered.out == plain.out);
+}
+
+TEST_CASE("git works on a local repository under the preload library") {
+  t::TempDir dir;
+  const std::string repo = (dir.path() / "r").string();
+  const std::string git = "git -c user.name=t -c user.email=t@example.invalid -C " + repo;
+  const std::string script = "git init -q " + repo + " && for i in $(seq 1 40); do seq $i 9000 > " + repo +
+                             "/f$((i % 7)); " + git + " add -A && " + git + " commit -qm c$i; done && " + git +
+                             " gc -q && " + git + " fsck --no-progress && " + git + " log --format=%T | md5sum";
+  const auto tiered = under_preload("bash -c '" + script + "'");
+  INFO(tiered.err);
+  REQUIRE(tiered.status == 0);
+  const auto plain = t::run_command(git + " log --format=%T | md5sum");
+  CHECK(plain.out == tiered.out);
+}
+
+TEST_CASE("a C++ program using the STL from two threads prints the same checksum") {
+  const auto plain = t::run_command(TIERMEM_STL);
+  REQUIRE(plain.status == 0);
+  const auto tiered = under_preload(TIERMEM_STL, "TIERMEM_EMULATE=slow:1G TIERMEM_POLICY='weighted(rank:0=3, emulated:slow=1)'");
+  CHECK(tiered.status == 0);
+  CHECK(tiered.out == plain.out);
+}
+
+TEST_CASE("redis-server serves redis-benchmark on loopback under the preload library") {
+  t::TempDir dir;
+  const std::string port = std::to_string(20000 + (::getpid() % 20000));
+  const std::string server = kPreload + "redis-server --port " + port + " --bind 127.0.0.1 --save '' --appendonly no --dir " +
+                             dir.path().string() + " --daemonize yes --pidfile " + (dir.path() / "pid").string();
+  REQUIRE(t::run_command(server).status == 0);
+  const std::string cli = "redis-cli -p " + port;
+  auto wait = t::run_command("for i in $(seq 1 50); do " + cli + " ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.1; done; exit 1");
+  REQUIRE(wait.status == 0);
+  const auto bench = t::run_command("timeout 60 redis-benchmark -h 127.0.0.1 -p " + port +
+                                    " -n 20000 -c 4 -q -t set,get,lpush,lpop -d 256");
+  const auto set = t::run_command(cli + " set tiermem-key hello && " + cli + " get tiermem-key && " + cli +
+                                  " info memory | grep -c used_memory");
+  const auto info = t::run_command(cli + " info server | grep -c redis_version");
+  t::run_command(cli + " shutdown nosave");
+  CHECK(bench.status == 0);
+  CHECK(bench.out.find("SET:") != std::string::npos);
+  CHECK(bench.out.find("GET:") != std::string::npos);
+  CHECK(set.out.find("hello") != std::string::npos);
+  CHECK(info.out == "1\n");
+}
+
+TEST_CASE("peak RSS under the preload library stays within 1.2x of glibc's") {
+  const std::string py = "/usr/bin/python3 " TIERMEM_PRELOAD_SCRIPTS "/workload.py";
+  const long glibc = peak_rss_kib(py, "TIERMEM_UNUSED=1");
+  const long tiered = peak_rss_kib(py, "LD_PRELOAD=" TIERMEM_PRELOAD_LIB);
+  MESSAGE("python3 workload peak RSS: glibc " << glibc << " KiB, tiermem " << tiered << " KiB, ratio "
+                                              << double(tiered) / double(glibc));
+  CHECK(double(tiered) <= 1.2 * double(glibc));
+  t::TempDir dir;
+  const std::string sq = "/usr/bin/sqlite3 " + (dir.path() / "db").string() + " < " TIERMEM_PRELOAD_SCRIPTS "/sqlite.sql";
+  const long sq_glibc = peak_rss_kib(sq + "; rm -f " + (dir.path() / "db").string(), "TIERMEM_UNUSED=1");
+  const long sq_tiered = peak_rss_kib(sq, "LD_PRELOAD=" TIERMEM_PRELOAD_LIB);
+  MESSAGE("sqlite3 workload peak RSS: glibc " << sq_glibc << " KiB, tiermem " << sq_tiered << " KiB, ratio "
+                                              << double(sq_tiered) / double(sq_glibc));
+  CHECK(double(sq_tiered) <= 1.2 * double(sq_glibc));
+}
