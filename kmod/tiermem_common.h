@@ -10,6 +10,7 @@
 #ifndef TIERMEM_COMMON_H
 #define TIERMEM_COMMON_H
 
+#include <linux/fs.h>
 #include <linux/ioport.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
@@ -75,11 +76,10 @@ struct tm_owner {
 	bool found;
 };
 
-static inline int tm_owner_cb(struct resource *res, void *arg)
+static inline int tm_busy_cb(struct resource *res, void *arg)
 {
 	struct tm_owner *o = arg;
 
-	strscpy(o->name, res->name ? res->name : "(unnamed)", sizeof(o->name));
 	o->start = res->start;
 	o->end = res->end;
 	o->found = true;
@@ -87,18 +87,68 @@ static inline int tm_owner_cb(struct resource *res, void *arg)
 }
 
 /*
+ * The name /proc/iomem shows for the innermost resource that contains [start, end].
+ * Read from /proc/iomem itself because the resource tree's lock is not exported (walking
+ * it without would race with hotplug) and walk_iomem_res_desc() hands out copies without
+ * names. Only ever called on an error path, as root (insmod), so addresses are visible.
+ */
+static inline void tm_iomem_name(u64 start, u64 end, struct tm_owner *o)
+{
+	const size_t cap = 64 << 10;
+	struct file *f;
+	loff_t pos = 0;
+	ssize_t n;
+	size_t len = 0;
+	int best = -1;
+	char *buf, *line, *next;
+
+	buf = kvmalloc(cap + 1, GFP_KERNEL);
+	if (!buf)
+		return;
+	f = filp_open("/proc/iomem", O_RDONLY, 0);
+	if (IS_ERR(f))
+		goto out;
+	while (len < cap && (n = kernel_read(f, buf + len, cap - len, &pos)) > 0)
+		len += n;
+	filp_close(f, NULL);
+	buf[len] = 0;
+	for (line = buf; line && *line; line = next) {
+		unsigned long long s, e;
+		int depth = 0, used = 0;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		while (line[depth] == ' ')
+			depth++;
+		if (sscanf(line + depth, "%llx-%llx : %n", &s, &e, &used) != 2 || !used)
+			continue;
+		if (s <= start && end <= e && depth > best) {
+			best = depth;
+			strscpy(o->name, line + depth + used, sizeof(o->name));
+		}
+	}
+out:
+	kvfree(buf);
+}
+
+/*
  * Who holds (part of) a range that request_mem_region() refused: the first busy resource
- * overlapping it, as /proc/iomem would show it. The walk hands us a copy clipped to the
- * range, so the address printed is the overlap.
+ * overlapping it, named as /proc/iomem names it. The walk reports the overlap only, so the
+ * addresses printed are those of the overlap.
  */
 static inline void tm_find_owner(u64 start, u64 size, struct tm_owner *o)
 {
 	memset(o, 0, sizeof(*o));
 	walk_iomem_res_desc(IORES_DESC_NONE, IORESOURCE_MEM | IORESOURCE_BUSY, start,
-			    start + size - 1, o, tm_owner_cb);
-	if (!o->found)
+			    start + size - 1, o, tm_busy_cb);
+	if (!o->found) {
 		strscpy(o->name, "a resource it only partly overlaps (see /proc/iomem)",
 			sizeof(o->name));
+		return;
+	}
+	strscpy(o->name, "(unknown: see /proc/iomem)", sizeof(o->name));
+	tm_iomem_name(o->start, o->end, o);
 }
 
 /* A node the kernel could ever bring up: SRAT (or the equivalent) declared it. */

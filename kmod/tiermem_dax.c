@@ -79,6 +79,8 @@ static vm_fault_t tmdax_fault(struct vm_fault *vmf)
 	if (pgoff >= t->npages)
 		return VM_FAULT_SIGBUS;
 	if (test_bit(pgoff, t->bad)) {
+		phys_addr_t phys = t->start + ((u64)pgoff << PAGE_SHIFT);
+
 		/*
 		 * VM_FAULT_HWPOISON is a SIGBUS with si_code BUS_MCEERR_AR and the page address,
 		 * exactly what a program sees for a real poisoned page, so its recovery (e.g.
@@ -86,7 +88,7 @@ static vm_fault_t tmdax_fault(struct vm_fault *vmf)
 		 */
 		pr_warn_ratelimited("%s: %s[%d] touched bad page at offset %#lx (%pa); sending SIGBUS\n",
 				    dev_name(t->dev), current->comm, task_pid_nr(current),
-				    pgoff << PAGE_SHIFT, &t->start);
+				    pgoff << PAGE_SHIFT, &phys);
 		return VM_FAULT_HWPOISON;
 	}
 	/*
@@ -281,7 +283,7 @@ static int tmdax_claim(struct tmdax *t)
 	t->res = request_mem_region(t->start, t->size, "tiermem_dax");
 	if (!t->res) {
 		tm_find_owner(t->start, t->size, &owner);
-		pr_err("range %#llx-%#llx is already claimed by \"%s\" (%#llx-%#llx in /proc/iomem); unload that driver or pick a free range\n",
+		pr_err("range %#llx-%#llx is already claimed by \"%s\" (busy at %#llx-%#llx, see /proc/iomem); unload that driver or pick a free range\n",
 		       t->start, t->start + t->size - 1, owner.name, owner.start, owner.end);
 		return -EBUSY;
 	}

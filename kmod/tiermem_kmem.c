@@ -177,7 +177,7 @@ static int tmk_claim(struct tmkmem *t)
 	t->res = request_mem_region(t->start, t->size, "tiermem_kmem");
 	if (!t->res) {
 		tm_find_owner(t->start, t->size, &owner);
-		pr_err("range %#llx-%#llx is already claimed by \"%s\" (%#llx-%#llx in /proc/iomem); unload that driver or pick a free range\n",
+		pr_err("range %#llx-%#llx is already claimed by \"%s\" (busy at %#llx-%#llx, see /proc/iomem); unload that driver or pick a free range\n",
 		       t->start, t->start + t->size - 1, owner.name, owner.start, owner.end);
 		return -EBUSY;
 	}

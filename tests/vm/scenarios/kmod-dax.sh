@@ -4,7 +4,7 @@
 # refused while a program maps the device; tiermem_kmem is refused the claimed range.
 . "$(dirname "${BASH_SOURCE[0]}")/kmod-common.sh"
 DAX=$KMOD/tiermem_dax.ko
-BAD=0x8003000   # a page in the second half, outside the 64M the data test writes
+BAD=0x8003000   # a page in the second half, outside the $((64 << 20)) the data test writes
 
 refused "misaligned size" "is not aligned to align=0x200000" "$DAX" range=0x40000000,255M
 refused "non-existent node" "target_node=7 does not exist" "$DAX" range=$RANGE target_node=7
@@ -26,8 +26,8 @@ node=$(sysfs_read $S/target_node)
 grep -F '40000000-4fffffff : tiermem_dax' /proc/iomem || fail "/proc/iomem does not show the claim: $(grep -F 4000000 /proc/iomem)"
 step "tmdax0 up"
 
-"$PROBE" write /dev/tmdax0 64M 0x1234 || fail "writing /dev/tmdax0 failed"
-"$PROBE" verify /dev/tmdax0 64M 0x1234 || fail "/dev/tmdax0 lost data across a re-open"
+"$PROBE" write /dev/tmdax0 $((64 << 20)) 0x1234 || fail "writing /dev/tmdax0 failed"
+"$PROBE" verify /dev/tmdax0 $((64 << 20)) 0x1234 || fail "/dev/tmdax0 lost data across a re-open"
 "$PROBE" refuse-private /dev/tmdax0 || fail "MAP_PRIVATE of /dev/tmdax0 was not refused"
 dmesg_mark
 "$PROBE" sigbus /dev/tmdax0 $((BAD + 0x10)) || fail "the bad page did not give SIGBUS"
@@ -68,7 +68,7 @@ step "unload refused while mapped, then clean"
 # The same physical memory after a reload: the data is still there, nothing is bad.
 insmod "$DAX" range=$RANGE
 expect_eq "bad_pages after a clean reload" "$(sysfs_read $S/bad_pages)" ""
-"$PROBE" verify /dev/tmdax0 64M 0x1234 || fail "data did not survive rmmod + insmod"
+"$PROBE" verify /dev/tmdax0 $((64 << 20)) 0x1234 || fail "data did not survive rmmod + insmod"
 rmmod tiermem_dax
 step "reload kept the data"
 no_kernel_complaints

@@ -27,7 +27,7 @@ grep -F '48000000-4fffffff : tiermem_kmem (skipped: bad block)' /proc/iomem || f
 numactl -H | grep '^node 2 size' || fail "numactl -H does not show node 2"
 step "one block online on node 2, the bad one skipped"
 
-"$PROBE" membind 2 64M || fail "memory bound to node 2 did not land there"
+"$PROBE" membind 2 $((64 << 20)) || fail "memory bound to node 2 did not land there"
 step "allocation bound to node 2 succeeded"
 
 dmesg_mark
@@ -42,7 +42,7 @@ insmod "$KMEM" range=$RANGE target_node=2
 expect_dmesg "added 2 of 2 block(s) of 128 MiB to node 2"
 expect_eq "skipped_blocks after a clean reload" "$(sysfs_read $S/skipped_blocks)" ""
 expect_eq "node 2 MemTotal (kB)" "$(node_mem)" 262144
-"$PROBE" membind 2 200M || fail "memory bound to node 2 did not land there after the reload"
+"$PROBE" membind 2 $((200 << 20)) || fail "memory bound to node 2 did not land there after the reload"
 rmmod tiermem_kmem
 expect_eq "node 2 MemTotal after the second rmmod (kB)" "$(node_mem)" 0
 step "reload onlined both blocks, unload removed them"
