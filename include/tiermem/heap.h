@@ -69,6 +69,15 @@ TM_API size_t tm_usable_size(const void *p);
 /** The tier a tiermem block lies on; NULL for NULL or a foreign pointer. */
 TM_API tm_tier *tm_tier_of(const void *p);
 
+/**
+ * What a tier spec names, without opening the tier (no device is locked): returns 1 and the
+ * NUMA nodes when the kernel can serve it through a memory policy (a node tier, or a dax device
+ * in system-ram mode), 0 when only tiermem's heap can (a devdax device, an emulated tier), or
+ * a negative code with tm_last_error() for an unknown spec. At most `max` nodes are written;
+ * `*count` gets their number.
+ */
+TM_API int tm_tier_spec_nodes(const char *spec, unsigned *nodes, size_t max, size_t *count);
+
 /** The tier's canonical name ("node:0", "rank:1", "dax:dax0.0", "emulated:slow"). */
 TM_API const char *tm_tier_name(const tm_tier *tier);
 /**

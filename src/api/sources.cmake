@@ -1,5 +1,6 @@
 list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/error.cpp
   ${CMAKE_CURRENT_LIST_DIR}/topology_api.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/spec_api.cpp
 )
 list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/heap_api.cpp)

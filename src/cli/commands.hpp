@@ -18,5 +18,6 @@ struct Global {
 };
 
 void register_list(CLI::App &app, Global &global);
+void register_run(CLI::App &app, Global &global);
 
 }  // namespace tiermem::cli

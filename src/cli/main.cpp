@@ -16,6 +16,7 @@ int main(int argc, char **argv) {
       ->type_name("FILE");
 
   register_list(app, global);
+  register_run(app, global);
 
   try {
     app.parse(argc, argv);

@@ -281,6 +281,13 @@ void arena_ctl(unsigned arena, const char *leaf, T value) {
 
 }  // namespace
 
+std::vector<unsigned> kernel_nodes(std::string_view spec) {
+  std::unique_lock<std::mutex> lock;
+  Registry &r = ready(lock);
+  Target g = resolve(r, spec);
+  return g.backend == backend::Kind::node ? g.nodes : std::vector<unsigned>{};
+}
+
 tm_tier *find(std::string_view spec) {
   std::unique_lock<std::mutex> lock;
   Registry &r = ready(lock);

@@ -62,6 +62,12 @@ inline std::size_t usable_size(const void *p) noexcept { return tmje_sallocx(p, 
 
 /** Finds or creates the tier for a spec ("rank:0", ...). Throws tiermem::Error. */
 tm_tier *find(std::string_view spec);
+/**
+ * What `spec` names, without opening it: its NUMA nodes when the kernel serves it (a node
+ * tier, or a dax device in system-ram mode), empty for devdax and emulated tiers.
+ * Throws tiermem::Error as find() does.
+ */
+std::vector<unsigned> kernel_nodes(std::string_view spec);
 /** The tiers created so far, in slot order. */
 std::vector<tm_tier *> active_tiers();
 /** The topology the heap resolves specs against (discovered + TIERMEM_EMULATE). */

@@ -1,0 +1,22 @@
+// tm_tier_spec_nodes: lets front ends (the launcher) decide between a kernel memory policy and
+// the preload library without opening, and so locking, a device.
+#include <cerrno>
+
+#include "api/error.hpp"
+#include "heap/heap.hpp"
+#include "tiermem/tiermem.h"
+
+extern "C" TM_API int tm_tier_spec_nodes(const char *spec, unsigned *nodes, size_t max, size_t *count) {
+  if (spec == nullptr || count == nullptr)
+    return tiermem::api::set_last_error(-EINVAL, "tiermem: tm_tier_spec_nodes: NULL argument");
+  return tiermem::api::guard([&] {
+    const auto found = tiermem::heap::kernel_nodes(spec);
+    *count = found.size();
+    if (found.size() > max)
+      throw tiermem::Error(-ERANGE, "tiermem: '" + std::string(spec) + "' spans " +
+                                        std::to_string(found.size()) + " nodes, more than " +
+                                        std::to_string(max));
+    for (size_t i = 0; i < found.size(); ++i) nodes[i] = found[i];
+    return found.empty() ? 0 : 1;
+  });
+}

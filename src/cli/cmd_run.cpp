@@ -1,0 +1,339 @@
+// `tiermem run`: a numactl-style launcher. Policies the kernel can express on NUMA nodes are
+// set with set_mempolicy() in the child before exec (so static binaries and mmap-heavy
+// programs such as PostgreSQL follow them); devdax tiers, emulated tiers and size-based or
+// weighted policies need tiermem's heap, so the child runs under libtiermem_preload.so.
+#include <numa.h>
+#include <numaif.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "tiermem/tiermem.h"
+
+#ifndef MPOL_PREFERRED_MANY
+#define MPOL_PREFERRED_MANY 5
+#endif
+
+// libnuma reports bad node strings on stderr through these weak hooks; the launcher says it
+// itself, in one line, so they stay quiet here.
+extern "C" void numa_warn(int, char *, ...) {}
+extern "C" void numa_error(char *) {}
+
+namespace tiermem::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string membind, preferred, interleave, weights, threshold, policy;
+  bool stats = false;
+  bool dry_run = false;
+  std::vector<std::string> command;
+};
+
+[[noreturn]] void bad_input(const std::string &line) {
+  std::fprintf(stderr, "tiermem run: %s\n", line.c_str());
+  throw Exit{2};
+}
+
+std::vector<std::string> split(const std::string &s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::string join(const std::vector<std::string> &v, const char *sep) {
+  std::string s;
+  for (const auto &x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+// numactl's node syntax ("0-3,5", "all", "!2", "+1"), as opposed to tier names ("rank:1").
+bool is_node_list(const std::string &s) {
+  static const std::regex re("^(all|[!+]?[0-9][0-9,\\-]*)$");
+  return std::regex_match(s, re);
+}
+
+std::vector<unsigned> parse_nodes(const std::string &s, const char *option) {
+  struct bitmask *mask = numa_parse_nodestring(s.c_str());
+  if (mask == nullptr)
+    bad_input(std::string(option) + "=" + s + ": not a node list this machine has (see `tiermem list`)");
+  std::vector<unsigned> nodes;
+  for (unsigned n = 0; n < mask->size; ++n)
+    if (numa_bitmask_isbitset(mask, n)) nodes.push_back(n);
+  numa_bitmask_free(mask);
+  return nodes;
+}
+
+// A tier term the kernel can serve: its NUMA nodes; nullopt when only tiermem's heap can.
+std::optional<std::vector<unsigned>> kernel_nodes(const std::string &spec, const char *option) {
+  unsigned nodes[1024];
+  size_t count = 0;
+  int rc = tm_tier_spec_nodes(spec.c_str(), nodes, 1024, &count);
+  if (rc < 0) {
+    std::string why = tm_last_error();
+    if (why.rfind("tiermem: ", 0) == 0) why = why.substr(9);
+    bad_input(std::string(option) + "=" + spec + ": " + why);
+  }
+  if (rc == 0) return std::nullopt;
+  return std::vector<unsigned>(nodes, nodes + count);
+}
+
+// Node numbers become node:N terms so that the heap's grammar can carry them; a whole value
+// may be a numactl node list ("0-2"), or a list of tier names and node numbers.
+std::vector<std::string> terms(const std::string &value, const char *option) {
+  std::vector<std::string> out;
+  auto add_nodes = [&](const std::string &list) {
+    for (unsigned n : parse_nodes(list, option)) out.push_back("node:" + std::to_string(n));
+  };
+  if (is_node_list(value)) {
+    add_nodes(value);
+    return out;
+  }
+  for (const auto &p : split(value, ',')) {
+    if (p.empty()) bad_input(std::string(option) + "=" + value + ": an empty tier name");
+    if (is_node_list(p)) add_nodes(p);
+    else out.push_back(p);
+  }
+  return out;
+}
+
+struct Plan {
+  bool kernel = false;  // set_mempolicy + exec; else the preload library
+  int mode = 0;
+  std::vector<unsigned> nodes;
+  std::string policy;   // TIERMEM_POLICY for the preload library
+};
+
+std::string mode_name(int mode) {
+  switch (mode) {
+    case MPOL_BIND: return "MPOL_BIND";
+    case MPOL_PREFERRED: return "MPOL_PREFERRED";
+    case MPOL_PREFERRED_MANY: return "MPOL_PREFERRED_MANY";
+    case MPOL_INTERLEAVE: return "MPOL_INTERLEAVE";
+  }
+  return std::to_string(mode);
+}
+
+// All terms kernel-servable: the union of their nodes; else nullopt.
+std::optional<std::vector<unsigned>> all_kernel(const std::vector<std::string> &t, const char *option) {
+  std::vector<unsigned> nodes;
+  for (const auto &spec : t) {
+    auto n = kernel_nodes(spec, option);
+    if (!n) return std::nullopt;
+    for (unsigned x : *n)
+      if (std::find(nodes.begin(), nodes.end(), x) == nodes.end()) nodes.push_back(x);
+  }
+  std::sort(nodes.begin(), nodes.end());
+  return nodes;
+}
+
+Plan make_plan(const RunOptions &o) {
+  int chosen = !o.membind.empty() + !o.preferred.empty() + !o.interleave.empty() +
+               !o.weights.empty() + !o.threshold.empty() + !o.policy.empty();
+  if (chosen > 1)
+    bad_input("give one of --membind, --preferred, --interleave, --weights, --threshold, --policy");
+  Plan plan;
+  if (chosen == 0) {
+    plan.policy = "bind(rank:0)";
+    return plan;
+  }
+  if (!o.membind.empty()) {
+    auto t = terms(o.membind, "--membind");
+    if (auto nodes = all_kernel(t, "--membind")) {
+      plan = {true, MPOL_BIND, *nodes, ""};
+    } else if (t.size() == 1) {
+      plan.policy = "bind(" + t[0] + ")";
+    } else {
+      bad_input("--membind=" + o.membind + ": several tiers bind together only when all are NUMA "
+                "nodes; use --preferred=" + o.membind + " (in that order) or --interleave");
+    }
+  } else if (!o.preferred.empty()) {
+    auto t = terms(o.preferred, "--preferred");
+    auto nodes = t.size() == 1 ? all_kernel(t, "--preferred") : std::nullopt;
+    if (nodes) plan = {true, nodes->size() == 1 ? MPOL_PREFERRED : MPOL_PREFERRED_MANY, *nodes, ""};
+    else plan.policy = "preferred(" + join(t, ", ") + ")";  // an order the kernel cannot keep
+  } else if (!o.interleave.empty()) {
+    auto t = terms(o.interleave, "--interleave");
+    if (auto nodes = all_kernel(t, "--interleave")) plan = {true, MPOL_INTERLEAVE, *nodes, ""};
+    else plan.policy = "interleave(" + join(t, ", ") + ")";
+  } else if (!o.weights.empty()) {
+    std::vector<std::string> w;
+    for (const auto &item : split(o.weights, ',')) {
+      auto eq = item.rfind('=');
+      if (eq == std::string::npos || eq == 0)
+        bad_input("--weights=" + o.weights + ": '" + item + "' is not TIER=WEIGHT (e.g. rank:0=3,rank:1=1)");
+      std::string who = item.substr(0, eq);
+      if (is_node_list(who)) who = "node:" + who;
+      w.push_back(who + "=" + item.substr(eq + 1));
+    }
+    plan.policy = "weighted(" + join(w, ", ") + ")";
+  } else if (!o.threshold.empty()) {
+    auto parts = split(o.threshold, ',');
+    if (parts.size() != 3 || parts[0].empty())
+      bad_input("--threshold=" + o.threshold + ": expected SIZE,SMALL,LARGE (e.g. 64K,rank:0,rank:1)");
+    auto small = terms(parts[1], "--threshold"), large = terms(parts[2], "--threshold");
+    if (small.size() != 1 || large.size() != 1)
+      bad_input("--threshold=" + o.threshold + ": SMALL and LARGE are one tier or node each");
+    plan.policy = "threshold(" + parts[0] + ", " + small[0] + ", " + large[0] + ")";
+  } else {
+    plan.policy = o.policy;
+  }
+  return plan;
+}
+
+std::string preload_library() {
+  if (const char *env = ::secure_getenv("TIERMEM_PRELOAD_LIB")) {
+    if (!std::filesystem::exists(env))
+      bad_input(std::string("TIERMEM_PRELOAD_LIB=") + env + " does not exist; fix or unset it");
+    return env;
+  }
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  auto dir = exe.parent_path();
+  const std::filesystem::path candidates[] = {
+      dir / TIERMEM_BIN_TO_LIB / "libtiermem_preload.so",  // installed: bin/ -> lib/
+      dir / ".." / "preload" / "libtiermem_preload.so",    // build tree: src/cli -> src/preload
+  };
+  for (const auto &c : candidates)
+    if (std::filesystem::exists(c, ec)) return std::filesystem::weakly_canonical(c, ec).string();
+  bad_input("libtiermem_preload.so is not installed next to " + exe.string() + " (looked in " +
+            candidates[0].string() + " and " + candidates[1].string() + "); set TIERMEM_PRELOAD_LIB");
+}
+
+std::string quoted(const std::vector<std::string> &cmd) {
+  std::string s;
+  for (const auto &a : cmd) {
+    bool plain = !a.empty() && a.find_first_of(" \t'\"\\$`*?;&|<>()") == std::string::npos;
+    s += (s.empty() ? "" : " ") + (plain ? a : "'" + a + "'");
+  }
+  return s;
+}
+
+std::string node_text(const std::vector<unsigned> &nodes) {
+  std::vector<std::string> v;
+  for (unsigned n : nodes) v.push_back(std::to_string(n));
+  return join(v, ",");
+}
+
+pid_t g_child = -1;
+void forward(int sig) {
+  if (g_child > 0) ::kill(g_child, sig);
+}
+
+int run(const RunOptions &o) {
+  Plan plan = make_plan(o);
+  if (o.stats && plan.kernel) {
+    // The statistics come from tiermem's heap, so the program runs under it on the same nodes.
+    plan.policy = (plan.mode == MPOL_INTERLEAVE ? "interleave(" : plan.mode == MPOL_BIND ? "bind(" : "preferred(");
+    std::vector<std::string> t;
+    for (unsigned n : plan.nodes) t.push_back("node:" + std::to_string(n));
+    if (plan.mode == MPOL_BIND && t.size() > 1)
+      bad_input("--stats with --membind over several nodes is not supported; bind to one tier");
+    plan.policy += join(t, ", ") + ")";
+    plan.kernel = false;
+  }
+  std::string preload, ld_preload;
+  if (!plan.kernel) {
+    preload = preload_library();
+    const char *old = std::getenv("LD_PRELOAD");
+    ld_preload = old && *old ? std::string(old) + ":" + preload : preload;
+  }
+  if (o.dry_run) {
+    if (plan.kernel)
+      std::printf("tiermem run: would set_mempolicy(%s, nodes %s) and exec: %s\n",
+                  mode_name(plan.mode).c_str(), node_text(plan.nodes).c_str(), quoted(o.command).c_str());
+    else
+      std::printf("tiermem run: would exec with LD_PRELOAD=%s TIERMEM_POLICY='%s'%s: %s\n",
+                  ld_preload.c_str(), plan.policy.c_str(), o.stats ? " TIERMEM_STATS=1" : "",
+                  quoted(o.command).c_str());
+    return 0;
+  }
+
+  std::vector<char *> argv;
+  for (const auto &a : o.command) argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::fprintf(stderr, "tiermem run: fork: %s\n", std::strerror(errno));
+    return 1;
+  }
+  if (pid == 0) {
+    if (plan.kernel) {
+      std::vector<unsigned long> mask(1024 / (8 * sizeof(unsigned long)), 0);
+      for (unsigned n : plan.nodes) mask[n / (8 * sizeof(unsigned long))] |= 1UL << (n % (8 * sizeof(unsigned long)));
+      if (::set_mempolicy(plan.mode, mask.data(), 1024 + 1) != 0) {
+        std::fprintf(stderr, "tiermem run: set_mempolicy(%s, nodes %s): %s; are the nodes online and allowed?\n",
+                     mode_name(plan.mode).c_str(), node_text(plan.nodes).c_str(), std::strerror(errno));
+        ::_exit(126);
+      }
+    } else {
+      ::setenv("LD_PRELOAD", ld_preload.c_str(), 1);
+      ::setenv("TIERMEM_POLICY", plan.policy.c_str(), 1);
+      if (o.stats) ::setenv("TIERMEM_STATS", "1", 1);
+    }
+    ::execvp(argv[0], argv.data());
+    int err = errno;
+    std::fprintf(stderr, "tiermem run: cannot run '%s': %s\n", argv[0], std::strerror(err));
+    ::_exit(err == ENOENT ? 127 : 126);
+  }
+  // Like system(): the terminal's ^C and ^\ reach the child directly; a TERM or HUP sent to the
+  // launcher is passed on, so the child's own status is what comes back.
+  g_child = pid;
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGQUIT, SIG_IGN);
+  ::signal(SIGTERM, forward);
+  ::signal(SIGHUP, forward);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+}  // namespace
+
+void register_run(CLI::App &app, Global &) {
+  auto o = std::make_shared<RunOptions>();
+  auto *cmd = app.add_subcommand("run", "run a program with its memory on tiers (numactl-style)");
+  cmd->add_option("--membind", o->membind, "only these nodes or this tier (numactl list or tier name)")
+      ->type_name("NODES|TIER");
+  cmd->add_option("--preferred", o->preferred, "prefer these, falling back in order")
+      ->type_name("NODES|TIER[,TIER...]");
+  cmd->add_option("--interleave", o->interleave, "interleave pages (or blocks) across these")
+      ->type_name("NODES|TIER[,TIER...]");
+  cmd->add_option("--weights", o->weights, "split bytes by weight, e.g. rank:0=3,rank:1=1")
+      ->type_name("TIER=W,...");
+  cmd->add_option("--threshold", o->threshold, "small blocks on one tier, large on another")
+      ->type_name("SIZE,SMALL,LARGE");
+  cmd->add_option("--policy", o->policy, "any policy in tiermem's grammar (see README)")
+      ->type_name("TEXT");
+  cmd->add_flag("--stats", o->stats, "print per-tier statistics when the program exits");
+  cmd->add_flag("--dry-run", o->dry_run, "print what would be done, run nothing");
+  cmd->add_option("command", o->command, "the program and its arguments (after --)")
+      ->required()
+      ->allow_extra_args();
+  cmd->callback([o] { throw Exit{run(*o)}; });
+}
+
+}  // namespace tiermem::cli

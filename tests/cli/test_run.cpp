@@ -1,0 +1,111 @@
+#include <doctest/doctest.h>
+
+#include "support.hpp"
+
+namespace t = tiermem::test;
+
+namespace {
+std::size_t lines(const std::string &s) {
+  std::size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+}  // namespace
+
+TEST_CASE("run --membind with a node list uses the kernel's memory policy") {
+  const auto r = t::run_cli("run --dry-run --membind=0 -- python3 -c 'print(1)'");
+  CHECK(r.status == 0);
+  CHECK(r.out == "tiermem run: would set_mempolicy(MPOL_BIND, nodes 0) and exec: python3 -c 'print(1)'\n");
+}
+
+TEST_CASE("run --membind with a node tier's name uses the kernel's memory policy too") {
+  const auto r = t::run_cli("run --dry-run --membind=rank:0 -- ls");
+  CHECK(r.out.find("set_mempolicy(MPOL_BIND, nodes 0)") != std::string::npos);
+  CHECK(t::run_cli("run --dry-run --preferred=0 -- ls").out.find("MPOL_PREFERRED, nodes 0") != std::string::npos);
+  CHECK(t::run_cli("run --dry-run --interleave=all -- ls").out.find("MPOL_INTERLEAVE, nodes 0") != std::string::npos);
+}
+
+TEST_CASE("the child really runs under the policy the kernel was given") {
+  const auto r = t::run_cli("run --membind=0 -- numactl --show");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("policy: bind") != std::string::npos);
+  CHECK(r.out.find("membind: 0") != std::string::npos);
+}
+
+TEST_CASE("emulated tiers, weights and thresholds go through the preload library") {
+  const std::string env = "TIERMEM_EMULATE=slow:1G";
+  auto r = t::run_cli("run --dry-run --membind=emulated:slow -- ls", env);
+  CHECK(r.out.find("LD_PRELOAD=") != std::string::npos);
+  CHECK(r.out.find("libtiermem_preload.so TIERMEM_POLICY='bind(emulated:slow)': ls") != std::string::npos);
+  r = t::run_cli("run --dry-run --weights=0=3,emulated:slow=1 -- ls", env);
+  CHECK(r.out.find("TIERMEM_POLICY='weighted(node:0=3, emulated:slow=1)'") != std::string::npos);
+  r = t::run_cli("run --dry-run --threshold=64K,0,emulated:slow -- ls", env);
+  CHECK(r.out.find("TIERMEM_POLICY='threshold(64K, node:0, emulated:slow)'") != std::string::npos);
+  r = t::run_cli("run --dry-run --preferred=emulated:slow,0 -- ls", env);
+  CHECK(r.out.find("TIERMEM_POLICY='preferred(emulated:slow, node:0)'") != std::string::npos);
+}
+
+TEST_CASE("an existing LD_PRELOAD is kept and the preload library appended") {
+  const auto r = t::run_cli("run --dry-run --policy=rank:0 -- ls", "LD_PRELOAD=libc.so.6");
+  CHECK(r.out.find("LD_PRELOAD=libc.so.6:/") != std::string::npos);
+}
+
+TEST_CASE("the program's data lands on the tier through the preload library") {
+  const auto r = t::run_cli("run --membind=emulated:slow -- " TIERMEM_TEST_BINARY_DIR
+                            "/tests/preload/preload_probe where memfd:tiermem-slow",
+                            "TIERMEM_EMULATE=slow:256M");
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out == "ok where\n");
+}
+
+TEST_CASE("--stats prints the heap's statistics when the program exits") {
+  const auto r = t::run_cli("run --stats --membind=emulated:slow -- /bin/true", "TIERMEM_EMULATE=slow:256M");
+  CHECK(r.status == 0);
+  CHECK(r.err.find("tiermem: stats {") != std::string::npos);
+  CHECK(r.err.find("emulated:slow") != std::string::npos);
+}
+
+TEST_CASE("the child's exit status passes through and a signal becomes 128+N") {
+  CHECK(t::run_cli("run -- sh -c 'exit 3'").status == 3);
+  CHECK(t::run_cli("run --membind=0 -- sh -c 'exit 5'").status == 5);
+  CHECK(t::run_cli("run -- sh -c 'kill -TERM $$'").status == 128 + 15);
+  CHECK(t::run_cli("run --policy=rank:0 -- sh -c 'kill -KILL $$'").status == 128 + 9);
+}
+
+TEST_CASE("a program that does not exist exits 127 with one line") {
+  const auto r = t::run_cli("run --membind=0 -- /nonexistent/program");
+  CHECK(r.status == 127);
+  CHECK(r.err == "tiermem run: cannot run '/nonexistent/program': No such file or directory\n");
+}
+
+TEST_CASE("bad launcher input exits 2 with one line naming it") {
+  auto r = t::run_cli("run --membind=0 --interleave=0 -- ls");
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("give one of") != std::string::npos);
+  r = t::run_cli("run --membind=63 -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err == "tiermem run: --membind=63: not a node list this machine has (see `tiermem list`)\n");
+  r = t::run_cli("run --membind=kind:hbm -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--membind=kind:hbm: no tier of kind 'hbm'") != std::string::npos);
+  r = t::run_cli("run --threshold=64K,0 -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("expected SIZE,SMALL,LARGE") != std::string::npos);
+  r = t::run_cli("run --weights=rank:0 -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("is not TIER=WEIGHT") != std::string::npos);
+  r = t::run_cli("run --policy=rank:0 -- ls", "TIERMEM_PRELOAD_LIB=/nonexistent.so");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("TIERMEM_PRELOAD_LIB=/nonexistent.so does not exist") != std::string::npos);
+  r = t::run_cli("run --membind=0");
+  CHECK(r.status == 2);
+}
+
+TEST_CASE("a bad policy reaches the program's start and stops it there, with one line") {
+  const auto r = t::run_cli("run --policy='bind(' -- /bin/true");
+  CHECK(r.status == 127);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("the program was not started") != std::string::npos);
+}
