@@ -60,8 +60,8 @@ struct tmkmem {
 	 * a block that cannot be removed outlives it, so its name is allocated, not a
 	 * literal.
 	 */
-	const char *ram_name;
-	bool leak;			/* some block stays online: keep res and ram_name */
+	const char *ram_name, *res_name;
+	bool leak;			/* some block stays online: keep res and both names */
 	struct device *dev;
 };
 
@@ -174,8 +174,13 @@ static int tmk_claim(struct tmkmem *t)
 	struct tm_owner owner;
 	const char *kind;
 
-	t->res = request_mem_region(t->start, t->size, "tiermem_kmem");
+	t->res_name = kstrdup("tiermem_kmem", GFP_KERNEL);
+	if (!t->res_name)
+		return -ENOMEM;
+	t->res = request_mem_region(t->start, t->size, t->res_name);
 	if (!t->res) {
+		kfree(t->res_name);
+		t->res_name = NULL;
 		tm_find_owner(t->start, t->size, &owner);
 		pr_err("range %#llx-%#llx is already claimed by \"%s\" (busy at %#llx-%#llx, see /proc/iomem); unload that driver or pick a free range\n",
 		       t->start, t->start + t->size - 1, owner.name, owner.start, owner.end);
@@ -187,6 +192,8 @@ static int tmk_claim(struct tmkmem *t)
 		       t->start, t->start + t->size - 1);
 		release_mem_region(t->start, t->size);
 		t->res = NULL;
+		kfree(t->res_name);
+		t->res_name = NULL;
 		return -EINVAL;
 	}
 	/*
@@ -275,8 +282,15 @@ static void tmk_teardown(struct tmkmem *t)
 		       t->start + t->size - 1);
 		return;
 	}
-	if (t->res)
-		release_mem_region(t->start, t->size);
+	/*
+	 * Not release_mem_region(): that only frees busy resources, and ours was made
+	 * non-busy for the blocks to nest in; it would descend into it and miss it.
+	 */
+	if (t->res) {
+		release_resource(t->res);
+		kfree(t->res);
+	}
+	kfree(t->res_name);
 	kfree(t->ram_name);
 	memset(t, 0, sizeof(*t));
 }

@@ -40,7 +40,7 @@ refused() {
 # no_kernel_complaints: nothing in the whole boot's log looks like a kernel bug or a leak.
 no_kernel_complaints() {
   local bad
-  bad=$(dmesg | grep -E 'BUG|Oops|WARNING|leak' || true)
+  bad=$(dmesg | grep -E 'BUG|Oops|WARNING|leak|nonexistent resource' || true)
   [ -z "$bad" ] || fail "the kernel complained: $(head -n 3 <<<"$bad")"
-  echo "ok: no BUG, Oops, WARNING or leak in dmesg"
+  echo "ok: no BUG, Oops, WARNING, leak or nonexistent resource in dmesg"
 }
