@@ -20,9 +20,9 @@ namespace {
 class DevdaxBackend final : public Backend {
  public:
   DevdaxBackend(std::string description, std::string path, int fd, std::byte *slot,
-                std::size_t len)
+                std::size_t len, std::size_t align)
       : Backend(Kind::devdax, std::move(description), kHooks, slot, len), path_(std::move(path)),
-        fd_(fd) {
+        fd_(fd), align_(align) {
     fresh_is_zero_ = false;  // the device keeps what its previous user wrote
   }
   ~DevdaxBackend() override {
@@ -30,12 +30,15 @@ class DevdaxBackend final : public Backend {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  void prepare_fork() noexcept override { snapshot_.take(path_, -1, base(), mapped(), mapped()); }
+  void prepare_fork() noexcept override {
+    std::size_t used = used_aligned();
+    snapshot_.take(path_, -1, base(), used, used);
+  }
   void parent_after_fork() noexcept override { snapshot_.drop(); }
   // The device stays with the parent (it holds the lock). The child keeps a private copy of
   // what was allocated so far and cannot grow the tier any more.
   void child_after_fork() noexcept override {
-    std::size_t used = mapped();
+    std::size_t used = used_aligned();
     int fd = snapshot_.install(base(), used);
     if (fd >= 0) ::close(fd);
     reserve_again(base() + used, capacity() - used);
@@ -48,8 +51,15 @@ class DevdaxBackend final : public Backend {
   static constexpr extent_hooks_t kHooks{hook_alloc,    hook_dalloc,   hook_destroy,
                                          hook_commit,   hook_decommit, hook_no_purge,
                                          hook_no_purge, hook_split,    hook_merge};
+  // The kernel splits a device-dax mapping only at multiples of the device's align
+  // (dev_dax_may_split), so the child's copy covers whole align units.
+  std::size_t used_aligned() const noexcept {
+    std::size_t used = (mapped() + align_ - 1) / align_ * align_;
+    return used < capacity() ? used : capacity();
+  }
   std::string path_;
   int fd_;
+  std::size_t align_;
   ForkSnapshot snapshot_;
 };
 
@@ -110,7 +120,7 @@ std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size
                 "tiermem: cannot map " + path + ": " + std::strerror(err));
   }
   std::string desc = path + " (devdax, " + human(len) + ", align " + human(align) + ")";
-  return std::make_unique<DevdaxBackend>(std::move(desc), path, fd, slot, len);
+  return std::make_unique<DevdaxBackend>(std::move(desc), path, fd, slot, len, align);
 }
 
 }  // namespace tiermem::backend

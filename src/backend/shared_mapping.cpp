@@ -6,19 +6,52 @@
 #include <cstring>
 
 namespace tiermem::backend {
+namespace {
+
+// Runs in fork handlers: no allocation, no stdio.
+void say_failed(const char *what, int err) noexcept {
+  char buf[160];
+  std::size_t n = 0;
+  auto put = [&](const char *s) {
+    while (*s != '\0' && n < sizeof buf - 2) buf[n++] = *s++;
+  };
+  put("tiermem: fork: ");
+  put(what);
+  put(": ");
+  put(strerrordesc_np(err) != nullptr ? strerrordesc_np(err) : "error");
+  put("; the child cannot use that tier's memory\n");
+  ssize_t rc = ::write(2, buf, n);
+  (void)rc;
+}
+
+}  // namespace
 
 void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, std::size_t used,
                         std::size_t length) noexcept {
+  (void)name;
   drop();
-  if (used == 0) return;
-  int fd = ::memfd_create(("tiermem-fork-" + name).c_str(), MFD_CLOEXEC);
-  if (fd < 0) return;
+  error_ = 0;
+  if (length == 0) return;
+  int fd = ::memfd_create("tiermem-fork", MFD_CLOEXEC);
+  if (fd < 0) {
+    error_ = errno;
+    say_failed("memfd_create for the child's copy", error_);
+    return;
+  }
   if (::ftruncate(fd, static_cast<off_t>(length)) != 0) {
+    error_ = errno;
+    say_failed("sizing the child's copy", error_);
     ::close(fd);
+    return;
+  }
+  if (used == 0) {  // nothing to copy: the child gets a fresh, empty file
+    fd_ = fd;
     return;
   }
   void *dst = ::mmap(nullptr, used, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (dst == MAP_FAILED) {
+    error_ = errno;
+    say_failed("mapping the child's copy", error_);
     ::close(fd);
     return;
   }
@@ -43,9 +76,19 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
 }
 
 int ForkSnapshot::install(std::byte *base, std::size_t length) noexcept {
-  if (fd_ < 0) return -1;
+  if (length == 0) {
+    drop();
+    return -1;
+  }
+  if (fd_ < 0) {
+    // No copy: never let the child write into the parent's shared memory.
+    if (length != 0) reserve_again(base, length);
+    return -1;
+  }
   void *p = ::mmap(base, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, 0);
   if (p == MAP_FAILED) {
+    say_failed("mapping the copy in the child", errno);
+    reserve_again(base, length);
     ::close(fd_);
     fd_ = -1;
     return -1;

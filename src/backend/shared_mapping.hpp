@@ -13,13 +13,17 @@ class ForkSnapshot {
   /** Copies [base, base+used) (only the data ranges of `src_fd`, if >= 0) into a new memfd. */
   void take(const std::string &name, int src_fd, std::byte *base, std::size_t used,
             std::size_t length) noexcept;
-  /** In the child: maps the snapshot at base; returns its fd (now owned by caller) or -1. */
+  /**
+   * In the child: maps the snapshot at base; returns its fd (now owned by caller), or -1 after
+   * making [base, base+length) inaccessible when there is no snapshot.
+   */
   int install(std::byte *base, std::size_t length) noexcept;
   /** In the parent: drops the snapshot. */
   void drop() noexcept;
 
  private:
   int fd_ = -1;
+  int error_ = 0;
 };
 
 /** Replaces [addr, addr+len) by an inaccessible reservation (keeps the slot reserved). */

@@ -1,6 +1,6 @@
 # The tiered heap on a real device-dax device: blocks on dax:dax0.0 lie inside this
 # process's /dev/dax0.0 mapping; a second process is refused the busy device with the
-# holder's pid; exhausting the device fails under bind and spills to DRAM under preferred.
+# holder's pid; a forked child gets a private copy; exhausting the device fails under bind and spills to DRAM under preferred.
 . "$TIERMEM_VM_LIB"
 
 H=$TIERMEM_BUILD_DIR/tests/heap
@@ -12,6 +12,7 @@ show_topology
 
 "$H/tm_vmcheck" inside dax:dax0.0 /dev/dax0.0 || fail "heap blocks are not inside the /dev/dax0.0 mapping"
 step "placement checked"
+"$H/tm_vmcheck" fork dax:dax0.0 || fail "fork shared the device memory between parent and child"
 
 "$H/tm_vmcheck" hold dax:dax0.0 60 >holder.out &
 holder=$!
