@@ -29,6 +29,9 @@ step "tmdax0 up"
 "$PROBE" write /dev/tmdax0 $((64 << 20)) 0x1234 || fail "writing /dev/tmdax0 failed"
 "$PROBE" verify /dev/tmdax0 $((64 << 20)) 0x1234 || fail "/dev/tmdax0 lost data across a re-open"
 "$PROBE" refuse-private /dev/tmdax0 || fail "MAP_PRIVATE of /dev/tmdax0 was not refused"
+# The heap's devdax backend, unchanged, on /dev/tmdax0: same flock + MAP_FIXED path as dax0.0.
+"$TIERMEM_BUILD_DIR/tests/kmod/kmod_backend_probe" /dev/tmdax0 $((256 << 20)) $((2 << 20)) $((64 << 20)) 0x1234 ||
+  fail "the heap's devdax backend cannot use /dev/tmdax0"
 dmesg_mark
 "$PROBE" sigbus /dev/tmdax0 $((BAD + 0x10)) || fail "the bad page did not give SIGBUS"
 expect_dmesg "touched bad page at offset 0x8003000"
