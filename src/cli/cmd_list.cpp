@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "tiermem/topology.hpp"
+#include "topology/emulate.hpp"
 
 namespace tiermem::cli {
 
@@ -90,7 +91,8 @@ void register_list(CLI::App &app, Global &global) {
   cmd->add_flag("--json", *json, "print the JSON document (stable keys) instead of a table");
   cmd->callback([&global, json] {
     DiscoverOptions o{global.fsroot, global.hwloc_xml};
-    const Topology topo = Topology::discover(o);
+    Topology topo = Topology::discover(o);
+    topology::apply_emulate_env(topo);  // TIERMEM_EMULATE tiers, as the heap sees them
     if (*json) std::printf("%s\n", topo.to_json(2).c_str());
     else print_table(topo);
   });
