@@ -1,7 +1,8 @@
 # tiermem_kmem on the memmap=256M!1G range (two 128M memory blocks): bad parameters refused
 # with a reason in dmesg; with a test-injected bad page in the second block, only the first
 # comes online on node 2, the skipped one is reported in sysfs and dmesg and stays claimed;
-# memory bound to node 2 lands there; unload removes it; a clean reload onlines both blocks.
+# memory bound to node 2 (mbind, and the heap's node:2 tier) lands there; unload removes it;
+# a clean reload onlines both blocks.
 . "$(dirname "${BASH_SOURCE[0]}")/kmod-common.sh"
 KMEM=$KMOD/tiermem_kmem.ko
 # Movable: what the kernel can always empty again, so that unload can take the memory out.
@@ -28,7 +29,11 @@ numactl -H | grep '^node 2 size' || fail "numactl -H does not show node 2"
 step "one block online on node 2, the bad one skipped"
 
 "$PROBE" membind 2 $((64 << 20)) || fail "memory bound to node 2 did not land there"
-step "allocation bound to node 2 succeeded"
+# The tiered heap's node:2 tier allocates from the onlined block (the issue's proof).
+VMCHECK=$TIERMEM_BUILD_DIR/tests/heap/tm_vmcheck
+[ -x "$VMCHECK" ] || fail "$VMCHECK is not built; run cmake --build $TIERMEM_BUILD_DIR --target tm_vmcheck"
+"$VMCHECK" placement node:2 2 || fail "the heap's node:2 blocks are not on node 2"
+step "allocation bound to node 2 succeeded, from mbind and from the heap"
 
 dmesg_mark
 rmmod tiermem_kmem
