@@ -78,6 +78,14 @@ TM_API tm_tier *tm_tier_of(const void *p);
  */
 TM_API int tm_tier_spec_nodes(const char *spec, unsigned *nodes, size_t max, size_t *count);
 
+/**
+ * How long freed pages stay resident before they go back to the kernel, for tiers opened after
+ * this call: 0 at once (as glibc trims), -1 never, else milliseconds. The default is
+ * jemalloc's 10 s, which is faster for allocation-heavy programs but holds more memory.
+ * Returns 0 or -EINVAL.
+ */
+TM_API int tm_set_decay_ms(long ms);
+
 /** The tier's canonical name ("node:0", "rank:1", "dax:dax0.0", "emulated:slow"). */
 TM_API const char *tm_tier_name(const tm_tier *tier);
 /**

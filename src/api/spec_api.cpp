@@ -1,5 +1,6 @@
-// tm_tier_spec_nodes: lets front ends (the launcher) decide between a kernel memory policy and
-// the preload library without opening, and so locking, a device.
+// Calls for front ends: tm_tier_spec_nodes lets the launcher decide between a kernel memory
+// policy and the preload library without opening, and so locking, a device; tm_set_decay_ms
+// lets the preload library return memory as promptly as glibc does.
 #include <cerrno>
 
 #include "api/error.hpp"
@@ -18,5 +19,12 @@ extern "C" TM_API int tm_tier_spec_nodes(const char *spec, unsigned *nodes, size
                                         std::to_string(max));
     for (size_t i = 0; i < found.size(); ++i) nodes[i] = found[i];
     return found.empty() ? 0 : 1;
+  });
+}
+
+extern "C" TM_API int tm_set_decay_ms(long ms) {
+  return tiermem::api::guard([&] {
+    tiermem::heap::set_default_decay_ms(ms);
+    return 0;
   });
 }

@@ -281,6 +281,15 @@ void arena_ctl(unsigned arena, const char *leaf, T value) {
 
 }  // namespace
 
+void set_default_decay_ms(long ms) {
+  // "arenas.*_decay_ms" are the defaults jemalloc gives arenas created afterwards.
+  ssize_t dirty = ms, muzzy = ms < 0 ? -1 : 0;
+  if (tmje_mallctl("arenas.dirty_decay_ms", nullptr, nullptr, &dirty, sizeof dirty) != 0 ||
+      tmje_mallctl("arenas.muzzy_decay_ms", nullptr, nullptr, &muzzy, sizeof muzzy) != 0)
+    throw Error(-EINVAL, "tiermem: decay " + std::to_string(ms) +
+                             " ms is out of range; use -1 (never), 0 (at once) or milliseconds");
+}
+
 std::vector<unsigned> kernel_nodes(std::string_view spec) {
   std::unique_lock<std::mutex> lock;
   Registry &r = ready(lock);

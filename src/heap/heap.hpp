@@ -68,6 +68,8 @@ tm_tier *find(std::string_view spec);
  * Throws tiermem::Error as find() does.
  */
 std::vector<unsigned> kernel_nodes(std::string_view spec);
+/** How long freed pages of tiers opened later stay resident (ms; 0 at once, -1 never). */
+void set_default_decay_ms(long ms);
 /** The tiers created so far, in slot order. */
 std::vector<tm_tier *> active_tiers();
 /** The topology the heap resolves specs against (discovered + TIERMEM_EMULATE). */

@@ -6,9 +6,8 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
 namespace fs = std::filesystem;
@@ -45,9 +44,8 @@ std::optional<std::vector<unsigned>> parse_list(const std::string &text) {
   std::vector<unsigned> out;
   std::string t = trim(text);
   if (t.empty()) return out;
-  std::stringstream ss(t);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (std::string_view piece : split(t, ',')) {
+    std::string item(piece);
     auto dash = item.find('-');
     auto lo = parse_u64(item.substr(0, dash));
     auto hi = dash == std::string::npos ? lo : parse_u64(item.substr(dash + 1));
@@ -102,18 +100,15 @@ std::vector<std::string> SysfsRoot::list(const std::string &rel) const {
 }
 
 std::optional<std::string> SysfsRoot::read_optional(const std::string &rel) const {
-  std::string p = path(rel);
-  std::ifstream in(p);
-  if (!in) {
-    if (errno == ENOENT || !exists(rel)) return std::nullopt;
-    throw Error(-errno ? -errno : -EIO,
-                "tiermem: cannot read " + p + ": " + std::strerror(errno) + "; check permissions");
+  const std::string p = path(rel);
+  int err = 0;
+  auto text = read_file(p, err);
+  if (!text) {
+    if (err == ENOENT) return std::nullopt;
+    throw Error(-err, "tiermem: cannot read " + p + ": " + std::strerror(err) +
+                          "; check permissions");
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad())
-    throw Error(-EIO, "tiermem: cannot read " + p + ": read error");
-  return trim(ss.str());
+  return trim(std::move(*text));
 }
 
 std::string SysfsRoot::read(const std::string &rel) const {

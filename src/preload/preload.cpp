@@ -177,6 +177,18 @@ void init() {
     else if (v == "0" || v == "no" || v.empty()) g_stats = false;
     else refuse("tiermem: TIERMEM_STATS='" + v + "' is not 0/1; fix or unset it");
   }
+  // Return freed pages at once, as glibc's trimming does: an unmodified program is judged by
+  // its peak RSS against glibc's, and a tier's capacity is better spent on live data.
+  long decay = 0;
+  if (const char *d = ::secure_getenv("TIERMEM_DECAY_MS")) {
+    char *end = nullptr;
+    errno = 0;
+    decay = std::strtol(d, &end, 10);
+    if (*d == '\0' || *end != '\0' || errno != 0 || decay < -1)
+      refuse(std::string("tiermem: TIERMEM_DECAY_MS='") + d +
+             "' is not -1, 0 or a number of milliseconds; fix or unset it");
+  }
+  if (tm_set_decay_ms(decay) != 0) refuse(std::string(tm_last_error()) + " (TIERMEM_DECAY_MS)");
   tm_policy *p = nullptr;
   const char *text = ::secure_getenv("TIERMEM_POLICY");
   p = text && *text ? tm_policy_parse(text) : tm_policy_default();

@@ -3,9 +3,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 
+#include "platform/text.hpp"
 #include "topology/sources.hpp"
 
 namespace tiermem::topology {
@@ -127,13 +127,11 @@ std::vector<HwlocNode> read_hwloc_fsroot(const std::string &root) {
 }
 
 std::vector<HwlocNode> read_hwloc_xml(const std::string &xml_path) {
-  std::ifstream probe(xml_path);
-  if (!probe)
-    throw Error(-ENOENT, "tiermem: hwloc XML " + xml_path + " cannot be opened: " +
-                             std::strerror(errno));
-  std::string head(512, '\0');
-  probe.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<std::size_t>(probe.gcount()));
+  int err = 0;
+  auto text = platform::read_file(xml_path, err);
+  if (!text)
+    throw Error(-err, "tiermem: hwloc XML " + xml_path + " cannot be opened: " + std::strerror(err));
+  const std::string head = text->substr(0, 512);
   if (head.find("<topology") == std::string::npos)
     throw Error(-EINVAL, "tiermem: " + xml_path +
                              " is not an hwloc topology XML (no <topology> element near its start)");

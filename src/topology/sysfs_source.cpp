@@ -1,6 +1,7 @@
 #include <cerrno>
-#include <sstream>
+#include <charconv>
 
+#include "platform/text.hpp"
 #include "topology/sources.hpp"
 
 namespace tiermem::topology {
@@ -20,17 +21,16 @@ std::optional<unsigned> suffix_number(const std::string &name, const char *prefi
 std::uint64_t meminfo_total(const platform::SysfsRoot &root, const std::string &rel) {
   auto text = root.read_optional(rel);
   if (!text) return 0;
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) {
+  for (std::string_view line : platform::split(*text, '\n')) {
     auto pos = line.find("MemTotal:");
-    if (pos == std::string::npos) continue;
-    std::istringstream fields(line.substr(pos + 9));
+    if (pos == std::string_view::npos) continue;
+    auto f = platform::words(line.substr(pos + 9));
     std::uint64_t kb = 0;
-    std::string unit;
-    if (!(fields >> kb >> unit) || unit != "kB")
-      throw Error(-EINVAL, "tiermem: " + root.path(rel) + ": malformed MemTotal line '" + line +
-                               "'; the file is corrupt");
+    bool ok = f.size() == 2 && f[1] == "kB" &&
+              std::from_chars(f[0].data(), f[0].data() + f[0].size(), kb).ptr == f[0].data() + f[0].size();
+    if (!ok)
+      throw Error(-EINVAL, "tiermem: " + root.path(rel) + ": malformed MemTotal line '" +
+                               std::string(line) + "'; the file is corrupt");
     return kb * 1024;
   }
   throw Error(-EINVAL, "tiermem: " + root.path(rel) + " has no MemTotal line; the file is corrupt");
@@ -76,12 +76,14 @@ std::vector<NumaNode> read_sysfs_nodes(const platform::SysfsRoot &root) {
     }
     n.capacity_bytes = meminfo_total(root, dir + "/meminfo");
     if (root.exists(dir + "/distance")) {
-      std::istringstream in(root.read(dir + "/distance"));
-      unsigned d;
-      while (in >> d) n.distances.push_back(d);
-      if (!in.eof())
-        throw Error(-EINVAL, "tiermem: " + root.path(dir + "/distance") +
-                                 " is not a list of distances; the file is corrupt");
+      const std::string row = root.read(dir + "/distance");
+      for (std::string_view w : platform::words(row)) {
+        unsigned d = 0;
+        if (std::from_chars(w.data(), w.data() + w.size(), d).ptr != w.data() + w.size())
+          throw Error(-EINVAL, "tiermem: " + root.path(dir + "/distance") +
+                                   " is not a list of distances; the file is corrupt");
+        n.distances.push_back(d);
+      }
     }
     nodes.push_back(std::move(n));
   }
