@@ -60,7 +60,9 @@ extern "C" {
  * from `k` on are unspecified. For poison the kernel reports only the start of the poisoned
  * unit, so `k` is then at that unit's boundary (4 KiB or 2 MiB), never past the first bad
  * byte. A poisoned range found this way is recorded (tm_poison_count()) and reported to the
- * tm_on_poison() callbacks. Invalid pointers (SIGSEGV) are not caught.
+ * tm_on_poison() callbacks; a range already recorded is not touched again: the copy stops at
+ * its start (consuming poison again costs another machine check, and a device-dax page may
+ * stay mapped after the kernel reported it). Invalid pointers (SIGSEGV) are not caught.
  *
  * x86-64: `rep movsb` when the CPU has ERMS or FSRM, an unrolled word loop otherwise
  * (falling back to bytes after a fault to find the exact byte). Elsewhere: a portable copy
@@ -153,6 +155,13 @@ TM_API size_t tm_poison_count(void);
 TM_API int tm_poison_get(size_t i, tm_poison_range *out);
 /** 1 when any byte of `[addr, addr + len)` lies in a recorded poisoned range, else 0. */
 TM_API int tm_poison_contains(const void *addr, size_t len);
+
+/**
+ * Forgets the recorded ranges overlapping `[addr, addr + len)` and returns how many: call it
+ * when unmapping memory that held poison, since a later mapping may reuse the addresses and
+ * tm_copy_mc() does not read a recorded range. (The heap does this for its own memory.)
+ */
+TM_API size_t tm_poison_forget(const void *addr, size_t len);
 
 /**
  * Called once per newly found poisoned unit, in tiermem memory or under a tm_copy_mc():

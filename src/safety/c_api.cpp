@@ -181,6 +181,10 @@ TM_API int tm_poison_contains(const void *addr, size_t len) {
   return ts::poison_registry().contains(reinterpret_cast<std::uintptr_t>(addr), len) ? 1 : 0;
 }
 
+TM_API size_t tm_poison_forget(const void *addr, size_t len) {
+  return ts::poison_registry().forget(reinterpret_cast<std::uintptr_t>(addr), len);
+}
+
 TM_API int tm_on_poison(tm_poison_fn fn, void *user) {
   int rc = ts::add_poison_callback(fn, user);
   if (rc == -EINVAL) return tiermem::api::set_last_error(rc, "tiermem: tm_on_poison: NULL callback");

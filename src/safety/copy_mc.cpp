@@ -9,6 +9,7 @@
 #include <cpuid.h>
 #endif
 
+#include "safety/poison_registry.hpp"
 #include "safety/sigbus.hpp"
 
 namespace tiermem::safety {
@@ -94,7 +95,8 @@ bool routine_available(CopyRoutine r) noexcept {
 #endif
 }
 
-std::size_t copy_mc_with(CopyRoutine r, void *dst, const void *src, std::size_t n) noexcept {
+namespace {
+std::size_t copy_routine(CopyRoutine r, void *dst, const void *src, std::size_t n) noexcept {
   switch (r) {
 #if defined(__x86_64__)
     case CopyRoutine::rep_movsb: return tiermem_copy_mc_movsb(dst, src, n);
@@ -102,6 +104,19 @@ std::size_t copy_mc_with(CopyRoutine r, void *dst, const void *src, std::size_t 
 #endif
     default: return copy_portable(dst, src, n);
   }
+}
+}  // namespace
+
+std::size_t copy_mc_with(CopyRoutine r, void *dst, const void *src, std::size_t n) noexcept {
+  // Known poison is not read (or written) again: consuming it costs another machine check,
+  // and a device-dax page stays mapped after the kernel reported it. Stop at its start.
+  const PoisonRegistry &reg = poison_registry();
+  std::size_t limit = reg.first_poisoned(reinterpret_cast<std::uintptr_t>(src), n);
+  if (limit != 0) {
+    std::size_t d = reg.first_poisoned(reinterpret_cast<std::uintptr_t>(dst), limit);
+    limit = d < limit ? d : limit;
+  }
+  return copy_routine(r, dst, src, limit) + (n - limit);
 }
 
 }  // namespace tiermem::safety

@@ -20,8 +20,9 @@ const char *routine_name(CopyRoutine r) noexcept;
 bool routine_available(CopyRoutine r) noexcept;
 
 /**
- * Copies with routine `r` (which must be available); returns the bytes not copied. The
- * SIGBUS handler must be installed (install_handler()) for faults to be recovered.
+ * Copies with routine `r` (which must be available); returns the bytes not copied. Stops
+ * without touching it at a unit the poison registry holds. The SIGBUS handler must be
+ * installed (install_handler()) for faults to be recovered.
  */
 std::size_t copy_mc_with(CopyRoutine r, void *dst, const void *src, std::size_t n) noexcept;
 

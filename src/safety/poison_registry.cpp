@@ -52,6 +52,42 @@ bool PoisonRegistry::contains(std::uintptr_t addr, std::size_t len) const noexce
   return false;
 }
 
+std::size_t PoisonRegistry::first_poisoned(std::uintptr_t addr, std::size_t n) const noexcept {
+  std::size_t count = size();
+  if (count == 0 || n == 0) return n;
+  std::uintptr_t last = addr + (n - 1);
+  if (last < addr) last = ~std::uintptr_t{0};
+  std::size_t first = n;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Slot &s = slots_[i];
+    if (!s.ready.load(std::memory_order_acquire)) continue;
+    std::uintptr_t start = s.start.load(std::memory_order_relaxed);
+    std::uintptr_t end_incl =
+        start + ((std::uintptr_t{1} << s.lsb.load(std::memory_order_relaxed)) - 1);
+    if (start > last || end_incl < addr) continue;
+    std::size_t off = start > addr ? start - addr : 0;
+    if (off < first) first = off;
+  }
+  return first;
+}
+
+std::size_t PoisonRegistry::forget(std::uintptr_t addr, std::size_t len) noexcept {
+  if (len == 0) return 0;
+  std::uintptr_t last = addr + (len - 1);
+  std::size_t n = size(), forgotten = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Slot &s = slots_[i];
+    if (!s.ready.load(std::memory_order_acquire)) continue;
+    std::uintptr_t start = s.start.load(std::memory_order_relaxed);
+    std::uintptr_t end_incl =
+        start + ((std::uintptr_t{1} << s.lsb.load(std::memory_order_relaxed)) - 1);
+    if (start > last || end_incl < addr) continue;
+    bool expected = true;
+    if (s.ready.compare_exchange_strong(expected, false, std::memory_order_acq_rel)) ++forgotten;
+  }
+  return forgotten;
+}
+
 std::size_t PoisonRegistry::size() const noexcept {
   std::size_t n = claimed_.load(std::memory_order_acquire);
   return n < capacity ? n : capacity;

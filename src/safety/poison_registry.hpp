@@ -33,9 +33,21 @@ class PoisonRegistry {
   /** True when any byte of [addr, addr + len) is recorded. Async-signal-safe. */
   bool contains(std::uintptr_t addr, std::size_t len) const noexcept;
 
+  /**
+   * The offset in [addr, addr + n) of the first byte inside a recorded range, or n when none
+   * is. One atomic load when the registry is empty. Async-signal-safe.
+   */
+  std::size_t first_poisoned(std::uintptr_t addr, std::size_t n) const noexcept;
+
+  /**
+   * Forgets the ranges that overlap [addr, addr + len): for memory being unmapped, whose
+   * addresses a later mapping may reuse. Their slots are not reused.
+   */
+  std::size_t forget(std::uintptr_t addr, std::size_t len) noexcept;
+
   /** Number of published ranges. */
   std::size_t size() const noexcept;
-  /** Range `i` (< size()); false when out of range or not yet published. */
+  /** Range `i` (< size()); false when out of range, not yet published or forgotten. */
   bool get(std::size_t i, PoisonRange *out) const noexcept;
   /** Ranges lost because the registry was full. */
   std::size_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }

@@ -13,6 +13,7 @@
 
 #include "platform/signal.hpp"
 #include "safety/bad_mapping.hpp"
+#include "safety/copy_mc.hpp"
 #include "tiermem/tiermem.h"
 
 using tiermem::test::BadTail;
@@ -338,6 +339,31 @@ TEST_CASE("tm_read_mc names poison in the source with its allocation and tier") 
   CHECK(has(msg, "uncorrectable memory error in the source"));
   CHECK(has(msg, "bytes on tier 1, offset " + std::to_string(m.good_bytes())));
   CHECK(tm_safety_unregister_range(m.data()) == 0);
+  CHECK(tm_poison_forget(m.data(), m.size()) == 1);  // the addresses go back to the kernel
+}
+
+TEST_CASE("tm_copy_mc stops at the start of a recorded poisoned unit without reading it, until it is forgotten") {
+  REQUIRE(tm_safety_init() == 0);
+  std::vector<unsigned char> src(16 * 4096 + 4096), dst(16 * 4096);
+  unsigned char *buf = reinterpret_cast<unsigned char *>(
+      (reinterpret_cast<uintptr_t>(src.data()) + 4095) & ~uintptr_t{4095});
+  for (std::size_t i = 0; i < 16 * 4096; ++i) buf[i] = static_cast<unsigned char>(i);
+  REQUIRE(tm_safety_register_range(buf, 16 * 4096, 4) == 0);
+  inject(BUS_MCEERR_AO, buf + 5 * 4096 + 17, 12);  // the page stays readable: only recorded
+  for (auto r : {tiermem::safety::CopyRoutine::rep_movsb, tiermem::safety::CopyRoutine::word_loop,
+                 tiermem::safety::CopyRoutine::portable}) {
+    if (!tiermem::safety::routine_available(r)) continue;
+    CAPTURE(tiermem::safety::routine_name(r));
+    CHECK(tiermem::safety::copy_mc_with(r, dst.data(), buf + 100, 8 * 4096) == 3 * 4096 + 100);
+    CHECK(std::memcmp(dst.data(), buf + 100, 5 * 4096 - 100) == 0);
+    // A poisoned destination stops the copy the same way.
+    CHECK(tiermem::safety::copy_mc_with(r, buf + 4 * 4096, dst.data(), 4096 + 1) == 1);
+  }
+  CHECK(tm_verify_mc(buf, 16 * 4096) == 11 * 4096);
+  CHECK(tm_poison_forget(buf, 16 * 4096) == 1);
+  CHECK(tm_poison_contains(buf + 5 * 4096, 1) == 0);
+  CHECK(tm_copy_mc(dst.data(), buf, 16 * 4096) == 0);
+  CHECK(tm_safety_unregister_range(buf) == 0);
 }
 
 TEST_CASE("range and callback registration reject bad input and report a full table") {
