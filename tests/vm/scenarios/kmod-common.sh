@@ -6,8 +6,8 @@
 KMOD=$TIERMEM_BUILD_DIR/kmod
 PROBE=$TIERMEM_BUILD_DIR/tests/kmod/kmod_probe
 RANGE=0x40000000,256M
-for f in "$KMOD/tiermem_dax.ko" "$KMOD/tiermem_kmem.ko" "$PROBE" "$TIERMEM_BUILD_DIR/tests/kmod/kmod_backend_probe"; do
-  [ -e "$f" ] || fail "$f is not built; run cmake --build $TIERMEM_BUILD_DIR --target tiermem_kmod kmod_probe kmod_backend_probe"
+for f in "$KMOD/tiermem_dax.ko" "$KMOD/tiermem_kmem.ko" "$PROBE" "$TIERMEM_BUILD_DIR/tests/kmod/kmod_backend_probe" "$TIERMEM_BUILD_DIR/tests/kmod/kmod_discover"; do
+  [ -e "$f" ] || fail "$f is not built; run cmake --build $TIERMEM_BUILD_DIR --target tiermem_kmod kmod_probe kmod_backend_probe kmod_discover"
 done
 grep -q '^40000000-4fffffff : Persistent Memory (legacy)' /proc/iomem ||
   fail "no reserved range 40000000-4fffffff in /proc/iomem: is memmap=256M!1G on the kernel command line? $(grep -i persistent /proc/iomem)"

@@ -37,14 +37,20 @@ dmesg_mark
 expect_dmesg "touched bad page at offset 0x8003000"
 step "data held, bad page withheld"
 
-# tiermem list shows the device once discovery reads /sys/class/tiermem_dax (issue 8 part 5).
+# Discovery's reader on the live sysfs the module created.
+found=$("$TIERMEM_BUILD_DIR/tests/kmod/kmod_discover") || fail "read_tiermem_dax_devices failed: $found"
+expect_eq "read_tiermem_dax_devices" "$found" \
+  "tmdax0 path=/dev/tmdax0 size=268435456 align=2097152 target_node=$node resource=0x40000000 driver=tiermem_dax mode=devdax"
+
+# tiermem list shows the device once topology.cpp calls the reader (issue 8 part 5).
 if grep -q read_tiermem_dax_devices "$TIERMEM_SOURCE_DIR/src/topology/topology.cpp"; then
   tiermem_json list.json
   json_check list.json <<'PY'
 d = dax("tmdax0")
 if d is None:
     fail("tiermem list --json has no tmdax0")
-if d.get("path") != "/dev/tmdax0" or d.get("size") != 268435456:
+if (d.get("path"), d.get("size"), d.get("align"), d.get("mode"), d.get("driver"), d.get("resource")) != \
+        ("/dev/tmdax0", 268435456, 2097152, "devdax", "tiermem_dax", 0x40000000):
     fail(f"tmdax0 listed wrong: {d}")
 ok(f"tiermem list shows tmdax0: {d}")
 PY
