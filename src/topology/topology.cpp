@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "topology/sources.hpp"
+#include "topology/tiermem_dax.hpp"
 
 namespace tiermem {
 
@@ -100,7 +101,10 @@ Topology Topology::discover(const DiscoverOptions &options) {
   auto nodes = topology::read_sysfs_nodes(root);
   merge_hwloc(nodes, topology::read_hwloc_fsroot(root.root()));
   topology::read_memory_tiers(root, nodes);
-  return from_parts(std::move(nodes), topology::read_dax_devices(root));
+  // Devices of the bundled tiermem_dax driver sit beside device-dax's and map the same way.
+  auto dax = topology::read_dax_devices(root);
+  for (auto &d : topology::read_tiermem_dax_devices(root)) dax.push_back(std::move(d));
+  return from_parts(std::move(nodes), std::move(dax));
 }
 
 const NumaNode *Topology::node(unsigned os_index) const noexcept {
