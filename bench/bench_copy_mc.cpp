@@ -60,6 +60,10 @@ void BM_tm_copy_mc(benchmark::State &state) {
 
 template <CopyRoutine R>
 void BM_routine(benchmark::State &state) {
+  if (!tiermem::safety::routine_available(R)) {
+    state.SkipWithError("this CPU cannot run the routine");
+    return;
+  }
   auto n = static_cast<std::size_t>(state.range(0));
   Buffers &b = buffers();
   for (auto _ : state) {
@@ -78,6 +82,7 @@ BENCHMARK(BM_memcpy)->Apply(sizes);
 BENCHMARK(BM_tm_copy_mc)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_routine, CopyRoutine::rep_movsb)->Name("BM_copy_mc_rep_movsb")->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_routine, CopyRoutine::word_loop)->Name("BM_copy_mc_word_loop")->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_routine, CopyRoutine::avx2)->Name("BM_copy_mc_avx2")->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_routine, CopyRoutine::portable)->Name("BM_copy_mc_portable")->Apply(sizes);
 
 // Prints bandwidth per size and the ratio to memcpy's after the normal console output.

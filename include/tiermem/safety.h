@@ -29,7 +29,6 @@
 #ifndef TIERMEM_SAFETY_H
 #define TIERMEM_SAFETY_H
 
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -122,11 +121,13 @@ TM_API int tm_safety_init(void);
 TM_API int tm_safety_thread_init(void);
 
 /**
- * For a program whose own SIGBUS handler replaced tiermem's: call first thing in that
- * handler. Returns 1 when tiermem handled the signal (return from your handler at once),
- * 0 when it is not tiermem's. Never forwards to a previous handler itself. Async-signal-safe.
+ * For a program whose own SIGBUS handler (SA_SIGINFO) replaced tiermem's: call first thing
+ * in that handler with its three arguments (`info` is the handler's `siginfo_t *`, typed
+ * `void *` so this header needs no POSIX feature macros). Returns 1 when tiermem handled
+ * the signal (return from your handler at once), 0 when it is not tiermem's. Never forwards
+ * to a previous handler itself. Async-signal-safe.
  */
-TM_API int tm_sigbus_forward(int sig, siginfo_t *info, void *ucontext);
+TM_API int tm_sigbus_forward(int sig, void *info, void *ucontext);
 
 /**
  * Declares `[addr, addr + len)` tiermem memory on tier `tier` (-1: unknown), so poison there

@@ -1,5 +1,8 @@
 // The C ABI of the safety layer (include/tiermem/safety.h).
+#include <signal.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -139,8 +142,8 @@ TM_API int tm_safety_thread_init(void) {
   return 0;
 }
 
-TM_API int tm_sigbus_forward(int sig, siginfo_t *info, void *ucontext) {
-  return ts::handle_sigbus(sig, info, ucontext) ? 1 : 0;
+TM_API int tm_sigbus_forward(int sig, void *info, void *ucontext) {
+  return ts::handle_sigbus(sig, static_cast<siginfo_t *>(info), ucontext) ? 1 : 0;
 }
 
 TM_API int tm_safety_register_range(const void *addr, size_t len, int tier) {

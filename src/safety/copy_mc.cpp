@@ -81,6 +81,7 @@ const char *routine_name(CopyRoutine r) noexcept {
   switch (r) {
     case CopyRoutine::rep_movsb: return "rep-movsb";
     case CopyRoutine::word_loop: return "word-loop";
+    case CopyRoutine::avx2: return "avx2";
     case CopyRoutine::portable: return "portable";
   }
   return "?";
@@ -88,7 +89,7 @@ const char *routine_name(CopyRoutine r) noexcept {
 
 bool routine_available(CopyRoutine r) noexcept {
 #if defined(__x86_64__)
-  (void)r;
+  if (r == CopyRoutine::avx2) return __builtin_cpu_supports("avx2");
   return true;
 #else
   return r == CopyRoutine::portable;
@@ -101,6 +102,7 @@ std::size_t copy_routine(CopyRoutine r, void *dst, const void *src, std::size_t 
 #if defined(__x86_64__)
     case CopyRoutine::rep_movsb: return tiermem_copy_mc_movsb(dst, src, n);
     case CopyRoutine::word_loop: return tiermem_copy_mc_words(dst, src, n);
+    case CopyRoutine::avx2: return tiermem_copy_mc_avx2(dst, src, n);
 #endif
     default: return copy_portable(dst, src, n);
   }

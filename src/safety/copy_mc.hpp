@@ -8,7 +8,11 @@
 
 namespace tiermem::safety {
 
-enum class CopyRoutine { rep_movsb, word_loop, portable };
+enum class CopyRoutine { rep_movsb, word_loop, avx2, portable };
+
+/** Every routine, available here or not (see routine_available()). */
+inline constexpr CopyRoutine all_copy_routines[] = {CopyRoutine::rep_movsb, CopyRoutine::word_loop,
+                                                    CopyRoutine::avx2, CopyRoutine::portable};
 
 /** The routine this CPU should use (cpuid ERMS/FSRM on x86-64; portable elsewhere). */
 CopyRoutine detect_copy_routine() noexcept;
@@ -46,6 +50,7 @@ PortableFrame *current_portable_frame() noexcept;
 extern "C" {
 std::size_t tiermem_copy_mc_movsb(void *dst, const void *src, std::size_t n);
 std::size_t tiermem_copy_mc_words(void *dst, const void *src, std::size_t n);
+std::size_t tiermem_copy_mc_avx2(void *dst, const void *src, std::size_t n);
 extern const std::uintptr_t tiermem_copy_mc_extable[];
 extern const std::uintptr_t tiermem_copy_mc_extable_end[];
 }

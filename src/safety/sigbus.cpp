@@ -25,7 +25,7 @@ std::mutex install_mutex;
 CopyRoutine routine_from_env(CopyRoutine detected) noexcept {
   const char *v = std::getenv("TIERMEM_COPY_MC");
   if (!v) return detected;
-  for (CopyRoutine r : {CopyRoutine::rep_movsb, CopyRoutine::word_loop, CopyRoutine::portable}) {
+  for (CopyRoutine r : all_copy_routines) {
     if (std::strcmp(v, routine_name(r)) == 0 && routine_available(r)) return r;
   }
   return detected;

@@ -176,7 +176,8 @@ int main(int argc, char **argv) {
   std::vector<unsigned char> dst(len);
   using tiermem::safety::CopyRoutine;
   int routines = 0;
-  for (CopyRoutine r : {CopyRoutine::rep_movsb, CopyRoutine::word_loop, CopyRoutine::portable}) {
+  for (CopyRoutine r : tiermem::safety::all_copy_routines) {
+    if (!tiermem::safety::routine_available(r)) continue;
     ++routines;
     // Anonymous memory: forget the recorded unit so that every routine meets the poison by a
     // real fault (tm_copy_mc does not read a recorded unit). Device-dax under QEMU stays

@@ -24,7 +24,7 @@ namespace {
 
 std::vector<CopyRoutine> routines() {
   std::vector<CopyRoutine> out;
-  for (CopyRoutine r : {CopyRoutine::rep_movsb, CopyRoutine::word_loop, CopyRoutine::portable}) {
+  for (CopyRoutine r : tiermem::safety::all_copy_routines) {
     if (tiermem::safety::routine_available(r)) out.push_back(r);
   }
   return out;

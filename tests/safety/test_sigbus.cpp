@@ -350,8 +350,7 @@ TEST_CASE("tm_copy_mc stops at the start of a recorded poisoned unit without rea
   for (std::size_t i = 0; i < 16 * 4096; ++i) buf[i] = static_cast<unsigned char>(i);
   REQUIRE(tm_safety_register_range(buf, 16 * 4096, 4) == 0);
   inject(BUS_MCEERR_AO, buf + 5 * 4096 + 17, 12);  // the page stays readable: only recorded
-  for (auto r : {tiermem::safety::CopyRoutine::rep_movsb, tiermem::safety::CopyRoutine::word_loop,
-                 tiermem::safety::CopyRoutine::portable}) {
+  for (auto r : tiermem::safety::all_copy_routines) {
     if (!tiermem::safety::routine_available(r)) continue;
     CAPTURE(tiermem::safety::routine_name(r));
     CHECK(tiermem::safety::copy_mc_with(r, dst.data(), buf + 100, 8 * 4096) == 3 * 4096 + 100);
