@@ -1,0 +1,441 @@
+// The buffer pool: a sharded page table over frames on several tiers, one CLOCK per tier.
+//
+// Latching: a hit takes only its page-table shard mutex (pins and the reference bit are
+// atomics). Everything that changes which frame holds a page (miss, promotion, demotion,
+// eviction, flush) holds the pool mutex, then a shard mutex (always in that order). A page
+// on the move is *detached*: removed from the table, so a concurrent pin misses the shard
+// and waits on the pool mutex, after which it finds the page where the move left it. Only
+// unpinned pages are detached, and a pin is taken only under the shard mutex, so a detached
+// frame has no user while its bytes are copied.
+#include "tiermem/bufferpool.hpp"
+
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "tiermem/tiermem.h"
+
+namespace tiermem {
+
+// Named (not anonymous): BufferPool::Impl, which has external linkage, holds these.
+namespace bufferpool_detail {
+
+enum class State : std::uint8_t { Free, Used, Detached, Retired };
+
+struct Frame {
+  std::byte *mem = nullptr;
+  std::uint32_t tier = 0;
+  State state = State::Free;            // pool mutex
+  BufferPool::PageId page = 0;          // set under the pool mutex before the page is attached
+  std::atomic<int> pins{0};
+  std::atomic<bool> dirty{false};
+  std::atomic<bool> ref{false};         // CLOCK's second chance
+  std::atomic<unsigned> tier_hits{0};   // hits since the page came to this tier
+};
+
+struct Tier {
+  tm_tier *tier = nullptr;
+  std::string name;
+  std::size_t nframes = 0;
+  std::unique_ptr<Frame[]> frames;
+  std::size_t allocated = 0;  // frames[0, allocated) have memory
+  std::size_t retired = 0;
+  std::vector<Frame *> free;
+  std::size_t hand = 0;
+  std::atomic<std::uint64_t> hits{0};
+};
+
+struct Shard {
+  std::mutex mu;
+  std::unordered_map<BufferPool::PageId, Frame *> table;
+};
+
+constexpr std::size_t kShards = 64;
+
+}  // namespace bufferpool_detail
+
+namespace {
+
+std::string bytes_text(std::size_t n) { return std::to_string(n) + " bytes"; }
+
+std::string errno_text(int code) { return tm_strerror(code); }
+
+}  // namespace
+
+using namespace bufferpool_detail;
+
+struct BufferPool::Impl {
+  Options opt;
+  std::vector<std::unique_ptr<Tier>> tiers;
+  Shard shards[kShards];
+  std::mutex pool_mu;
+  std::vector<std::byte> bounce;  // write-back copies (pool mutex)
+  std::atomic<std::uint64_t> misses{0}, promotions{0}, demotions{0}, evictions{0},
+      writebacks{0}, retired{0}, lost{0};
+
+  Shard &shard_of(PageId id) {
+    return shards[(id * 0x9E3779B97F4A7C15ull) >> 58];  // 64 shards: top 6 bits
+  }
+
+  // --- frame bookkeeping (pool mutex held) ---
+
+  void attach(Frame *f, PageId id, bool pinned) {
+    f->page = id;
+    f->state = State::Used;
+    f->ref.store(true, std::memory_order_relaxed);
+    Shard &s = shard_of(id);
+    std::lock_guard g(s.mu);
+    f->pins.store(pinned ? 1 : 0, std::memory_order_relaxed);
+    s.table[id] = f;
+  }
+
+  void give_back(Frame *f) {
+    f->state = State::Free;
+    f->dirty.store(false, std::memory_order_relaxed);
+    f->tier_hits.store(0, std::memory_order_relaxed);
+    tiers[f->tier]->free.push_back(f);
+  }
+
+  // A copy out of `f` failed: its memory is bad. The frame is never used again (nor freed:
+  // the heap would hand the memory out again); a dirty page's contents are gone.
+  void retire(Frame *f) {
+    f->state = State::Retired;
+    ++tiers[f->tier]->retired;
+    retired.fetch_add(1, std::memory_order_relaxed);
+    if (f->dirty.load(std::memory_order_relaxed)) {
+      lost.fetch_add(1, std::memory_order_relaxed);
+      if (opt.on_lost) opt.on_lost(f->page);
+    }
+  }
+
+  // CLOCK over tier t: detaches and returns a cold unpinned page's frame.
+  Frame *pick_victim(std::size_t t) {
+    Tier &T = *tiers[t];
+    std::size_t n = T.allocated;
+    for (std::size_t step = 0; step < 3 * n; ++step) {
+      Frame &f = T.frames[T.hand];
+      T.hand = (T.hand + 1) % n;
+      if (f.state != State::Used) continue;
+      Shard &s = shard_of(f.page);
+      std::lock_guard g(s.mu);
+      if (f.pins.load(std::memory_order_acquire) != 0) continue;
+      if (f.ref.exchange(false, std::memory_order_relaxed)) continue;
+      s.table.erase(f.page);
+      f.state = State::Detached;
+      return &f;
+    }
+    throw Error(-EBUSY, "tiermem: buffer pool: all " + std::to_string(n - T.retired) +
+                            " frames of tier " + T.name +
+                            " are pinned; unpin pages or give the tier more capacity");
+  }
+
+  // Writes a detached dirty page back through a machine-check-safe copy. Returns false when
+  // the frame's memory is bad (the frame is then retired); throws when storage fails (the
+  // page is then attached again, still dirty).
+  bool write_back(Frame *v) {
+    if (tm_copy_mc(bounce.data(), v->mem, bounce.size()) != 0) {
+      retire(v);
+      return false;
+    }
+    int rc = opt.write ? opt.write(v->page, std::span<const std::byte>(bounce)) : -EINVAL;
+    if (rc != 0) {
+      PageId id = v->page;
+      attach(v, id, false);
+      throw Error(rc < 0 ? rc : -EIO,
+                  "tiermem: buffer pool: writing page " + std::to_string(id) + " back failed (" +
+                      (opt.write ? errno_text(rc < 0 ? rc : -EIO)
+                                 : std::string("no write callback")) +
+                      "); the page stays in the pool, dirty");
+    }
+    writebacks.fetch_add(1, std::memory_order_relaxed);
+    v->dirty.store(false, std::memory_order_relaxed);
+    return true;
+  }
+
+  // A free frame on tier t, making room by demotion (or, on the slowest tier, eviction).
+  Frame *take_frame(std::size_t t) {
+    Tier &T = *tiers[t];
+    for (;;) {
+      if (!T.free.empty()) {
+        Frame *f = T.free.back();
+        T.free.pop_back();
+        return f;
+      }
+      if (T.allocated < T.nframes) {
+        void *m = tm_aligned_alloc(T.tier, opt.page_size, opt.page_size);
+        if (m == nullptr)
+          throw Error(-ENOMEM, "tiermem: buffer pool: tier " + T.name + " has no room for frame " +
+                                   std::to_string(T.allocated) + " (" + tm_last_error() +
+                                   "); lower its capacity");
+        Frame &f = T.frames[T.allocated++];
+        f.mem = static_cast<std::byte *>(m);
+        f.tier = static_cast<std::uint32_t>(t);
+        return &f;
+      }
+      Frame *v = pick_victim(t);
+      Frame *d = nullptr;
+      if (t + 1 < tiers.size()) {
+        try {
+          d = take_frame(t + 1);
+        } catch (const Error &e) {
+          // Every slower frame pinned: the victim leaves memory from here, as from the
+          // slowest tier, rather than failing the pin.
+          if (e.code() != -EBUSY) {
+            attach(v, v->page, false);
+            throw;
+          }
+        } catch (...) {
+          attach(v, v->page, false);
+          throw;
+        }
+      }
+      if (d != nullptr) {
+        if (tm_copy_mc(d->mem, v->mem, opt.page_size) != 0) {
+          give_back(d);
+          retire(v);
+          continue;  // the victim's frame is gone: look for another
+        }
+        d->dirty.store(v->dirty.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        d->tier_hits.store(0, std::memory_order_relaxed);
+        attach(d, v->page, false);
+        demotions.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        if (v->dirty.load(std::memory_order_relaxed) && !write_back(v)) continue;
+        evictions.fetch_add(1, std::memory_order_relaxed);
+      }
+      v->dirty.store(false, std::memory_order_relaxed);
+      v->tier_hits.store(0, std::memory_order_relaxed);
+      v->state = State::Free;
+      return v;
+    }
+  }
+
+  // A new page goes to the fastest tier that has an unpinned frame.
+  Frame *take_frame_for_miss() {
+    for (std::size_t t = 0;; ++t) {
+      try {
+        return take_frame(t);
+      } catch (const Error &e) {
+        if (e.code() != -EBUSY || t + 1 == tiers.size()) throw;
+      }
+    }
+  }
+
+  // Reads page id from storage into free frame f and attaches it pinned.
+  Frame *load(Frame *f, PageId id) {
+    int rc = opt.read(id, std::span<std::byte>(f->mem, opt.page_size));
+    if (rc != 0) {
+      give_back(f);
+      int code = rc < 0 ? rc : -EIO;
+      throw Error(code, "tiermem: buffer pool: reading page " + std::to_string(id) + " failed (" +
+                            errno_text(code) + "); check the storage callback");
+    }
+    misses.fetch_add(1, std::memory_order_relaxed);
+    f->dirty.store(false, std::memory_order_relaxed);
+    f->tier_hits.store(0, std::memory_order_relaxed);
+    attach(f, id, true);
+    return f;
+  }
+
+  void hit(Frame *f) {
+    f->pins.fetch_add(1, std::memory_order_acquire);
+    f->ref.store(true, std::memory_order_relaxed);
+    tiers[f->tier]->hits.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  Frame *pin(PageId id) {
+    Shard &s = shard_of(id);
+    {
+      std::lock_guard g(s.mu);
+      auto it = s.table.find(id);
+      if (it != s.table.end()) {
+        Frame *f = it->second;
+        if (f->tier == 0 || f->pins.load(std::memory_order_relaxed) > 0 ||
+            f->tier_hits.fetch_add(1, std::memory_order_relaxed) + 1 < opt.promote_after) {
+          hit(f);
+          return f;
+        }
+      }
+    }
+    // Miss or promotion.
+    std::lock_guard pg(pool_mu);
+    Frame *f = nullptr;
+    {
+      std::unique_lock g(s.mu);
+      auto it = s.table.find(id);
+      if (it != s.table.end()) {
+        f = it->second;
+        if (f->tier == 0 || f->pins.load(std::memory_order_relaxed) > 0 ||
+            f->tier_hits.load(std::memory_order_relaxed) < opt.promote_after) {
+          hit(f);
+          return f;
+        }
+        s.table.erase(it);
+        f->state = State::Detached;
+      }
+    }
+    if (f == nullptr) return load(take_frame_for_miss(), id);
+
+    // Promote f one tier up; when that tier cannot make room, serve the hit where it is.
+    Frame *d;
+    try {
+      d = take_frame(f->tier - 1);
+    } catch (...) {  // promotion is opportunistic
+      f->tier_hits.store(0, std::memory_order_relaxed);
+      attach(f, id, true);
+      tiers[f->tier]->hits.fetch_add(1, std::memory_order_relaxed);
+      return f;
+    }
+    if (tm_copy_mc(d->mem, f->mem, opt.page_size) != 0) {
+      bool was_dirty = f->dirty.load(std::memory_order_relaxed);
+      retire(f);
+      if (!was_dirty) return load(d, id);  // clean: reloaded from storage, invisibly
+      give_back(d);
+      throw Error(-EHWPOISON, "tiermem: buffer pool: dirty page " + std::to_string(id) +
+                                  " was lost to a memory error in its frame (reported to "
+                                  "on_lost); pin it again to read the stored version");
+    }
+    tiers[f->tier]->hits.fetch_add(1, std::memory_order_relaxed);
+    d->dirty.store(f->dirty.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    d->tier_hits.store(0, std::memory_order_relaxed);
+    give_back(f);
+    attach(d, id, true);
+    promotions.fetch_add(1, std::memory_order_relaxed);
+    return d;
+  }
+
+  void flush() {
+    std::lock_guard pg(pool_mu);
+    for (auto &tp : tiers) {
+      Tier &T = *tp;
+      for (std::size_t i = 0; i < T.allocated; ++i) {
+        Frame *f = &T.frames[i];
+        if (f->state != State::Used) continue;
+        {
+          Shard &s = shard_of(f->page);
+          std::lock_guard g(s.mu);
+          if (f->pins.load(std::memory_order_acquire) != 0 ||
+              !f->dirty.load(std::memory_order_relaxed))
+            continue;
+          s.table.erase(f->page);
+          f->state = State::Detached;
+        }
+        if (write_back(f)) attach(f, f->page, false);
+      }
+    }
+  }
+};
+
+// --- construction ---
+
+BufferPool::BufferPool(Options options) : impl_(std::make_unique<Impl>()) {
+  Impl &m = *impl_;
+  std::size_t ps = options.page_size;
+  if (ps < 4096 || ps > 65536 || !std::has_single_bit(ps))
+    throw Error(-EINVAL, "tiermem: buffer pool: page size " + std::to_string(ps) +
+                             " is not a power of two from 4096 to 65536; pick e.g. 8192");
+  if (options.tiers.empty())
+    throw Error(-EINVAL, "tiermem: buffer pool: no tier given; name at least one, e.g. rank:0");
+  if (!options.read)
+    throw Error(-EINVAL, "tiermem: buffer pool: no read callback; the pool needs one to load pages");
+  if (options.promote_after == 0)
+    throw Error(-EINVAL, "tiermem: buffer pool: promote_after is 0; use 1 or more hits");
+  for (const TierCapacity &tc : options.tiers) {
+    tm_tier *t = tm_tier_find(tc.spec.c_str());
+    if (t == nullptr) {
+      int code = errno ? -errno : -ENOENT;
+      throw Error(code, tm_last_error());
+    }
+    auto tier = std::make_unique<Tier>();
+    tier->tier = t;
+    tier->name = tm_tier_name(t);
+    for (auto &other : m.tiers)
+      if (other->tier == t)
+        throw Error(-EINVAL, "tiermem: buffer pool: tier " + tier->name +
+                                 " is listed twice; give each tier once with its whole capacity");
+    tier->nframes = tc.capacity / ps;
+    if (tier->nframes == 0)
+      throw Error(-EINVAL, "tiermem: buffer pool: capacity " + bytes_text(tc.capacity) + " of tier " +
+                               tier->name + " holds no page of " + bytes_text(ps) +
+                               "; give it at least one page");
+    tm_tier_stats st{};
+    if (tm_tier_stats_get(t, &st) == 0 && st.capacity != 0 && tc.capacity > st.capacity)
+      throw Error(-ENOMEM, "tiermem: buffer pool: capacity " + bytes_text(tc.capacity) +
+                               " does not fit tier " + tier->name + " (" +
+                               bytes_text(st.capacity) + "); lower the capacity");
+    tier->frames = std::make_unique<Frame[]>(tier->nframes);
+    m.tiers.push_back(std::move(tier));
+  }
+  m.opt = std::move(options);
+  m.bounce.resize(ps);
+}
+
+BufferPool::~BufferPool() {
+  try {
+    impl_->flush();
+  } catch (...) {
+    // Documented: the destructor cannot report storage errors; flush() first to see them.
+  }
+  for (auto &tp : impl_->tiers)
+    for (std::size_t i = 0; i < tp->allocated; ++i)
+      if (tp->frames[i].state != State::Retired) tm_free(tp->frames[i].mem);
+}
+
+// --- pins ---
+
+BufferPool::Pin BufferPool::pin(PageId id) { return Pin(this, impl_->pin(id), id); }
+
+std::byte *BufferPool::pin_raw(PageId id) { return impl_->pin(id)->mem; }
+
+void BufferPool::unpin(PageId id, bool dirty) {
+  Shard &s = impl_->shard_of(id);
+  std::lock_guard g(s.mu);
+  auto it = s.table.find(id);
+  if (it == s.table.end() || it->second->pins.load(std::memory_order_relaxed) == 0)
+    throw Error(-EINVAL, "tiermem: buffer pool: page " + std::to_string(id) +
+                             " is not pinned; unpin only pages pin returned, once each");
+  if (dirty) it->second->dirty.store(true, std::memory_order_relaxed);
+  it->second->pins.fetch_sub(1, std::memory_order_release);
+}
+
+std::span<std::byte> BufferPool::Pin::data() const noexcept {
+  return {static_cast<Frame *>(frame_)->mem, pool_->impl_->opt.page_size};
+}
+
+void BufferPool::Pin::mark_dirty() noexcept {
+  static_cast<Frame *>(frame_)->dirty.store(true, std::memory_order_relaxed);
+}
+
+void BufferPool::Pin::release(bool dirty) noexcept {
+  if (pool_ == nullptr) return;
+  Frame *f = static_cast<Frame *>(frame_);
+  if (dirty) f->dirty.store(true, std::memory_order_relaxed);
+  f->pins.fetch_sub(1, std::memory_order_release);
+  pool_ = nullptr;
+}
+
+void BufferPool::flush() { impl_->flush(); }
+
+std::size_t BufferPool::page_size() const noexcept { return impl_->opt.page_size; }
+
+BufferPool::Stats BufferPool::stats() const {
+  Impl &m = *impl_;
+  std::lock_guard pg(m.pool_mu);
+  Stats st;
+  for (auto &tp : m.tiers)
+    st.tiers.push_back({tp->name, tp->nframes, tp->allocated - tp->free.size() - tp->retired,
+                        tp->hits.load(std::memory_order_relaxed)});
+  st.misses = m.misses.load();
+  st.promotions = m.promotions.load();
+  st.demotions = m.demotions.load();
+  st.evictions = m.evictions.load();
+  st.writebacks = m.writebacks.load();
+  st.retired = m.retired.load();
+  st.lost = m.lost.load();
+  return st;
+}
+
+}  // namespace tiermem

@@ -1,0 +1,108 @@
+// The buffer pool's C ABI: a tm_bufferpool is a tiermem::BufferPool; api::guard turns every
+// exception into a negative code plus tm_last_error().
+#include "tiermem/bufferpool.h"
+
+#include <cerrno>
+#include <memory>
+
+#include "api/error.hpp"
+#include "tiermem/bufferpool.hpp"
+
+struct tm_bufferpool {
+  std::unique_ptr<tiermem::BufferPool> pool;
+};
+
+using tiermem::api::guard;
+using tiermem::api::set_last_error;
+
+extern "C" {
+
+TM_API int tm_bufferpool_create(const tm_bufferpool_config *c, tm_bufferpool **out) {
+  return guard([&] {
+    if (c == nullptr || out == nullptr)
+      return set_last_error(-EINVAL, "tiermem: tm_bufferpool_create: config and out are required");
+    if (c->ntiers == 0 || c->ntiers > TM_BUFFERPOOL_MAX_TIERS || c->tiers == nullptr)
+      return set_last_error(-EINVAL, "tiermem: tm_bufferpool_create: give 1 to " +
+                                         std::to_string(TM_BUFFERPOOL_MAX_TIERS) + " tiers");
+    if (c->read == nullptr)
+      return set_last_error(-EINVAL, "tiermem: tm_bufferpool_create: no read callback; the "
+                                     "pool needs one to load pages");
+    tiermem::BufferPool::Options o;
+    o.page_size = c->page_size;
+    for (std::size_t i = 0; i < c->ntiers; ++i) {
+      if (c->tiers[i].spec == nullptr)
+        return set_last_error(-EINVAL, "tiermem: tm_bufferpool_create: tier " +
+                                           std::to_string(i) + " has no spec");
+      o.tiers.push_back({c->tiers[i].spec, c->tiers[i].capacity});
+    }
+    auto read = c->read;
+    auto write = c->write;
+    auto lost = c->lost;
+    void *user = c->user;
+    o.read = [read, user](uint64_t id, std::span<std::byte> p) {
+      return read(id, p.data(), p.size(), user);
+    };
+    if (write != nullptr)
+      o.write = [write, user](uint64_t id, std::span<const std::byte> p) {
+        return write(id, p.data(), p.size(), user);
+      };
+    if (lost != nullptr) o.on_lost = [lost, user](uint64_t id) { lost(id, user); };
+    if (c->promote_after != 0) o.promote_after = c->promote_after;
+    auto p = std::make_unique<tm_bufferpool>();
+    p->pool = std::make_unique<tiermem::BufferPool>(std::move(o));
+    *out = p.release();
+    return 0;
+  });
+}
+
+TM_API void tm_bufferpool_destroy(tm_bufferpool *pool) { delete pool; }
+
+TM_API int tm_bufferpool_pin(tm_bufferpool *pool, uint64_t id, void **data) {
+  return guard([&] {
+    if (pool == nullptr || data == nullptr)
+      return set_last_error(-EINVAL, "tiermem: tm_bufferpool_pin: pool and data are required");
+    *data = pool->pool->pin_raw(id);
+    return 0;
+  });
+}
+
+TM_API int tm_bufferpool_unpin(tm_bufferpool *pool, uint64_t id, int dirty) {
+  return guard([&] {
+    if (pool == nullptr) return set_last_error(-EINVAL, "tiermem: tm_bufferpool_unpin: no pool");
+    pool->pool->unpin(id, dirty != 0);
+    return 0;
+  });
+}
+
+TM_API int tm_bufferpool_flush(tm_bufferpool *pool) {
+  return guard([&] {
+    if (pool == nullptr) return set_last_error(-EINVAL, "tiermem: tm_bufferpool_flush: no pool");
+    pool->pool->flush();
+    return 0;
+  });
+}
+
+TM_API int tm_bufferpool_stats_get(const tm_bufferpool *pool, tm_bufferpool_stats *out) {
+  return guard([&] {
+    if (pool == nullptr || out == nullptr)
+      return set_last_error(-EINVAL, "tiermem: tm_bufferpool_stats_get: pool and out are required");
+    tiermem::BufferPool::Stats s = pool->pool->stats();
+    *out = tm_bufferpool_stats{};
+    out->ntiers = s.tiers.size();
+    for (std::size_t i = 0; i < s.tiers.size(); ++i) {
+      out->hits[i] = s.tiers[i].hits;
+      out->frames[i] = s.tiers[i].frames;
+      out->used[i] = s.tiers[i].used;
+    }
+    out->misses = s.misses;
+    out->promotions = s.promotions;
+    out->demotions = s.demotions;
+    out->evictions = s.evictions;
+    out->writebacks = s.writebacks;
+    out->retired = s.retired;
+    out->lost = s.lost;
+    return 0;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,124 @@
+// Memory errors in frames, made without privileges: a frame's memory is replaced by a shared
+// memfd mapping past the file's end, so reading it raises SIGBUS as poison would (the
+// technique of tests/safety/bad_mapping.hpp). The pool must retire the frame, reload a
+// clean page invisibly and report a dirty one lost.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "bufferpool/storage.hpp"
+#include "tiermem/bufferpool.hpp"
+
+using tiermem::BufferPool;
+using tiermem::test::make_page;
+using tiermem::test::page_version;
+using tiermem::test::Storage;
+
+namespace {
+
+// Makes `[p, p + n)` fault on access. The retired frame is never freed by the pool, so the
+// mapping stays in place until the process exits (closing the fd keeps the mapping).
+void poison_frame(std::byte *p, std::size_t n) {
+  int fd = memfd_create("tiermem-test-poisoned-frame", MFD_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("memfd_create failed");
+  void *m = mmap(p, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+  close(fd);
+  if (m != p) throw std::runtime_error("mmap MAP_FIXED failed");
+}
+
+}  // namespace
+
+TEST_CASE("a clean page whose frame is poisoned is reloaded from storage, invisibly") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(1, 4));
+  std::byte *bad;
+  {
+    BufferPool::Pin p = pool.pin(0);
+    bad = p.data().data();
+  }
+  poison_frame(bad, 4096);
+  pool.pin(1);  // demoting page 0 reads the poisoned frame
+  BufferPool::Stats s = pool.stats();
+  CHECK(s.retired == 1);
+  CHECK(s.demotions == 0);
+  CHECK(s.lost == 0);
+  BufferPool::Pin p = pool.pin(0);
+  CHECK(page_version(p.data(), 0) == 0);
+  CHECK(st.reads == 3);  // 0, 1, then 0 again
+  p.release();
+  // The retired frame never comes back into use.
+  std::set<std::byte *> seen;
+  for (int round = 0; round < 3; ++round)
+    for (std::uint64_t id = 0; id < 16; ++id) seen.insert(pool.pin(id).data().data());
+  CHECK(seen.count(bad) == 0);
+  CHECK(pool.stats().retired == 1);
+}
+
+TEST_CASE("a dirty page whose frame is poisoned is reported lost by page id") {
+  Storage st(16, 4096);
+  std::vector<std::uint64_t> lost;
+  auto o = st.options(1, 4);
+  o.on_lost = [&](std::uint64_t id) { lost.push_back(id); };
+  BufferPool pool(std::move(o));
+  std::byte *bad;
+  {
+    BufferPool::Pin p = pool.pin(2);
+    make_page(p.data(), 2, 5);
+    p.mark_dirty();
+    bad = p.data().data();
+  }
+  poison_frame(bad, 4096);
+  pool.pin(3);
+  CHECK(lost == std::vector<std::uint64_t>{2});
+  BufferPool::Stats s = pool.stats();
+  CHECK(s.retired == 1);
+  CHECK(s.lost == 1);
+  CHECK(st.writes == 0);
+  CHECK(page_version(pool.pin(2).data(), 2) == 0);  // the stored version
+}
+
+TEST_CASE("a poisoned dirty page on the slowest tier is reported lost instead of written back") {
+  Storage st(16, 4096);
+  std::vector<std::uint64_t> lost;
+  auto o = st.options(2, 0);
+  o.on_lost = [&](std::uint64_t id) { lost.push_back(id); };
+  BufferPool pool(std::move(o));
+  std::byte *bad;
+  {
+    BufferPool::Pin p = pool.pin(7);
+    make_page(p.data(), 7, 1);
+    p.mark_dirty();
+    bad = p.data().data();
+  }
+  pool.pin(8);
+  poison_frame(bad, 4096);
+  pool.pin(9);  // evicts page 7: its write-back copy fails
+  CHECK(lost == std::vector<std::uint64_t>{7});
+  CHECK(st.writes == 0);
+  CHECK(page_version(st.pages[7], 7) == 0);
+  BufferPool::Stats s = pool.stats();
+  CHECK(s.retired == 1);
+  CHECK(s.tiers[0].used == 1);
+  CHECK(page_version(pool.pin(8).data(), 8) == 0);
+}
+
+TEST_CASE("a poisoned page found while promoting is reloaded into the fast tier") {
+  Storage st(16, 4096);
+  auto o = st.options(2, 4);
+  o.promote_after = 2;
+  BufferPool pool(std::move(o));
+  for (std::uint64_t id = 0; id < 4; ++id) pool.pin(id);  // 0 and 1 are on the slow tier
+  std::byte *bad = pool.pin(0).data().data();              // first slow hit
+  poison_frame(bad, 4096);
+  BufferPool::Pin p = pool.pin(0);  // second hit: promotion copies the poisoned frame
+  CHECK(page_version(p.data(), 0) == 0);
+  BufferPool::Stats s = pool.stats();
+  CHECK(s.retired == 1);
+  CHECK(s.promotions == 0);
+  CHECK(st.reads == 5);
+}
