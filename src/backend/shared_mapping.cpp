@@ -5,6 +5,19 @@
 
 #include <cstring>
 
+#if defined(__SANITIZE_THREAD__)
+// The snapshot stands in for the kernel's copy-on-write at fork: it reads the tier while other
+// threads may be writing it, exactly as fork() itself does. ThreadSanitizer would call that a
+// race; tell it these reads are the fork's.
+extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define TM_FORK_COPY_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define TM_FORK_COPY_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define TM_FORK_COPY_BEGIN() ((void)0)
+#define TM_FORK_COPY_END() ((void)0)
+#endif
+
 namespace tiermem::backend {
 namespace {
 
@@ -56,6 +69,7 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
     return;
   }
   auto *d = static_cast<std::byte *>(dst);
+  TM_FORK_COPY_BEGIN();
   if (src_fd >= 0) {
     // Copy only what was written: reading a hole of a shared memfd mapping would allocate it.
     off_t off = 0;
@@ -71,6 +85,7 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
   } else {
     std::memcpy(d, base, used);
   }
+  TM_FORK_COPY_END();
   ::munmap(dst, used);
   fd_ = fd;
 }

@@ -22,19 +22,41 @@ void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift) no
   }
 }
 
+namespace {
+
+void *try_reserve(std::size_t bytes) {
+  void *p = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+}  // namespace
+
 void reserve_slots(unsigned count, unsigned shift) {
+  // Over-reserve by one slot and trim, so that the first slot starts on a slot boundary
+  // (device-dax mappings must be aligned to the device's align, at most 1 GiB). Where the
+  // address space is smaller (ulimit -v, sanitizer runtimes that own most of it), take fewer
+  // slots, then smaller ones, down to 4 slots of 1 GiB.
+  const unsigned want_count = count, want_shift = shift;
+  void *p = nullptr;
+  for (;;) {
+    std::size_t slot = std::size_t{1} << shift;
+    p = try_reserve(slot * count + slot);
+    if (p != nullptr) break;
+    if (count > 4) {
+      count /= 2;
+    } else if (shift > 30) {
+      --shift;
+    } else {
+      int err = errno;
+      throw Error(-ENOMEM, "tiermem: cannot reserve address space for the tier slots (wanted " +
+                               std::to_string(want_count) + " x " +
+                               std::to_string((std::size_t{1} << want_shift) >> 30) +
+                               " GiB, not even 4 x 1 GiB): " + std::strerror(err) +
+                               "; check `ulimit -v`");
+    }
+  }
   std::size_t slot = std::size_t{1} << shift;
   std::size_t span = slot * count;
-  // Over-reserve by one slot and trim, so that the first slot starts on a slot boundary
-  // (device-dax mappings must be aligned to the device's align, at most 1 GiB).
-  void *p = ::mmap(nullptr, span + slot, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    int err = errno;
-    throw Error(-ENOMEM, "tiermem: cannot reserve " + std::to_string(span >> 30) +
-                             " GiB of address space for the tier slots: " + std::strerror(err) +
-                             "; check `ulimit -v`");
-  }
   auto raw = reinterpret_cast<std::uintptr_t>(p);
   std::uintptr_t base = (raw + slot - 1) & ~(static_cast<std::uintptr_t>(slot) - 1);
   if (base > raw) ::munmap(p, base - raw);

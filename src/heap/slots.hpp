@@ -43,8 +43,9 @@ inline tm_tier *slot_owner(const void *p) noexcept {
 }
 
 /**
- * Reserves `count` slots of 2^shift bytes, aligned to the slot size. Throws tiermem::Error
- * when the kernel refuses the reservation.
+ * Reserves `count` slots of 2^shift bytes, aligned to the slot size; where that much address
+ * space is not available, fewer slots, then smaller ones (at least 4 x 1 GiB). Throws
+ * tiermem::Error when even that is refused.
  */
 void reserve_slots(unsigned count, unsigned shift);
 
