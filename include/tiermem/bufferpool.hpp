@@ -143,4 +143,36 @@ class BufferPool {
   std::unique_ptr<Impl> impl_;
 };
 
+/**
+ * SQLite's page cache on tiers (link `tiermem_bufferpool_sqlite`). SQLite's pcache has no
+ * storage callbacks (an unpinned page of a file database may be dropped and is reread from
+ * the file; an in-memory database's pages must stay), so this is not a BufferPool: each SQLite
+ * cache keeps a hash table of page slots whose memory comes from the fast tier while the
+ * process-wide `fast_bytes` budget lasts, then from the slow tier; a purgeable cache recycles
+ * its least recently unpinned slot once it holds `cache_size` pages.
+ */
+namespace sqlite {
+
+struct PageCacheOptions {
+  std::string fast = "rank:0";          ///< tier spec of the fast tier
+  std::size_t fast_bytes = 64u << 20;   ///< page bytes (all caches together) on the fast tier
+  std::string slow;                     ///< tier spec for the rest; empty: all on `fast`
+};
+
+struct PageCacheStats {
+  std::uint64_t fast_pages;   ///< page slots ever allocated on the fast tier
+  std::uint64_t slow_pages;   ///< page slots ever allocated on the slow tier
+  std::uint64_t fetches;      ///< xFetch calls
+  std::uint64_t hits;         ///< xFetch calls that found the page cached
+  std::uint64_t fast_bytes;   ///< bytes on the fast tier now
+};
+
+/** Installs the tiered page cache with sqlite3_config(SQLITE_CONFIG_PCACHE2). Call it once,
+ *  before sqlite3_initialize() and any other SQLite call (SQLite accepts a page cache only
+ *  then). Throws tiermem::Error: -ENOENT (tier), -EBUSY (SQLite already initialised). */
+void install_page_cache(const PageCacheOptions &options = {});
+/** Counters of the installed page cache. */
+PageCacheStats page_cache_stats();
+
+}  // namespace sqlite
 }  // namespace tiermem

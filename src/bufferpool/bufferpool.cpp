@@ -140,7 +140,13 @@ struct BufferPool::Impl {
       retire(v);
       return false;
     }
-    int rc = opt.write ? opt.write(v->page, std::span<const std::byte>(bounce)) : -EINVAL;
+    int rc;
+    try {
+      rc = opt.write ? opt.write(v->page, std::span<const std::byte>(bounce)) : -EINVAL;
+    } catch (...) {  // a throwing callback: the page stays, as for an error code
+      attach(v, v->page, false);
+      throw;
+    }
     if (rc != 0) {
       PageId id = v->page;
       attach(v, id, false);
@@ -226,7 +232,13 @@ struct BufferPool::Impl {
 
   // Reads page id from storage into free frame f and attaches it pinned.
   Frame *load(Frame *f, PageId id) {
-    int rc = opt.read(id, std::span<std::byte>(f->mem, opt.page_size));
+    int rc;
+    try {
+      rc = opt.read(id, std::span<std::byte>(f->mem, opt.page_size));
+    } catch (...) {
+      give_back(f);
+      throw;
+    }
     if (rc != 0) {
       give_back(f);
       int code = rc < 0 ? rc : -EIO;

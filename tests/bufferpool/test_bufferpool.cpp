@@ -1,6 +1,7 @@
 // BufferPool semantics: pins, reference counts, demotion, promotion, eviction with
 // write-back, storage errors and bad options.
 #include <cerrno>
+#include <stdexcept>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -225,4 +226,28 @@ TEST_CASE("bad options are rejected with errors naming the remedy") {
   CHECK(contains(noread.second, "no read callback"));
   auto promote = with([](BufferPool::Options &o) { o.promote_after = 0; });
   CHECK(promote.first == -EINVAL);
+}
+
+TEST_CASE("a storage callback that throws leaves the pool usable and the page valid") {
+  Storage st(16, 4096);
+  auto o = st.options(1, 0);
+  bool throw_now = false;
+  auto inner_write = o.write;
+  o.write = [&](std::uint64_t id, std::span<const std::byte> p) {
+    if (throw_now) throw std::runtime_error("disk on fire");
+    return inner_write(id, p);
+  };
+  BufferPool pool(std::move(o));
+  {
+    BufferPool::Pin p = pool.pin(0);
+    make_page(p.data(), 0, 2);
+    p.mark_dirty();
+  }
+  throw_now = true;
+  CHECK_THROWS_AS(pool.pin(1), std::runtime_error);
+  CHECK(page_version(pool.pin(0).data(), 0) == 2);
+  throw_now = false;
+  CHECK(page_version(pool.pin(1).data(), 1) == 0);
+  CHECK(page_version(st.pages[0], 0) == 2);
+  CHECK(pool.stats().tiers[0].used == 1);
 }

@@ -1,0 +1,22 @@
+# Runs the SQLite workload with the default and with the tiered page cache and compares the
+# checksum lines. Usage: cmake -DWORKLOAD=<tm_sqlite_workload> -P compare_sqlite.cmake
+foreach(mode default tiered)
+  execute_process(COMMAND ${WORKLOAD} ${mode} RESULT_VARIABLE rc_${mode}
+                  OUTPUT_VARIABLE out_${mode} ERROR_VARIABLE err_${mode})
+  message(STATUS "${mode}: exit ${rc_${mode}}\n${out_${mode}}${err_${mode}}")
+  if(NOT rc_${mode} EQUAL 0)
+    message(FATAL_ERROR "the ${mode} run failed (exit ${rc_${mode}})")
+  endif()
+endforeach()
+string(REGEX MATCHALL "\n" lines "${out_default}")
+list(LENGTH lines n)
+if(n LESS 10)
+  message(FATAL_ERROR "the default run printed ${n} checksum lines, expected 10")
+endif()
+if(NOT out_default STREQUAL out_tiered)
+  message(FATAL_ERROR "results differ between the default and the tiered page cache")
+endif()
+if(NOT out_default MATCHES "file.integrity rows=1 " OR NOT out_tiered MATCHES "memory.sorted rows=30000 ")
+  message(FATAL_ERROR "unexpected workload output")
+endif()
+message(STATUS "identical results with both page caches")
