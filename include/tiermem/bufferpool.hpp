@@ -15,6 +15,9 @@
  * storage on its next pin, invisibly, and a dirty page is reported lost through
  * Options::on_lost.
  *
+ * Frames are 4 KiB-aligned blocks of the tiered heap, allocated on first need up to each
+ * tier's capacity and freed with the pool (except retired ones).
+ *
  * Thread safety: every member function may be called from any thread. A hit takes one
  * page-table shard mutex (no pool-wide lock); misses, promotions and replacement are
  * serialised by one pool mutex.

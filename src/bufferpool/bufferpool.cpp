@@ -54,6 +54,7 @@ struct Shard {
 };
 
 constexpr std::size_t kShards = 64;
+constexpr std::size_t kFrameAlign = 4096;
 
 }  // namespace bufferpool_detail
 
@@ -171,7 +172,9 @@ struct BufferPool::Impl {
         return f;
       }
       if (T.allocated < T.nframes) {
-        void *m = tm_aligned_alloc(T.tier, opt.page_size, opt.page_size);
+        // Aligned to the system page, not to the frame size: the heap's size classes are
+        // page-aligned already, while a larger alignment pads every frame.
+        void *m = tm_aligned_alloc(T.tier, kFrameAlign, opt.page_size);
         if (m == nullptr)
           throw Error(-ENOMEM, "tiermem: buffer pool: tier " + T.name + " has no room for frame " +
                                    std::to_string(T.allocated) + " (" + tm_last_error() +
