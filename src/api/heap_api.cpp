@@ -217,7 +217,7 @@ TM_API tm_policy *tm_policy_default(void) {
   static std::unique_ptr<tm_policy> *made = std::make_unique<std::unique_ptr<tm_policy>>().release();
   std::lock_guard<std::mutex> lock(mu);
   if (*made) return made->get();
-  const char *env = std::getenv("TIERMEM_POLICY");
+  const char *env = ::secure_getenv("TIERMEM_POLICY");  // ignored for set-id programs
   std::string text = env != nullptr && *env != '\0' ? env : "bind(rank:0)";
   int rc = api::guard([&] {
     try {

@@ -8,10 +8,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "backend/backend.hpp"
+#include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::backend {
@@ -20,14 +19,11 @@ long lock_holder(const std::string &proc_locks, unsigned long dev_major, unsigne
                  unsigned long inode, long except_pid) {
   // Lines look like "1: FLOCK  ADVISORY  WRITE 4711 fd:00:1234 0 EOF"; blocked waiters are
   // "1: -> FLOCK ..." and are skipped. Device numbers are hex, the inode decimal.
-  std::istringstream in(proc_locks);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, type, advisory, access, pid, where;
-    f >> id >> type;
-    if (type == "->") continue;
-    f >> advisory >> access >> pid >> where;
+  for (std::string_view line : platform::split(proc_locks, '\n')) {
+    auto f = platform::words(line);
+    if (f.size() < 2 || f[1] == "->") continue;
+    if (f.size() < 6) continue;
+    const std::string pid(f[4]), where(f[5]);
     unsigned long maj = 0, min = 0, ino = 0;
     if (std::sscanf(where.c_str(), "%lx:%lx:%lu", &maj, &min, &ino) != 3) continue;
     if (maj != dev_major || min != dev_minor || ino != inode) continue;
@@ -48,10 +44,9 @@ void lock_exclusive(int fd, const std::string &what) {
   struct stat st {};
   long holder = -1;
   if (::fstat(fd, &st) == 0) {
-    std::ifstream f("/proc/locks");
-    std::stringstream text;
-    text << f.rdbuf();
-    holder = lock_holder(text.str(), major(st.st_dev), minor(st.st_dev), st.st_ino, -1);
+    int read_err = 0;
+    if (auto text = platform::read_file("/proc/locks", read_err))
+      holder = lock_holder(*text, major(st.st_dev), minor(st.st_dev), st.st_ino, -1);
   }
   std::string by = holder > 0 ? "held by pid " + std::to_string(holder) : "held by another process";
   throw Error(-EBUSY, "tiermem: " + what + " is busy (" + by +

@@ -1,20 +1,27 @@
 #include "platform/sysfs.hpp"
 
+#include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <filesystem>
 
 #include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
-namespace fs = std::filesystem;
-
 namespace tiermem::platform {
 
 namespace {
+bool exists_abs(const std::string &p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
 std::string trim(std::string s) {
   // Recorded sysfs dumps sometimes keep the kernel's trailing NUL after the newline.
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t' || s.back() == '\0'))
@@ -57,13 +64,12 @@ std::optional<std::vector<unsigned>> parse_list(const std::string &text) {
 
 SysfsRoot::SysfsRoot(std::string root) : root_(std::move(root)) {
   if (root_.empty()) root_ = "/";
-  std::error_code ec;
-  if (!fs::exists(root_, ec))
+  if (!exists_abs(root_))
     throw Error(-ENOENT, "tiermem: fsroot " + root_ +
                              " does not exist; point --fsroot/TIERMEM_FSROOT at a recorded machine");
-  if (!fs::is_directory(root_, ec))
+  if (!is_directory(root_))
     throw Error(-ENOTDIR, "tiermem: fsroot " + root_ + " is not a directory");
-  if (!fs::is_directory(path("sys/devices/system/node"), ec))
+  if (!is_directory(path("sys/devices/system/node")))
     throw Error(-ENOENT, "tiermem: fsroot " + root_ +
                              " has no sys/devices/system/node; it is not a recorded machine "
                              "(expected a directory shaped like /)");
@@ -74,27 +80,26 @@ std::string SysfsRoot::path(const std::string &rel) const {
   return root_ + (root_.back() == '/' ? "" : "/") + rel;
 }
 
+// POSIX calls rather than std::filesystem: its path code drags libstdc++'s locale machinery
+// into every program that preloads tiermem.
 bool SysfsRoot::is_directory(const std::string &abs_path) {
-  std::error_code ec;
-  return fs::is_directory(abs_path, ec);
+  struct stat st {};
+  return ::stat(abs_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool SysfsRoot::exists(const std::string &rel) const {
-  std::error_code ec;
-  return fs::exists(path(rel), ec);
-}
+bool SysfsRoot::exists(const std::string &rel) const { return exists_abs(path(rel)); }
 
-bool SysfsRoot::is_dir(const std::string &rel) const {
-  std::error_code ec;
-  return fs::is_directory(path(rel), ec);
-}
+bool SysfsRoot::is_dir(const std::string &rel) const { return is_directory(path(rel)); }
 
 std::vector<std::string> SysfsRoot::list(const std::string &rel) const {
   std::vector<std::string> names;
-  std::error_code ec;
-  fs::directory_iterator it(path(rel), ec);
-  if (ec) return names;
-  for (const auto &e : it) names.push_back(e.path().filename().string());
+  DIR *d = ::opendir(path(rel).c_str());
+  if (d == nullptr) return names;
+  while (const dirent *e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -168,10 +173,12 @@ bool SysfsRoot::read_mask_nonzero(const std::string &rel) const {
 }
 
 std::string SysfsRoot::link_basename(const std::string &rel) const {
-  std::error_code ec;
-  auto target = fs::read_symlink(path(rel), ec);
-  if (ec) return "";
-  return target.filename().string();
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(path(rel).c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string target(buf, static_cast<std::size_t>(n));
+  while (!target.empty() && target.back() == '/') target.pop_back();
+  return target.substr(target.rfind('/') + 1);
 }
 
 }  // namespace tiermem::platform

@@ -23,7 +23,7 @@ std::mutex install_mutex;
 // TIERMEM_COPY_MC=rep-movsb|word-loop|portable overrides cpuid's choice: for benchmarks and
 // for proving every routine on a real kernel.
 CopyRoutine routine_from_env(CopyRoutine detected) noexcept {
-  const char *v = std::getenv("TIERMEM_COPY_MC");
+  const char *v = ::secure_getenv("TIERMEM_COPY_MC");
   if (!v) return detected;
   for (CopyRoutine r : all_copy_routines) {
     if (std::strcmp(v, routine_name(r)) == 0 && routine_available(r)) return r;

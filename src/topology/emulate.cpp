@@ -100,7 +100,7 @@ void append_emulated(Topology &topology, const std::vector<EmulatedTierSpec> &sp
 }
 
 void apply_emulate_env(Topology &topology) {
-  const char *env = std::getenv("TIERMEM_EMULATE");
+  const char *env = ::secure_getenv("TIERMEM_EMULATE");
   if (env == nullptr || *env == '\0') return;
   append_emulated(topology, parse_emulate(env));
 }

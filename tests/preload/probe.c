@@ -128,6 +128,7 @@ static void foreign(void) {
 struct job {
   unsigned seed;
   int failed;
+  int iterations;
 };
 
 static void *churn(void *arg) {
@@ -135,7 +136,7 @@ static void *churn(void *arg) {
   enum { N = 512 };
   unsigned char *blk[N] = {0};
   size_t len[N] = {0};
-  for (int it = 0; it < 200000; ++it) {
+  for (int it = 0; it < j->iterations; ++it) {
     unsigned r = rand_r(&j->seed);
     int i = r % N;
     if (blk[i]) {
@@ -174,6 +175,7 @@ static void threads(void) {
   for (int i = 0; i < T; ++i) {
     jobs[i].seed = 1234u + i;
     jobs[i].failed = 0;
+    jobs[i].iterations = 200000;
     CHECK(pthread_create(&th[i], NULL, churn, &jobs[i]) == 0);
   }
   for (int i = 0; i < T; ++i) {
@@ -192,7 +194,7 @@ static void forks(void) {
       /* The child keeps using the inherited heap, frees the parent's block, allocates. */
       CHECK(before[999] == 1);
       free(before);
-      struct job j = {.seed = (unsigned)i, .failed = 0};
+      struct job j = {.seed = (unsigned)i, .failed = 0, .iterations = 20000};
       churn(&j);
       if (i % 5 == 0) execl("/bin/true", "true", (char *)NULL);
       _exit(j.failed);
