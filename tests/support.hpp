@@ -61,6 +61,13 @@ inline void write_file(const fs::path &p, const std::string &text) {
   std::fclose(f);
 }
 
+/** How many lines `s` holds (messages must be one line). */
+inline std::size_t lines(const std::string &s) {
+  std::size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
 struct Run {
   int status = -1;  ///< exit code
   std::string out;  ///< stdout

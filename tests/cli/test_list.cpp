@@ -5,14 +5,7 @@
 #include "support.hpp"
 
 namespace t = tiermem::test;
-
-namespace {
-std::size_t lines(const std::string &s) {
-  std::size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-}  // namespace
+using t::lines;
 
 TEST_CASE("tiermem list prints a table with a DRAM tier on this machine") {
   const auto r = t::run_cli("list");

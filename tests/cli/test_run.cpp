@@ -3,14 +3,7 @@
 #include "support.hpp"
 
 namespace t = tiermem::test;
-
-namespace {
-std::size_t lines(const std::string &s) {
-  std::size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-}  // namespace
+using t::lines;
 
 TEST_CASE("run --membind with a node list uses the kernel's memory policy") {
   const auto r = t::run_cli("run --dry-run --membind=0 -- python3 -c 'print(1)'");

@@ -8,6 +8,7 @@
 #include "support.hpp"
 
 namespace t = tiermem::test;
+using t::lines;
 
 namespace {
 
@@ -17,11 +18,6 @@ t::Run under_preload(const std::string &cmd, const std::string &env = "") {
   return t::run_command(kPreload + env + " " + cmd);
 }
 
-std::size_t lines(const std::string &s) {
-  std::size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
 
 void probe(const std::string &mode, const std::string &env = "") {
   const auto r = under_preload(TIERMEM_PROBE " " + mode, env);
