@@ -21,12 +21,17 @@ add_custom_command(
   COMMENT "Renaming jemalloc's symbols to tmje_* (private copy)"
   VERBATIM)
 set_source_files_properties(${_tmje_dir}/tmje.o PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+# One target drives the command: listed as a source of both libraries alone, it would run
+# twice in parallel builds and the two runs would overwrite each other's files.
+add_custom_target(tiermem_jemalloc_object DEPENDS ${_tmje_dir}/tmje.o)
 # The object goes into both libtiermem.so and libtiermem.a, so consumers never link a
 # jemalloc. An OBJECT library does not carry external objects, and the two library targets
 # are created after this file is read: attach it once the directory is processed.
 function(_tiermem_attach_jemalloc obj)
   target_sources(tiermem PRIVATE ${obj})
   target_sources(tiermem_static PRIVATE ${obj})
+  add_dependencies(tiermem tiermem_jemalloc_object)
+  add_dependencies(tiermem_static tiermem_jemalloc_object)
 endfunction()
 cmake_language(DEFER CALL _tiermem_attach_jemalloc ${_tmje_dir}/tmje.o)
 list(APPEND TIERMEM_PRIVATE_LIBS m ${CMAKE_DL_LIBS})
