@@ -32,13 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef TM_API
-#if defined(__GNUC__)
-#define TM_API __attribute__((visibility("default")))
-#else
-#define TM_API
-#endif
-#endif
+#include "tiermem/export.h"
 
 #ifdef __cplusplus
 extern "C" {

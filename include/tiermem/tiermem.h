@@ -13,11 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__GNUC__)
-#define TM_API __attribute__((visibility("default")))
-#else
-#define TM_API
-#endif
+#include "tiermem/export.h"
 
 #ifdef __cplusplus
 extern "C" {
