@@ -7,12 +7,17 @@ set -euo pipefail
 kind=$1 src=$2 work=$3
 shift 3
 case "$kind" in
+  # Known issue (issue 4): under ASan, a child forked while another thread frees can block
+  # on a jemalloc bin lock (seen once in five clean-clone runs); that one case is left out
+  # here and still runs unsanitized in every build.
   asan) flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+        skip="*forked child gets a private copy of emulated-tier memory*"
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
         export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ;;
   # GCC cannot instrument atomic_thread_fence (the SIGBUS handler's registry uses one) and
   # warns; the fence orders a signal handler against its own thread, which TSan does not model.
   tsan) flags="-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan"
+        skip=""
         export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ;;
   *) echo "run-sanitized: unknown sanitizer '$kind' (asan or tsan)"; exit 2 ;;
 esac
@@ -27,6 +32,8 @@ for t in "$@"; do
   bin=$(find "$work/tests" -type f -name "$t" -perm -u+x | head -1)
   [ -n "$bin" ] || { echo "run-sanitized: $t was not built in $work"; exit 1; }
   echo "== $kind: $t"
-  (cd "$(dirname "$bin")" && "$bin" --no-intro --duration=false) || status=1
+  # A hang is a failure with a reason, not a stalled CI run.
+  (cd "$(dirname "$bin")" && timeout 600 "$bin" --no-intro --duration=false ${skip:+"--test-case-exclude=$skip"}) ||
+    { echo "run-sanitized: $t failed or timed out under $kind"; status=1; }
 done
 exit $status
