@@ -1,12 +1,16 @@
-// The buffer pool: a sharded page table over frames on several tiers, one CLOCK per tier.
+// The buffer pool: a lock-free page table over frames on several tiers, one CLOCK per tier.
 //
-// Latching: a hit takes only its page-table shard mutex (pins and the reference bit are
-// atomics). Everything that changes which frame holds a page (miss, promotion, demotion,
-// eviction, flush) holds the pool mutex, then a shard mutex (always in that order). A page
-// on the move is *detached*: removed from the table, so a concurrent pin misses the shard
-// and waits on the pool mutex, after which it finds the page where the move left it. Only
-// unpinned pages are detached, and a pin is taken only under the shard mutex, so a detached
-// frame has no user while its bytes are copied.
+// Latching. A hit takes no lock: it finds the frame in the page table (page_table.hpp) and
+// pins it *optimistically* with one atomic add on the frame's state word (pin count, an
+// "attached" bit, hits), then checks what the add returned: the frame was attached and holds
+// the page asked for. Anything else (a page on the move, a slot rewritten under the lookup,
+// a promotion due, a miss) undoes the add and takes the latched slow path. Everything that
+// changes which frame holds a page (miss, promotion, demotion, eviction, flush) holds the pool
+// mutex and *detaches* the page first: one compare-and-swap from "attached, no pins" to 0, so
+// a detach and an optimistic pin cannot both succeed. A detached frame has no user while its
+// bytes are copied; a pin that meets it waits on the pool mutex, after which it finds the page
+// where the move left it. Attaching adds the bit (never stores the word): a pin that found
+// the frame while it was detached still has its add to undo.
 #include "tiermem/bufferpool.hpp"
 
 #include <atomic>
@@ -14,8 +18,9 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-#include <unordered_map>
+#include <optional>
 
+#include "bufferpool/page_table.hpp"
 #include "tiermem/tiermem.h"
 
 namespace tiermem {
@@ -25,15 +30,32 @@ namespace bufferpool_detail {
 
 enum class State : std::uint8_t { Free, Used, Detached, Retired };
 
-struct Frame {
-  std::byte *mem = nullptr;
-  std::uint32_t tier = 0;
-  State state = State::Free;            // pool mutex
-  BufferPool::PageId page = 0;          // set under the pool mutex before the page is attached
-  std::atomic<int> pins{0};
+// The frame's state word: pins (bits 0..23), kAttached while the page table lists the frame's
+// page and pins are allowed, and the hits counted since the last harvest (bits 25..63; an
+// add that carries out of bit 63 drops the carry, harmlessly). One atomic add counts a pin
+// and its hit together.
+constexpr unsigned kPinBits = 24;
+constexpr std::uint64_t kPinMask = (std::uint64_t{1} << kPinBits) - 1;
+constexpr std::uint64_t kAttached = std::uint64_t{1} << kPinBits;
+constexpr unsigned kHitShift = kPinBits + 1;
+constexpr std::uint64_t kHit = std::uint64_t{1} << kHitShift;
+// Far below kPinMask: optimistic adds that are about to be undone must never carry into
+// kAttached.
+constexpr std::uint64_t kMaxPins = std::uint64_t{1} << 20;
+
+// A cache line each: two threads hitting two pages never share a line.
+struct alignas(64) Frame {
+  std::atomic<std::uint64_t> word{0};
+  std::atomic<BufferPool::PageId> page{0};  // changed only while detached
+  std::atomic<bool> ref{false};             // CLOCK's second chance
   std::atomic<bool> dirty{false};
-  std::atomic<bool> ref{false};         // CLOCK's second chance
-  std::atomic<unsigned> tier_hits{0};   // hits since the page came to this tier
+  std::uint32_t tier = 0;                   // fixed once the frame has memory
+  std::byte *mem = nullptr;
+  State state = State::Free;                // pool mutex
+  std::uint64_t hits = 0;                   // hits harvested from the word (pool mutex)
+  // Harvested hits since the page came to this tier; read by the hit path to decide a
+  // promotion, written under the pool mutex.
+  std::atomic<std::uint64_t> tier_hits{0};
 };
 
 struct Tier {
@@ -45,15 +67,8 @@ struct Tier {
   std::size_t retired = 0;
   std::vector<Frame *> free;
   std::size_t hand = 0;
-  std::atomic<std::uint64_t> hits{0};
 };
 
-struct Shard {
-  std::mutex mu;
-  std::unordered_map<BufferPool::PageId, Frame *> table;
-};
-
-constexpr std::size_t kShards = 64;
 constexpr std::size_t kFrameAlign = 4096;
 
 }  // namespace bufferpool_detail
@@ -71,26 +86,35 @@ using namespace bufferpool_detail;
 struct BufferPool::Impl {
   Options opt;
   std::vector<std::unique_ptr<Tier>> tiers;
-  Shard shards[kShards];
+  std::optional<PageTable<Frame>> table;  // written under pool_mu, read without
   std::mutex pool_mu;
   std::vector<std::byte> bounce;  // write-back copies (pool mutex)
   std::atomic<std::uint64_t> misses{0}, promotions{0}, demotions{0}, evictions{0},
       writebacks{0}, retired{0}, lost{0};
 
-  Shard &shard_of(PageId id) {
-    return shards[(id * 0x9E3779B97F4A7C15ull) >> 58];  // 64 shards: top 6 bits
-  }
-
   // --- frame bookkeeping (pool mutex held) ---
 
   void attach(Frame *f, PageId id, bool pinned) {
-    f->page = id;
+    f->page.store(id, std::memory_order_relaxed);
     f->state = State::Used;
     f->ref.store(true, std::memory_order_relaxed);
-    Shard &s = shard_of(id);
-    std::lock_guard g(s.mu);
-    f->pins.store(pinned ? 1 : 0, std::memory_order_relaxed);
-    s.table[id] = f;
+    table->insert(id, f);
+    f->word.fetch_add(kAttached + (pinned ? 1 : 0), std::memory_order_release);
+  }
+
+  // Takes f's page out of reach of pins; fails while anybody pins it (or is about to undo an
+  // optimistic pin). The word's hits move to the frame's counters.
+  bool detach(Frame *f) {
+    std::uint64_t w = f->word.load(std::memory_order_relaxed);
+    do {
+      if ((w & kAttached) == 0 || (w & kPinMask) != 0) return false;
+    } while (!f->word.compare_exchange_weak(w, 0, std::memory_order_acquire,
+                                            std::memory_order_relaxed));
+    f->hits += w >> kHitShift;
+    f->tier_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
+    table->erase(f->page.load(std::memory_order_relaxed));
+    f->state = State::Detached;
+    return true;
   }
 
   void give_back(Frame *f) {
@@ -108,7 +132,7 @@ struct BufferPool::Impl {
     retired.fetch_add(1, std::memory_order_relaxed);
     if (f->dirty.load(std::memory_order_relaxed)) {
       lost.fetch_add(1, std::memory_order_relaxed);
-      if (opt.on_lost) opt.on_lost(f->page);
+      if (opt.on_lost) opt.on_lost(f->page.load(std::memory_order_relaxed));
     }
   }
 
@@ -120,13 +144,9 @@ struct BufferPool::Impl {
       Frame &f = T.frames[T.hand];
       T.hand = (T.hand + 1) % n;
       if (f.state != State::Used) continue;
-      Shard &s = shard_of(f.page);
-      std::lock_guard g(s.mu);
-      if (f.pins.load(std::memory_order_acquire) != 0) continue;
+      if ((f.word.load(std::memory_order_relaxed) & kPinMask) != 0) continue;
       if (f.ref.exchange(false, std::memory_order_relaxed)) continue;
-      s.table.erase(f.page);
-      f.state = State::Detached;
-      return &f;
+      if (detach(&f)) return &f;
     }
     throw Error(-EBUSY, "tiermem: buffer pool: all " + std::to_string(n - T.retired) +
                             " frames of tier " + T.name +
@@ -141,15 +161,15 @@ struct BufferPool::Impl {
       retire(v);
       return false;
     }
+    PageId id = v->page.load(std::memory_order_relaxed);
     int rc;
     try {
-      rc = opt.write ? opt.write(v->page, std::span<const std::byte>(bounce)) : -EINVAL;
+      rc = opt.write ? opt.write(id, std::span<const std::byte>(bounce)) : -EINVAL;
     } catch (...) {  // a throwing callback: the page stays, as for an error code
-      attach(v, v->page, false);
+      attach(v, id, false);
       throw;
     }
     if (rc != 0) {
-      PageId id = v->page;
       attach(v, id, false);
       throw Error(rc < 0 ? rc : -EIO,
                   "tiermem: buffer pool: writing page " + std::to_string(id) + " back failed (" +
@@ -185,6 +205,7 @@ struct BufferPool::Impl {
         return &f;
       }
       Frame *v = pick_victim(t);
+      PageId vid = v->page.load(std::memory_order_relaxed);
       Frame *d = nullptr;
       if (t + 1 < tiers.size()) {
         try {
@@ -193,11 +214,11 @@ struct BufferPool::Impl {
           // Every slower frame pinned: the victim leaves memory from here, as from the
           // slowest tier, rather than failing the pin.
           if (e.code() != -EBUSY) {
-            attach(v, v->page, false);
+            attach(v, vid, false);
             throw;
           }
         } catch (...) {
-          attach(v, v->page, false);
+          attach(v, vid, false);
           throw;
         }
       }
@@ -209,7 +230,7 @@ struct BufferPool::Impl {
         }
         d->dirty.store(v->dirty.load(std::memory_order_relaxed), std::memory_order_relaxed);
         d->tier_hits.store(0, std::memory_order_relaxed);
-        attach(d, v->page, false);
+        attach(d, vid, false);
         demotions.fetch_add(1, std::memory_order_relaxed);
       } else {
         if (v->dirty.load(std::memory_order_relaxed) && !write_back(v)) continue;
@@ -255,53 +276,56 @@ struct BufferPool::Impl {
     return f;
   }
 
-  void hit(Frame *f) {
-    f->pins.fetch_add(1, std::memory_order_acquire);
-    f->ref.store(true, std::memory_order_relaxed);
-    tiers[f->tier]->hits.fetch_add(1, std::memory_order_relaxed);
+  // `old` is the word before this hit's add: a page on a slower tier that nobody else pins
+  // is promoted on its promote_after-th hit there.
+  bool promotion_due(const Frame *f, std::uint64_t old) const {
+    return f->tier != 0 && (old & kPinMask) == 0 &&
+           f->tier_hits.load(std::memory_order_relaxed) + (old >> kHitShift) + 1 >=
+               opt.promote_after;
   }
 
+  // The hit path: no lock, one atomic add to pin, nothing shared written but the frame.
   Frame *pin(PageId id) {
-    Shard &s = shard_of(id);
-    {
-      std::lock_guard g(s.mu);
-      auto it = s.table.find(id);
-      if (it != s.table.end()) {
-        Frame *f = it->second;
-        if (f->tier == 0 || f->pins.load(std::memory_order_relaxed) > 0 ||
-            f->tier_hits.fetch_add(1, std::memory_order_relaxed) + 1 < opt.promote_after) {
-          hit(f);
-          return f;
-        }
+    if (Frame *f = table->find(id)) {
+      std::uint64_t old = f->word.fetch_add(1 + kHit, std::memory_order_acquire);
+      if ((old & kAttached) != 0 && (old & kPinMask) < kMaxPins &&
+          f->page.load(std::memory_order_relaxed) == id && !promotion_due(f, old)) {
+        f->ref.store(true, std::memory_order_relaxed);
+        return f;
       }
+      f->word.fetch_sub(1 + kHit, std::memory_order_relaxed);
     }
-    // Miss or promotion.
-    std::lock_guard pg(pool_mu);
-    Frame *f = nullptr;
-    {
-      std::unique_lock g(s.mu);
-      auto it = s.table.find(id);
-      if (it != s.table.end()) {
-        f = it->second;
-        if (f->tier == 0 || f->pins.load(std::memory_order_relaxed) > 0 ||
-            f->tier_hits.load(std::memory_order_relaxed) < opt.promote_after) {
-          hit(f);
-          return f;
-        }
-        s.table.erase(it);
-        f->state = State::Detached;
-      }
-    }
-    if (f == nullptr) return load(take_frame_for_miss(), id);
+    return pin_locked(id);
+  }
 
-    // Promote f one tier up; when that tier cannot make room, serve the hit where it is.
+  // Miss, promotion, page on the move, or a lookup that raced with the table's writer.
+  [[gnu::noinline]] Frame *pin_locked(PageId id) {
+    std::lock_guard pg(pool_mu);
+    Frame *f = table->find(id);  // exact: the table's writers hold pool_mu
+    if (f == nullptr) return load(take_frame_for_miss(), id);
+    std::uint64_t old = f->word.fetch_add(1 + kHit, std::memory_order_acquire);
+    if ((old & kPinMask) >= kMaxPins) {
+      f->word.fetch_sub(1 + kHit, std::memory_order_relaxed);
+      throw Error(-EOVERFLOW, "tiermem: buffer pool: page " + std::to_string(id) + " is pinned " +
+                                  std::to_string(old & kPinMask) +
+                                  " times, the most a page can be; unpin it first");
+    }
+    f->ref.store(true, std::memory_order_relaxed);
+    if (!promotion_due(f, old)) return f;
+
+    // Promote f one tier up. The hit stays counted on f's tier; the pin is given back so that
+    // the page can be detached (a pin taken meanwhile keeps it where it is).
+    f->word.fetch_sub(1, std::memory_order_release);
+    if (!detach(f)) {
+      f->word.fetch_add(1, std::memory_order_acquire);
+      return f;
+    }
     Frame *d;
     try {
       d = take_frame(f->tier - 1);
-    } catch (...) {  // promotion is opportunistic
+    } catch (...) {  // promotion is opportunistic: when that tier cannot make room, serve here
       f->tier_hits.store(0, std::memory_order_relaxed);
       attach(f, id, true);
-      tiers[f->tier]->hits.fetch_add(1, std::memory_order_relaxed);
       return f;
     }
     if (tm_copy_mc(d->mem, f->mem, opt.page_size) != 0) {
@@ -313,7 +337,6 @@ struct BufferPool::Impl {
                                   " was lost to a memory error in its frame (reported to "
                                   "on_lost); pin it again to read the stored version");
     }
-    tiers[f->tier]->hits.fetch_add(1, std::memory_order_relaxed);
     d->dirty.store(f->dirty.load(std::memory_order_relaxed), std::memory_order_relaxed);
     d->tier_hits.store(0, std::memory_order_relaxed);
     give_back(f);
@@ -322,25 +345,47 @@ struct BufferPool::Impl {
     return d;
   }
 
+  // The frame pinned for page `id`, found without the lock when possible.
+  Frame *pinned_frame(PageId id) {
+    Frame *f = table->find(id);
+    if (f != nullptr && f->page.load(std::memory_order_relaxed) == id) return f;
+    std::lock_guard pg(pool_mu);
+    return table->find(id);
+  }
+
   void flush() {
     std::lock_guard pg(pool_mu);
     for (auto &tp : tiers) {
       Tier &T = *tp;
       for (std::size_t i = 0; i < T.allocated; ++i) {
         Frame *f = &T.frames[i];
-        if (f->state != State::Used) continue;
-        {
-          Shard &s = shard_of(f->page);
-          std::lock_guard g(s.mu);
-          if (f->pins.load(std::memory_order_acquire) != 0 ||
-              !f->dirty.load(std::memory_order_relaxed))
-            continue;
-          s.table.erase(f->page);
-          f->state = State::Detached;
-        }
-        if (write_back(f)) attach(f, f->page, false);
+        if (f->state != State::Used || !f->dirty.load(std::memory_order_relaxed)) continue;
+        if (!detach(f)) continue;  // pinned: its user may still be writing
+        if (write_back(f)) attach(f, f->page.load(std::memory_order_relaxed), false);
       }
     }
+  }
+
+  // Hits on tier t so far (pool mutex held). Moves each unpinned frame's counted hits out of
+  // its word, so that no word counts long enough to wrap.
+  std::uint64_t tier_hit_count(Tier &T) {
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < T.allocated; ++i) {
+      Frame &f = T.frames[i];
+      if (f.state == State::Used) {
+        std::uint64_t w = f.word.load(std::memory_order_relaxed);
+        if ((w & kPinMask) == 0 &&
+            f.word.compare_exchange_strong(w, w & (kAttached | kPinMask),
+                                           std::memory_order_relaxed)) {
+          f.hits += w >> kHitShift;
+          f.tier_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
+          w &= kAttached | kPinMask;
+        }
+        sum += w >> kHitShift;  // a pinned frame's count, read without moving it
+      }
+      sum += f.hits;
+    }
+    return sum;
   }
 };
 
@@ -384,6 +429,9 @@ BufferPool::BufferPool(Options options) : impl_(std::make_unique<Impl>()) {
     tier->frames = std::make_unique<Frame[]>(tier->nframes);
     m.tiers.push_back(std::move(tier));
   }
+  std::size_t frames = 0;
+  for (auto &tier : m.tiers) frames += tier->nframes;
+  m.table.emplace(frames);
   m.opt = std::move(options);
   m.bounce.resize(ps);
 }
@@ -406,14 +454,16 @@ BufferPool::Pin BufferPool::pin(PageId id) { return Pin(this, impl_->pin(id), id
 std::byte *BufferPool::pin_raw(PageId id) { return impl_->pin(id)->mem; }
 
 void BufferPool::unpin(PageId id, bool dirty) {
-  Shard &s = impl_->shard_of(id);
-  std::lock_guard g(s.mu);
-  auto it = s.table.find(id);
-  if (it == s.table.end() || it->second->pins.load(std::memory_order_relaxed) == 0)
-    throw Error(-EINVAL, "tiermem: buffer pool: page " + std::to_string(id) +
-                             " is not pinned; unpin only pages pin returned, once each");
-  if (dirty) it->second->dirty.store(true, std::memory_order_relaxed);
-  it->second->pins.fetch_sub(1, std::memory_order_release);
+  Frame *f = impl_->pinned_frame(id);
+  std::uint64_t w = f != nullptr ? f->word.load(std::memory_order_relaxed) : 0;
+  do {
+    if (f == nullptr || (w & kAttached) == 0 || (w & kPinMask) == 0 ||
+        f->page.load(std::memory_order_relaxed) != id)
+      throw Error(-EINVAL, "tiermem: buffer pool: page " + std::to_string(id) +
+                               " is not pinned; unpin only pages pin returned, once each");
+    if (dirty) f->dirty.store(true, std::memory_order_relaxed);
+  } while (!f->word.compare_exchange_weak(w, w - 1, std::memory_order_release,
+                                          std::memory_order_relaxed));
 }
 
 std::span<std::byte> BufferPool::Pin::data() const noexcept {
@@ -428,7 +478,7 @@ void BufferPool::Pin::release(bool dirty) noexcept {
   if (pool_ == nullptr) return;
   Frame *f = static_cast<Frame *>(frame_);
   if (dirty) f->dirty.store(true, std::memory_order_relaxed);
-  f->pins.fetch_sub(1, std::memory_order_release);
+  f->word.fetch_sub(1, std::memory_order_release);
   pool_ = nullptr;
 }
 
@@ -442,7 +492,7 @@ BufferPool::Stats BufferPool::stats() const {
   Stats st;
   for (auto &tp : m.tiers)
     st.tiers.push_back({tp->name, tp->nframes, tp->allocated - tp->free.size() - tp->retired,
-                        tp->hits.load(std::memory_order_relaxed)});
+                        m.tier_hit_count(*tp)});
   st.misses = m.misses.load();
   st.promotions = m.promotions.load();
   st.demotions = m.demotions.load();
