@@ -251,3 +251,18 @@ TEST_CASE("a storage callback that throws leaves the pool usable and the page va
   CHECK(page_version(st.pages[0], 0) == 2);
   CHECK(pool.stats().tiers[0].used == 1);
 }
+
+TEST_CASE("a page pinned the most times a page can be refuses one more pin with EOVERFLOW") {
+  Storage st(4, 4096);
+  BufferPool pool(st.options(2, 0));
+  constexpr std::size_t kMost = std::size_t{1} << 20;
+  for (std::size_t i = 0; i < kMost; ++i) pool.pin_raw(1);
+  auto [code, msg] = error_of([&] { pool.pin_raw(1); });
+  CHECK(code == -EOVERFLOW);
+  CHECK(contains(msg, "page 1 is pinned 1048576 times"));
+  pool.unpin(1, false);
+  CHECK(page_version({pool.pin_raw(1), 4096}, 1) == 0);  // room for one again
+  for (std::size_t i = 0; i < kMost; ++i) pool.unpin(1, false);
+  CHECK(error_of([&] { pool.unpin(1, false); }).first == -EINVAL);
+  CHECK(page_version(pool.pin(0).data(), 0) == 0);
+}
