@@ -1,0 +1,87 @@
+#include "safety/scrub.hpp"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "tiermem/error.hpp"
+#include "tiermem/safety.h"
+
+namespace tiermem::safety {
+
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+
+// The unit around `addr` that cannot be read: the recorded poisoned range holding it, else
+// (a bus error that is not poison, e.g. past the end of a file) its 4 KiB page.
+void unreadable_unit(std::uintptr_t addr, std::uintptr_t &lo, std::uintptr_t &hi) {
+  lo = addr & ~(kPage - 1);
+  hi = lo + kPage;
+  tm_poison_range r{};
+  for (std::size_t i = 0; i < tm_poison_count(); ++i) {
+    if (tm_poison_get(i, &r) == 0 && r.start <= addr && addr - r.start < r.length) {
+      lo = r.start;
+      hi = r.start + r.length;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &opts) {
+  ScrubResult res;
+  res.total = len;
+  const auto b = reinterpret_cast<std::uintptr_t>(base);
+  const std::size_t chunk = opts.chunk == 0 ? kPage : opts.chunk;
+  std::vector<BadRange> bad;
+  std::size_t off = 0;
+  while (off < len) {
+    if (opts.stop != nullptr && *opts.stop != 0) break;
+    const std::size_t n = std::min(chunk, len - off);
+    const std::size_t left = tm_verify_mc(reinterpret_cast<const void *>(b + off), n);
+    if (left == 0) {
+      off += n;
+    } else {
+      std::uintptr_t lo = 0, hi = 0;
+      unreadable_unit(b + off + (n - left), lo, hi);
+      const std::size_t from = std::max<std::uintptr_t>(lo, b) - b;
+      const std::size_t to = std::min<std::uintptr_t>(hi, b + len) - b;
+      bad.push_back({from, to - from});
+      off = std::max(off + 1, to);  // always forward, even for a unit the registry misreports
+    }
+    res.scanned = std::min(off, len);
+    if (opts.progress) opts.progress(res.scanned, len);
+  }
+  res.complete = res.scanned == len;
+  res.bad = merge_ranges(std::move(bad));
+  return res;
+}
+
+DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len) : len_(len) {
+  void *p = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    throw Error(-err, "tiermem: cannot map " + path + " for scrubbing: " + std::strerror(err) +
+                          (err == EINVAL ? "; is it in devdax mode with the align sysfs reports?" : ""));
+  }
+  base_ = p;
+  // Errors the kernel finds in these units while we run are reported to us at once (as
+  // BUS_MCEERR_AO), recorded by the handler for the registered range and skipped by the verify.
+  ::prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
+  tm_safety_init();
+  tm_safety_register_range(base_, len_, -1);
+}
+
+DevdaxScrubber::~DevdaxScrubber() {
+  tm_safety_unregister_range(base_);
+  tm_poison_forget(base_, len_);  // the addresses may be reused by a later mapping
+  ::prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0);
+  ::munmap(base_, len_);
+}
+
+}  // namespace tiermem::safety
