@@ -100,22 +100,35 @@ cd "$tmp"  # the server's working directory must be readable by the user it runs
   >"$tmp/initdb.log" 2>&1 || { cat "$tmp/initdb.log" >&2; fail "initdb failed (log above)"; }
 "${as_user[@]}" mkdir "$tmp/sock"
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-
+# Starts the server on loopback port $1 under the launcher. Returns 0 once the postmaster says
+# it is ready (postmaster.pid's status line), 1 if the port was taken (then another is tried).
 # huge_pages=off: the segment is then the anonymous shared mapping "/dev/zero (deleted)".
-"$tiermem" run --membind="$tier" -- "${as_user[@]}" "$pgbin/postgres" -D "$tmp/data" \
-  -c listen_addresses=127.0.0.1 -p "$port" -k "$tmp/sock" \
-  -c shared_buffers=${shared_buffers_mb}MB -c huge_pages=off -c fsync=off -c max_connections=10 \
-  >"$tmp/server.log" 2>&1 &
-launcher=$!
-
-for i in $(seq 300); do
-  kill -0 "$launcher" 2>/dev/null || fail "the server exited while starting (log below)"
-  if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres; then break; fi
-  [ "$i" -eq 300 ] && fail "the server did not accept connections on 127.0.0.1:$port within 30 s"
-  sleep 0.1
+start_server() {
+  local i
+  "$tiermem" run --membind="$tier" -- "${as_user[@]}" "$pgbin/postgres" -D "$tmp/data" \
+    -c listen_addresses=127.0.0.1 -p "$1" -k "$tmp/sock" \
+    -c shared_buffers=${shared_buffers_mb}MB -c huge_pages=off -c fsync=off -c max_connections=10 \
+    >"$tmp/server.log" 2>&1 &
+  launcher=$!
+  for i in $(seq 300); do
+    if ! kill -0 "$launcher" 2>/dev/null; then
+      launcher=""
+      grep -q "Address already in use" "$tmp/server.log" && return 1
+      fail "the server exited while starting (log below)"
+    fi
+    [ "$(sed -n 8p "$tmp/data/postmaster.pid" 2>/dev/null | tr -d ' ')" = ready ] && return 0
+    sleep 0.1
+  done
+  fail "the server was not ready on 127.0.0.1:$1 within 30 s"
+}
+for attempt in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 40000))
+  if start_server "$port"; then break; fi
+  [ "$attempt" -lt 5 ] || fail "5 random loopback ports were all in use"
 done
 postmaster=$(head -n 1 "$tmp/data/postmaster.pid")
+"$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres ||
+  fail "the server says it is ready but does not answer on 127.0.0.1:$port"
 echo "postmaster $postmaster on 127.0.0.1:$port, started with: tiermem run --membind=$tier (nodes $nodes)"
 
 # The main shared memory segment: the largest "/dev/zero (deleted)" mapping of the postmaster.
