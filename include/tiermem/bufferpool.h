@@ -58,7 +58,8 @@ typedef struct tm_bufferpool_stats {
 TM_API int tm_bufferpool_create(const tm_bufferpool_config *config, tm_bufferpool **out);
 /** Writes dirty unpinned pages back (errors ignored) and frees the pool. NULL is a no-op. */
 TM_API void tm_bufferpool_destroy(tm_bufferpool *pool);
-/** Pins page `id`; `*data` gets its bytes. -EBUSY (all frames pinned), callback codes. */
+/** Pins page `id`; `*data` gets its bytes. -EBUSY (all frames pinned), -EOVERFLOW (2^20 pins
+ *  of the page held already), callback codes. */
 TM_API int tm_bufferpool_pin(tm_bufferpool *pool, uint64_t id, void **data);
 /** Undoes one pin; `dirty` non-zero when the page was modified. -EINVAL when not pinned. */
 TM_API int tm_bufferpool_unpin(tm_bufferpool *pool, uint64_t id, int dirty);

@@ -18,9 +18,10 @@
  * Frames are 4 KiB-aligned blocks of the tiered heap, allocated on first need up to each
  * tier's capacity and freed with the pool (except retired ones).
  *
- * Thread safety: every member function may be called from any thread. A hit takes one
- * page-table shard mutex (no pool-wide lock); misses, promotions and replacement are
- * serialised by one pool mutex.
+ * Thread safety: every member function may be called from any thread. A hit takes no lock:
+ * a lock-free page table lookup and one atomic add on the frame (which pins the page and
+ * counts the hit); misses, promotions and replacement are serialised by one pool mutex. A
+ * hit that races with a move of its page waits for the move on that mutex.
  *
  * Errors: the constructor and pin() throw tiermem::Error (negative errno-style code, a
  * message naming the object and the remedy); a failed storage callback reaches the caller
@@ -127,7 +128,8 @@ class BufferPool {
   BufferPool &operator=(const BufferPool &) = delete;
 
   /** Pins page `id`, reading it from storage on a miss. Throws tiermem::Error: -EBUSY when
-   *  every frame that could take the page is pinned, the read/write callback's code, or
+   *  every frame that could take the page is pinned, -EOVERFLOW when the page is pinned
+   *  2^20 times already, the read/write callback's code, or
    *  -EHWPOISON when the page was dirty and its frame failed while promoting it (the page
    *  was reported to on_lost; the next pin reads the stored version). */
   Pin pin(PageId id);

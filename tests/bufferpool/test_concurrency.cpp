@@ -74,14 +74,12 @@ TEST_CASE("pages keep their content while threads pin, rewrite, demote, promote 
 TEST_CASE("a hit completes while another thread's miss is stalled in the storage callback") {
   Storage st(8, 4096);
   auto o = st.options(4, 4);
-  std::mutex gate;
-  std::unique_lock closed(gate);  // the read of page 5 waits here
-  std::atomic<bool> reading{false};
+  std::atomic<bool> reading{false}, open{false};  // the read of page 5 waits for `open`
   auto inner_read = o.read;
   o.read = [&](std::uint64_t id, std::span<std::byte> p) {
     if (id == 5) {
       reading = true;
-      std::lock_guard wait(gate);
+      while (!open) std::this_thread::yield();
     }
     return inner_read(id, p);
   };
@@ -94,7 +92,7 @@ TEST_CASE("a hit completes while another thread's miss is stalled in the storage
   CHECK(page_version(pool.pin(1).data(), 1) == 0);
   CHECK(pool.pin_raw(1) != nullptr);
   pool.unpin(1, false);
-  closed.unlock();
+  open = true;
   miss.join();
   CHECK(missed_version == 0);
   CHECK(st.reads == 2);
