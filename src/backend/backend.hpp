@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/hooks.hpp"
+#include "safety/badblocks.hpp"  // BadRange: known bad blocks a devdax tier avoids
 
 namespace tiermem::backend {
 
@@ -115,6 +116,14 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
  */
 std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
                                      std::uint64_t align, std::byte *slot, std::size_t slot_size);
+/**
+ * The same with the known bad ranges (device offsets) given rather than read from sysfs (the
+ * form above reads them for /dev/daxX.Y). No extent ever overlaps one; one line on stderr
+ * says how many were excluded.
+ */
+std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
+                                     std::uint64_t align, std::byte *slot, std::size_t slot_size,
+                                     std::vector<safety::BadRange> bad);
 
 /** A memfd of `size` bytes named `name`, mapped at the slot start (TIERMEM_EMULATE tiers). */
 std::unique_ptr<Backend> make_emulated(const std::string &name, std::uint64_t size,

@@ -2,16 +2,25 @@
 // process and mapped MAP_SHARED at the start of the tier's slot. The slot start is aligned to
 // the slot size, so to any device `align`; the mapped length is the device size rounded down
 // to `align`, because the kernel refuses mappings that are not multiples of it.
+//
+// Known bad blocks (the nd region's badblocks list, safety/badblocks.hpp) are mapped like the
+// rest but never handed out: the extent hook steps the bump pointer over them before carving,
+// so neither data nor jemalloc's metadata ever lands there (a load would be a machine check).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "backend/shared_mapping.hpp"
+#include "platform/sysfs.hpp"
+#include "safety/badblocks.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::backend {
@@ -20,9 +29,9 @@ namespace {
 class DevdaxBackend final : public Backend {
  public:
   DevdaxBackend(std::string description, std::string path, int fd, std::byte *slot,
-                std::size_t len, std::size_t align)
+                std::size_t len, std::size_t align, std::vector<safety::BadRange> bad)
       : Backend(Kind::devdax, std::move(description), kHooks, slot, len), path_(std::move(path)),
-        fd_(fd), align_(align) {
+        fd_(fd), align_(align), bad_(std::move(bad)) {
     fresh_is_zero_ = false;  // the device keeps what its previous user wrote
   }
   ~DevdaxBackend() override {
@@ -48,18 +57,56 @@ class DevdaxBackend final : public Backend {
   }
 
  private:
-  static constexpr extent_hooks_t kHooks{hook_alloc,    hook_dalloc,   hook_destroy,
-                                         hook_commit,   hook_decommit, hook_no_purge,
-                                         hook_no_purge, hook_split,    hook_merge};
   // The kernel splits a device-dax mapping only at multiples of the device's align
   // (dev_dax_may_split), so the child's copy covers whole align units.
   std::size_t used_aligned() const noexcept {
     std::size_t used = (mapped() + align_ - 1) / align_ * align_;
     return used < capacity() ? used : capacity();
   }
+  // The first bad range overlapping [off, off + size), or null.
+  const safety::BadRange *bad_overlap(std::size_t off, std::size_t size) const noexcept {
+    for (const auto &r : bad_)
+      if (r.offset < off + size && off < r.end()) return &r;
+    return nullptr;
+  }
+
+  // hook_alloc, never returning memory that holds a known bad block. Before carving, a bad
+  // range in the way is stepped over by carving a filler up to its end (the good bytes before
+  // it are given up: at most one extent's worth per bad range). A carve that still overlaps
+  // (another thread moved the bump pointer meanwhile) is dropped and tried again.
+  static void *hook_alloc_good(extent_hooks_t *h, void *new_addr, std::size_t size,
+                               std::size_t alignment, bool *zero, bool *commit, unsigned arena) {
+    auto *b = static_cast<DevdaxBackend *>(self(h));
+    if (b->bad_.empty()) return hook_alloc(h, new_addr, size, alignment, zero, commit, arena);
+    const std::size_t align = alignment == 0 || (alignment & (alignment - 1)) != 0 ? 4096 : alignment;
+    for (;;) {
+      const std::size_t cur = b->mapped();
+      const std::size_t start = (cur + align - 1) / align * align;  // base() is slot-aligned
+      if (const safety::BadRange *r = b->bad_overlap(start, size)) {
+        if (new_addr != nullptr) return nullptr;  // growing in place would cover it
+        const std::size_t past = (r->end() + 4095) / 4096 * 4096;
+        if (b->carve(nullptr, past - cur, 4096) == nullptr) return nullptr;  // full
+        continue;
+      }
+      void *p = b->carve(new_addr, size, alignment);
+      if (p == nullptr) return nullptr;
+      if (b->bad_overlap(static_cast<std::size_t>(static_cast<std::byte *>(p) - b->base()), size)) {
+        if (new_addr != nullptr) return nullptr;
+        continue;
+      }
+      if (*zero) std::memset(p, 0, size);  // device memory keeps what the previous user wrote
+      *commit = true;
+      return p;
+    }
+  }
+
+  static constexpr extent_hooks_t kHooks{hook_alloc_good, hook_dalloc,   hook_destroy,
+                                         hook_commit,   hook_decommit, hook_no_purge,
+                                         hook_no_purge, hook_split,    hook_merge};
   std::string path_;
   int fd_;
   std::size_t align_;
+  std::vector<safety::BadRange> bad_;  // sorted device offsets, inside [0, capacity)
   ForkSnapshot snapshot_;
 };
 
@@ -70,11 +117,38 @@ std::string human(std::uint64_t n) {
   return std::to_string(n) + " bytes";
 }
 
+// The device's known bad blocks from this machine's sysfs, and one line on stderr when there
+// are some. A list that cannot be read for lack of privileges (the physical addresses are
+// root-only) is said once and treated as empty; a malformed one fails the tier.
+std::vector<safety::BadRange> known_bad(const std::string &path) {
+  const std::string name = path.substr(path.rfind('/') + 1);
+  if (name.rfind("dax", 0) != 0) return {};  // the bundled driver's /dev/tmdaxN: no nd region
+  try {
+    platform::SysfsRoot root("/");
+    if (!root.is_dir("sys/bus/dax/devices/" + name) && !root.is_dir("sys/class/dax/" + name)) return {};
+    auto kb = safety::known_bad_blocks(root, name);
+    return std::move(kb.ranges);
+  } catch (const Error &e) {
+    if (e.code() != -EACCES && e.code() != -EPERM) throw;
+    std::fprintf(stderr,
+                 "tiermem: %s: its known bad blocks cannot be read (%s); using it unchecked, "
+                 "run `tiermem badblocks %s` as root to check\n",
+                 path.c_str(), e.what(), name.c_str());
+    return {};
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
                                      std::uint64_t align, std::byte *slot,
                                      std::size_t slot_size) {
+  return make_devdax(path, size, align, slot, slot_size, known_bad(path));
+}
+
+std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
+                                     std::uint64_t align, std::byte *slot, std::size_t slot_size,
+                                     std::vector<safety::BadRange> bad) {
   if (align == 0) align = 2ULL << 20;  // the kernel's default when sysfs does not say
   if ((align & (align - 1)) != 0 || align > slot_size) {
     throw Error(-EINVAL, "tiermem: " + path + ": align " + std::to_string(align) +
@@ -120,7 +194,23 @@ std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size
                 "tiermem: cannot map " + path + ": " + std::strerror(err));
   }
   std::string desc = path + " (devdax, " + human(len) + ", align " + human(align) + ")";
-  return std::make_unique<DevdaxBackend>(std::move(desc), path, fd, slot, len, align);
+  std::vector<safety::BadRange> inside;
+  std::uint64_t bad_bytes = 0;
+  for (const auto &r : safety::merge_ranges(std::move(bad))) {
+    if (r.offset >= len) continue;
+    inside.push_back({r.offset, std::min<std::uint64_t>(r.length, len - r.offset)});
+    bad_bytes += inside.back().length;
+  }
+  if (!inside.empty()) {
+    desc += ", " + std::to_string(inside.size()) + " known bad range" + (inside.size() == 1 ? "" : "s") +
+            " excluded";
+    std::fprintf(stderr,
+                 "tiermem: %s: %zu known bad range%s (%llu bytes) excluded from allocation; "
+                 "`tiermem badblocks` lists them\n",
+                 path.c_str(), inside.size(), inside.size() == 1 ? "" : "s",
+                 static_cast<unsigned long long>(bad_bytes));
+  }
+  return std::make_unique<DevdaxBackend>(std::move(desc), path, fd, slot, len, align, std::move(inside));
 }
 
 }  // namespace tiermem::backend

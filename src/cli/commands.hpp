@@ -19,5 +19,9 @@ struct Global {
 
 void register_list(CLI::App &app, Global &global);
 void register_run(CLI::App &app, Global &global);
+void register_badblocks(CLI::App &app, Global &global);
+void register_scrub(CLI::App &app, Global &global);
+/** `online` and `offline`. */
+void register_online(CLI::App &app, Global &global);
 
 }  // namespace tiermem::cli

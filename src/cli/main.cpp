@@ -17,6 +17,9 @@ int main(int argc, char **argv) {
 
   register_list(app, global);
   register_run(app, global);
+  register_badblocks(app, global);
+  register_scrub(app, global);
+  register_online(app, global);
 
   try {
     app.parse(argc, argv);

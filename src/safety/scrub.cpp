@@ -39,10 +39,20 @@ ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &o
   const auto b = reinterpret_cast<std::uintptr_t>(base);
   const std::size_t chunk = opts.chunk == 0 ? kPage : opts.chunk;
   std::vector<BadRange> bad;
+  const std::vector<BadRange> skip = merge_ranges(opts.skip);
+  auto next_skip = skip.begin();
   std::size_t off = 0;
   while (off < len) {
     if (opts.stop != nullptr && *opts.stop != 0) break;
-    const std::size_t n = std::min(chunk, len - off);
+    while (next_skip != skip.end() && next_skip->end() <= off) ++next_skip;
+    std::size_t n = std::min(chunk, len - off);
+    if (next_skip != skip.end() && next_skip->offset <= off) {
+      off = std::min<std::uint64_t>(next_skip->end(), len);
+      res.scanned = off;
+      if (opts.progress) opts.progress(res.scanned, len);
+      continue;
+    }
+    if (next_skip != skip.end()) n = std::min<std::uint64_t>(n, next_skip->offset - off);
     const std::size_t left = tm_verify_mc(reinterpret_cast<const void *>(b + off), n);
     if (left == 0) {
       off += n;

@@ -20,6 +20,11 @@ struct ScrubOptions {
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
   /** When it becomes non-zero (a signal handler sets it) the scrub stops after the step. */
   const volatile std::sig_atomic_t *stop = nullptr;
+  /**
+   * Ranges not to read (offsets from the start): known bad blocks, where a read would only
+   * cost another machine check. Counted as scanned, never reported as found.
+   */
+  std::vector<BadRange> skip;
 };
 
 struct ScrubResult {

@@ -67,3 +67,16 @@ TEST_CASE("a stop request ends the scrub after the current step with a partial r
   CHECK(r.bad[0].length == 2 * page_size());
   CHECK(BadTail::pattern(0) == m.data()[0]);  // read only, the data is intact
 }
+
+TEST_CASE("known bad ranges are skipped: never read, counted as scanned, not reported") {
+  BadTail m(4, 2);  // pages 4 and 5 fault
+  ScrubOptions o;
+  o.chunk = 8 * page_size();
+  o.skip = {{4 * page_size(), page_size()}, {page_size(), 100}};
+  auto r = scrub_range(m.data(), m.size(), o);
+  CHECK(r.complete);
+  CHECK(r.scanned == m.size());
+  REQUIRE(r.bad.size() == 1);  // page 4 was skipped; page 5 is found
+  CHECK(r.bad[0].offset == 5 * page_size());
+  CHECK(r.bad[0].length == page_size());
+}
