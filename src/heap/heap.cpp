@@ -50,10 +50,16 @@ Registry &registry() {
 
 std::atomic<std::uint64_t> g_foreign{0};
 
-// Fork: see backend.hpp. Registered before jemalloc initialises (our first tmje_ call comes
-// after), so our prepare runs after jemalloc's (its locks are held, its metadata is still)
-// and our child handler runs before jemalloc's, which writes to the arenas' mutexes — inside
-// the tiers' memory, which must be the child's private copy by then.
+// Fork: see backend.hpp. The order of the fork handlers is what makes a child safe. Our
+// prepare must run after jemalloc's (so the tiers' memory is copied while jemalloc holds all
+// its locks and its metadata is still) and our child handler before jemalloc's (which
+// re-initialises the arenas' mutexes, inside the tiers' memory: that must already be the
+// child's private copy, not the parent's shared pages). pthread_atfork runs prepare handlers
+// in reverse order of registration and child handlers in order, so ours must be registered
+// first. The private jemalloc registers its handlers from its own constructor when the
+// library loads, so ours are registered from a constructor that runs before it (a priority
+// constructor precedes every plain one of the same object). Registering them later, on first
+// use, let a child inherit a bin lock that a parent thread held: 25 of 300 forks hung.
 void for_each_tier(void (backend::Backend::*fn)() noexcept) {
   for (auto &slot : g_slots.tier) {
     tm_tier *t = slot.load(std::memory_order_acquire);
@@ -68,12 +74,11 @@ void fork_child() {
   new (&registry().mu) std::mutex();
 }
 
+__attribute__((constructor(101))) void register_fork_handlers() {
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 void init_locked(Registry &r) {
-  static bool atfork_registered = false;
-  if (!atfork_registered) {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-    atfork_registered = true;
-  }
   r.topo = Topology::from_parts({}, {});
   try {
     r.topo = Topology::discover();

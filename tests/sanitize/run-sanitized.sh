@@ -7,11 +7,8 @@ set -euo pipefail
 kind=$1 src=$2 work=$3
 shift 3
 case "$kind" in
-  # Known issue (issue 4): under ASan, a child forked while another thread frees can block
-  # on a jemalloc bin lock (seen once in five clean-clone runs); that one case is left out
-  # here and still runs unsanitized in every build.
   asan) flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-        skip="*forked child gets a private copy of emulated-tier memory*"
+        skip=""
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
         export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ;;
   # GCC cannot instrument atomic_thread_fence (the SIGBUS handler's registry uses one) and
