@@ -127,6 +127,11 @@ typedef struct tm_tier_stats {
   uint64_t failures;     /**< requests the tier could not serve (a policy may then have
                               served them elsewhere: see fallbacks) */
   uint64_t fallbacks;    /**< policy allocations that moved on from this tier to the next */
+  uint64_t quarantined;  /**< bytes of blocks kept out of use for good because they hold
+                              poison (freed, or handed out by jemalloc after the error); they
+                              stay in `allocated` (see tiermem/safety.h) */
+  uint64_t quarantined_blocks; /**< how many such blocks */
+  uint64_t repaired;     /**< bytes of lost pages replaced by zeroed ones (TIERMEM_POISON=repair) */
 } tm_tier_stats;
 
 /** Fills `out` for `tier`. 0 or -EINVAL. */
@@ -134,7 +139,8 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out);
 /** The tiers opened so far; writes up to `max` of them to `out`, returns how many exist. */
 TM_API size_t tm_tiers_opened(tm_tier **out, size_t max);
 /** {"tiers":[{name, kind, rank, backend, capacity, limit, mapped, allocated, peak, failures,
- *  fallbacks}...], "foreign_frees": N}; free() the result. NULL on ENOMEM. */
+ *  fallbacks, quarantined, quarantined_blocks, repaired}...], "foreign_frees": N}; free() the
+ *  result. NULL on ENOMEM. */
 TM_API char *tm_stats_json(void);
 
 #ifdef __cplusplus

@@ -21,7 +21,8 @@
  *   or a range given to tm_safety_register_range()). For a plain load or store that consumes
  *   poison there, tiermem records the range, runs the tm_on_poison() callbacks, writes one
  *   line to stderr naming the allocation, tier and offset, then forwards the signal as
- *   above (by default the process dies by SIGBUS). An action-optional report
+ *   above (by default the process dies by SIGBUS) — unless repair mode
+ *   (tm_poison_set_mode()) replaced the lost page of a node tier, which the line says. An action-optional report
  *   (`BUS_MCEERR_AO`) in tiermem memory is recorded and reported to the callbacks only.
  * - A program that installs its own SIGBUS handler after tiermem should call
  *   tm_sigbus_forward() first in it, or call tm_safety_init() after installing its handler.
@@ -166,6 +167,47 @@ TM_API size_t tm_poison_forget(const void *addr, size_t len);
  * it must be async-signal-safe (no malloc, no locks, no stdio) and quick.
  */
 typedef void (*tm_poison_fn)(void *ptr, size_t size, int tier, size_t offset, void *user);
+
+/* ------------------------------------------------------------------------------------ */
+/* Poison in the heap                                                                    */
+/* ------------------------------------------------------------------------------------ */
+
+/*
+ * The heap (tiermem/heap.h) wires itself in when its first tier opens: it installs the
+ * SIGBUS handler, so a plain load of poison in a block is reported naming the block and its
+ * tier; and after the first recorded error (one relaxed load on tm_free()'s fast path until
+ * then) a block that overlaps a recorded poisoned range is quarantined instead of freed, and
+ * an allocation never returns such memory (a block that would is quarantined and another
+ * taken). Quarantined bytes are counted per tier (tm_tier_stats.quarantined). When the heap
+ * gives pages back to the kernel, the recorded ranges there are forgotten.
+ *
+ * For heap memory the tm_on_poison() callback's `ptr` and `size` name jemalloc's extent
+ * around the poison: a block larger than 14 KiB is its own extent (`ptr` is the pointer
+ * tm_malloc() returned, `size` its pages including one trailing pad page); smaller blocks
+ * share slabs, and then `ptr`/`size` name the slab, every block of which is affected by a
+ * poisoned page in it. `tier` is the tier's rank in `tiermem list` (-1 when the heap tier is
+ * not a whole topology tier, e.g. "dax:dax0.0"); tm_tier_of(ptr) gives the tier itself.
+ */
+
+/** A plain load that consumes poison: report it, then pass SIGBUS on (the default). */
+#define TM_POISON_REPORT 0
+/**
+ * A plain load that consumes poison in a node tier's block: report it, replace the lost
+ * page(s) with fresh zeroed ones at the same address (bound to the tier's nodes) and let the
+ * program continue; the block's bytes there read as zero from then on. Device-dax and
+ * emulated tiers cannot be repaired: poison there is reported and SIGBUS passed on, as in
+ * TM_POISON_REPORT (tiermem says so on stderr when such a tier opens in this mode).
+ */
+#define TM_POISON_REPAIR 1
+
+/**
+ * Sets the mode (TM_POISON_REPORT or TM_POISON_REPAIR). The environment variable
+ * `TIERMEM_POISON=report|repair` sets it when the heap starts or at tm_safety_init(); any
+ * other value makes those fail with a message naming it. Returns 0 or -EINVAL.
+ */
+TM_API int tm_poison_set_mode(int mode);
+/** The current mode. */
+TM_API int tm_poison_get_mode(void);
 
 /** Registers a callback (at most 8). Returns 0, -EINVAL (NULL fn) or -ENOSPC. */
 TM_API int tm_on_poison(tm_poison_fn fn, void *user);

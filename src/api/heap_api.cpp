@@ -7,7 +7,9 @@
 #include <mutex>
 
 #include "api/error.hpp"
+#include "api/heap_poison.hpp"
 #include "heap/heap.hpp"
+#include "safety/poison_registry.hpp"
 #include "policy/policy.hpp"
 #include "tiermem/tiermem.h"
 
@@ -58,7 +60,7 @@ std::unique_ptr<tm_policy> make_policy(std::string_view text) {
   p->ast = policy::parse(text);
   p->text = policy::to_string(p->ast);
   p->selector = std::make_unique<policy::Selector>(p->ast, [](const policy::TierTerm &t) {
-    tm_tier *tier = heap::find(t.spec);
+    tm_tier *tier = api::find_tier(t.spec);
     if (t.limit) tier->backend->set_limit(*t.limit);
     return static_cast<void *>(tier);
   });
@@ -74,7 +76,11 @@ void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) n
   std::size_t k = pol->selector->candidates(n, cands, 16);
   for (std::size_t i = 0; i < k; ++i) {
     auto *t = static_cast<tm_tier *>(cands[i]);
-    if (void *p = heap::allocate(t, n == 0 ? 1 : n, extra)) {
+    void *p = heap::allocate(t, n == 0 ? 1 : n, extra);
+    if (__builtin_expect(safety::poison_ever_recorded(), 0)) {
+      p = api::clean_block(t, p, n == 0 ? 1 : n, extra);
+    }
+    if (p != nullptr) {
       for (std::size_t j = 0; j < i; ++j) {
         static_cast<tm_tier *>(cands[j])->fallbacks.fetch_add(1, std::memory_order_relaxed);
       }
@@ -96,7 +102,11 @@ void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) n
 // that its fast path needs no stack frame.
 [[gnu::noinline, gnu::cold]] void free_slow(void *p) noexcept {
   if (tm_tier *t = heap::slot_owner(p)) {
-    heap::release(t, p);
+    if (safety::poison_ever_recorded()) {
+      api::free_checked(t, p);
+    } else {
+      heap::release(t, p);
+    }
     return;
   }
   if (p == nullptr) return;
@@ -114,7 +124,7 @@ TM_API tm_tier *tm_tier_find(const char *spec) {
   if (spec == nullptr) return fail_null<tm_tier>(-EINVAL, "tiermem: tm_tier_find(NULL)");
   tm_tier *out = nullptr;
   int rc = api::guard([&] {
-    out = heap::find(spec);
+    out = api::find_tier(spec);
     return 0;
   });
   if (rc != 0) errno = -rc;
@@ -124,6 +134,9 @@ TM_API tm_tier *tm_tier_find(const char *spec) {
 TM_API void *tm_malloc(tm_tier *tier, size_t n) {
   if (__builtin_expect(tier == nullptr, 0)) return no_tier("tm_malloc");
   void *p = heap::allocate(tier, n == 0 ? 1 : n);
+  if (__builtin_expect(safety::poison_ever_recorded(), 0)) {
+    p = api::clean_block(tier, p, n == 0 ? 1 : n, 0);
+  }
   return __builtin_expect(p != nullptr, 1) ? p : out_of_memory(tier, n);
 }
 
@@ -135,6 +148,9 @@ TM_API void *tm_calloc(tm_tier *tier, size_t count, size_t n) {
                                         std::to_string(n) + "): the size overflows");
   }
   void *p = heap::allocate(tier, total == 0 ? 1 : total, heap::je::zero);
+  if (safety::poison_ever_recorded()) {
+    p = api::clean_block(tier, p, total == 0 ? 1 : total, heap::je::zero);
+  }
   return p != nullptr ? p : out_of_memory(tier, total);
 }
 
@@ -146,15 +162,17 @@ TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n) {
                                         std::to_string(align) + " is not a power of two");
   }
   void *p = heap::allocate(tier, n == 0 ? 1 : n, lg);
+  if (safety::poison_ever_recorded()) p = api::clean_block(tier, p, n == 0 ? 1 : n, lg);
   return p != nullptr ? p : out_of_memory(tier, n);
 }
 
 TM_API void tm_free(void *p) {
   // Fast path: address -> slot -> this thread's flags for it; no tier pointer to chase.
+  // After the first memory error every free goes the slow way, which checks for poison.
   unsigned slot = 0;
   if (__builtin_expect(heap::slot_of(p, slot), 1)) {
     int flags = heap::t_flags[slot];
-    if (__builtin_expect(flags != 0, 1)) {
+    if (__builtin_expect(flags != 0 && !safety::poison_ever_recorded(), 1)) {
       tmje_dallocx(p, flags);
       return;
     }
@@ -171,10 +189,15 @@ TM_API void *tm_realloc(void *p, size_t n) {
                                         "): not a pointer tiermem gave out; left untouched");
   }
   if (n == 0) {
-    heap::release(t, p);
+    if (safety::poison_ever_recorded()) {
+      api::free_checked(t, p);
+    } else {
+      heap::release(t, p);
+    }
     return nullptr;
   }
-  void *q = heap::reallocate(t, p, n);
+  void *q = safety::poison_ever_recorded() ? api::realloc_checked(t, p, n)
+                                           : heap::reallocate(t, p, n);
   return q != nullptr ? q : out_of_memory(t, n);
 }
 
@@ -275,6 +298,9 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out) {
     out->peak = s.peak;
     out->failures = s.failures;
     out->fallbacks = s.fallbacks;
+    out->quarantined = s.quarantined;
+    out->quarantined_blocks = s.quarantined_blocks;
+    out->repaired = s.repaired;
     return 0;
   });
 }

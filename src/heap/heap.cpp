@@ -14,9 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "heap/owner.hpp"
 #include "topology/emulate.hpp"
 
 namespace tiermem::heap {
+
+std::size_t g_small_max = 14336;  // jemalloc 5.3's default; read_small_max() confirms it
+
 namespace {
 
 // What a spec resolves to; `key` identifies the memory so that two specs naming the same
@@ -78,6 +82,17 @@ __attribute__((constructor(101))) void register_fork_handlers() {
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+// The largest small size class (jemalloc's SC_SMALL_MAXCLASS) of this jemalloc build.
+void read_small_max() {
+  unsigned nbins = 0;
+  std::size_t sz = sizeof nbins;
+  if (tmje_mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) != 0 || nbins == 0) return;
+  std::string name = "arenas.bin." + std::to_string(nbins - 1) + ".size";
+  std::size_t v = 0;
+  sz = sizeof v;
+  if (tmje_mallctl(name.c_str(), &v, &sz, nullptr, 0) == 0 && v != 0) g_small_max = v;
+}
+
 void init_locked(Registry &r) {
   r.topo = Topology::from_parts({}, {});
   try {
@@ -88,6 +103,7 @@ void init_locked(Registry &r) {
     r.discovery_error = std::string("tiermem: topology discovery failed: ") + e.what();
   }
   topology::apply_emulate_env(r.topo);  // throws on a malformed TIERMEM_EMULATE
+  read_small_max();
   std::uint64_t largest = 0;
   for (const auto &t : r.topo.tiers()) largest = std::max<std::uint64_t>(largest, t.capacity_bytes);
   unsigned count = 0, shift = 0;
@@ -278,6 +294,18 @@ std::unique_ptr<backend::Backend> open_backend(const Target &g, std::byte *slot,
   throw Error(-EINVAL, "tiermem: unknown backend");
 }
 
+// Repair mode (owner.hpp) maps a fresh page where a node tier's page died and binds it
+// as the rest of the tier is; devdax and emulated memory cannot be replaced that way.
+void set_repair_nodes(tm_tier &t, const Target &g) {
+  if (g.backend != backend::Kind::node) return;
+  constexpr unsigned kBits = 8 * sizeof(unsigned long);
+  for (unsigned n : g.nodes) {
+    if (n >= tm_tier::kMaskWords * kBits) return;  // beyond the mask: leave it unrepairable
+    t.node_mask[n / kBits] |= 1UL << (n % kBits);
+  }
+  t.repairable = true;
+}
+
 template <class T>
 void arena_ctl(unsigned arena, const char *leaf, T value) {
   std::string name = "arena." + std::to_string(arena) + "." + leaf;
@@ -319,7 +347,9 @@ tm_tier *find(std::string_view spec) {
   tier->rank = g.rank;
   tier->backend = open_backend(g, slot_address(slot), slot_size());
   ++r.next_slot;  // a slot whose arena failed stays burnt: jemalloc may have used part of it
-  void *hooks = tier->backend->hooks();
+  tier->extents = std::make_unique<ExtentMap>(slot_address(slot), slot_size(), tier->backend->hooks());
+  set_repair_nodes(*tier, g);
+  void *hooks = tier->extents->hooks();
   unsigned arena = 0;
   std::size_t sz = sizeof arena;
   if (int rc = tmje_mallctl("arenas.create", &arena, &sz, &hooks, sizeof hooks); rc != 0) {
@@ -375,7 +405,17 @@ Stats stats(tm_tier *tier) {
   s.peak = std::max(peak, s.allocated);
   s.failures = tier->failures.load(std::memory_order_relaxed);
   s.fallbacks = tier->fallbacks.load(std::memory_order_relaxed);
+  s.quarantined = tier->quarantined_bytes.load(std::memory_order_relaxed);
+  s.quarantined_blocks = tier->quarantined_blocks.load(std::memory_order_relaxed);
+  s.repaired = tier->repaired_bytes.load(std::memory_order_relaxed);
   return s;
+}
+
+void quarantine(tm_tier *tier, void *p) noexcept {
+  // Never freed: jemalloc keeps counting the block as live, so neither it nor the slab or
+  // extent around it is handed out or merged again.
+  tier->quarantined_bytes.fetch_add(usable_size(p), std::memory_order_relaxed);
+  tier->quarantined_blocks.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string failure_message(tm_tier *tier, std::size_t n) {
@@ -416,6 +456,9 @@ std::string stats_json() {
     j["peak"] = s.peak;
     j["failures"] = s.failures;
     j["fallbacks"] = s.fallbacks;
+    j["quarantined"] = s.quarantined;
+    j["quarantined_blocks"] = s.quarantined_blocks;
+    j["repaired"] = s.repaired;
     doc["tiers"].push_back(std::move(j));
   }
   doc["foreign_frees"] = foreign_count();

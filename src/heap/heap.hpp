@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "heap/extent_map.hpp"
 #include "heap/jemalloc.hpp"
 #include "heap/slots.hpp"
 #include "tiermem/topology.hpp"
@@ -30,6 +31,17 @@ struct tm_tier {
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> fallbacks{0};
   std::atomic<std::uint64_t> peak{0};
+  /** jemalloc's extents on this tier, for poison reports (see extent_map.hpp). */
+  std::unique_ptr<tiermem::heap::ExtentMap> extents;
+  /** Blocks kept out of jemalloc for good because they hold poison (see owner.hpp). */
+  std::atomic<std::uint64_t> quarantined_bytes{0};
+  std::atomic<std::uint64_t> quarantined_blocks{0};
+  /** Bytes of poisoned pages replaced by fresh zeroed ones (repair mode, node tiers). */
+  std::atomic<std::uint64_t> repaired_bytes{0};
+  /** Node tiers: the mbind mask a replaced page gets (async-signal-safe to use). */
+  static constexpr unsigned kMaskWords = 16;
+  unsigned long node_mask[kMaskWords] = {};
+  bool repairable = false;
 };
 
 namespace tiermem::heap {
@@ -48,15 +60,31 @@ inline int thread_flags(tm_tier *tier) noexcept {
   return __builtin_expect(f != 0, 1) ? f : thread_flags_slow(tier);
 }
 
+/** Requests above this are jemalloc "large" blocks, each an extent of its own. */
+extern std::size_t g_small_max;
+inline constexpr int kLgAlignMask = 0x3f;
+inline constexpr int kLgPage = 12;
+/**
+ * Large blocks are asked for page-aligned: jemalloc then places the block at its extent's
+ * start (otherwise at a random cache-line offset in the first page), so a poison report can
+ * name the block from the extent map alone.
+ */
+inline int block_flags(std::size_t n, int extra_flags) noexcept {
+  if (__builtin_expect(n > g_small_max, 0) && (extra_flags & kLgAlignMask) < kLgPage) {
+    return (extra_flags & ~kLgAlignMask) | kLgPage;
+  }
+  return extra_flags;
+}
+
 /** n must be > 0. nullptr when the tier is full (see note_failure). */
 inline void *allocate(tm_tier *tier, std::size_t n, int extra_flags = 0) noexcept {
-  return tmje_mallocx(n, thread_flags(tier) | extra_flags);
+  return tmje_mallocx(n, thread_flags(tier) | block_flags(n, extra_flags));
 }
 /** p must belong to `tier`. */
 inline void release(tm_tier *tier, void *p) noexcept { tmje_dallocx(p, thread_flags(tier)); }
 /** n must be > 0; the result stays on `tier`. */
 inline void *reallocate(tm_tier *tier, void *p, std::size_t n) noexcept {
-  return tmje_rallocx(p, n, thread_flags(tier));
+  return tmje_rallocx(p, n, thread_flags(tier) | block_flags(n, 0));
 }
 inline std::size_t usable_size(const void *p) noexcept { return tmje_sallocx(p, 0); }
 
@@ -78,6 +106,7 @@ const Topology &topology();
 struct Stats {
   std::uint64_t capacity = 0, limit = UINT64_MAX, mapped = 0, allocated = 0, peak = 0;
   std::uint64_t failures = 0, fallbacks = 0;
+  std::uint64_t quarantined = 0, quarantined_blocks = 0, repaired = 0;
 };
 Stats stats(tm_tier *tier);
 /** Counts a request `tier` could not serve (cheap: no message, no statistics read). */

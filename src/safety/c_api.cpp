@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -125,6 +126,12 @@ TM_API const char *tm_copy_mc_routine(void) {
 }
 
 TM_API int tm_safety_init(void) {
+  const char *why = nullptr;
+  if (int rc = ts::apply_poison_env(&why); rc != 0) {
+    return tiermem::api::set_last_error(
+        rc, std::string("tiermem: TIERMEM_POISON='") + ::secure_getenv("TIERMEM_POISON") + "' " +
+                why);
+  }
   if (int rc = ts::install_handler(); rc != 0) {
     return tiermem::api::set_last_error(
         rc, std::string("tiermem: cannot install the SIGBUS handler: ") + std::strerror(-rc));
@@ -186,6 +193,20 @@ TM_API int tm_poison_contains(const void *addr, size_t len) {
 
 TM_API size_t tm_poison_forget(const void *addr, size_t len) {
   return ts::poison_registry().forget(reinterpret_cast<std::uintptr_t>(addr), len);
+}
+
+TM_API int tm_poison_set_mode(int mode) {
+  if (mode != TM_POISON_REPORT && mode != TM_POISON_REPAIR) {
+    return tiermem::api::set_last_error(
+        -EINVAL, "tiermem: tm_poison_set_mode(" + std::to_string(mode) +
+                     "): not a mode; use TM_POISON_REPORT or TM_POISON_REPAIR");
+  }
+  ts::set_poison_mode(mode == TM_POISON_REPAIR ? ts::PoisonMode::repair : ts::PoisonMode::report);
+  return 0;
+}
+
+TM_API int tm_poison_get_mode(void) {
+  return ts::poison_mode() == ts::PoisonMode::repair ? TM_POISON_REPAIR : TM_POISON_REPORT;
 }
 
 TM_API int tm_on_poison(tm_poison_fn fn, void *user) {

@@ -17,6 +17,8 @@ namespace detail {
 constinit RangeSlot ranges[kMaxRanges];
 constinit CallbackSlot callbacks[kMaxCallbacks];
 constinit std::atomic<OwnerLookup> owner_lookup{nullptr};
+constinit std::atomic<PageRepair> page_repair{nullptr};
+constinit std::atomic<int> poison_mode{static_cast<int>(PoisonMode::report)};
 constinit platform::SignalChain sigbus_chain;
 }  // namespace detail
 
@@ -96,7 +98,9 @@ void note_poison(std::uintptr_t addr, unsigned lsb, Owner *owner) noexcept {
   }
 }
 
-void report_consumed(const siginfo_t *info, unsigned lsb, const Owner &o) noexcept {
+// The outcome of a consumed poison, for the report's last words. `repair_rc`: 0 repaired,
+// 1 repair not asked for, else the negative errno of the refused or failed repair.
+void report_consumed(const siginfo_t *info, unsigned lsb, const Owner &o, int repair_rc) noexcept {
   lsb = unit_lsb(lsb);
   std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   std::uintptr_t unit = addr & ~((std::uintptr_t{1} << lsb) - 1);
@@ -115,11 +119,39 @@ void report_consumed(const siginfo_t *info, unsigned lsb, const Owner &o) noexce
       .str(" of ")
       .dec(o.size)
       .str(" bytes on tier ")
-      .sdec(o.tier)
-      .str(" lost its data at offset ")
-      .dec(unit > ostart ? unit - ostart : 0)
-      .str("; passing SIGBUS on to the program's handler or the default action\n");
+      .sdec(o.tier);
+  if (o.tier_name) w.str(" (").str(o.tier_name).str(")");
+  w.str(" lost its data at offset ").dec(unit > ostart ? unit - ostart : 0);
+  if (repair_rc == 0) {
+    w.str("; repaired: the unit is a fresh zeroed page now and the program continues "
+          "(TIERMEM_POISON=repair)\n");
+  } else if (repair_rc == -EOPNOTSUPP) {
+    w.str("; not repaired: only a node tier's pages can be replaced, this memory is a device "
+          "or a file; passing SIGBUS on to the program's handler or the default action\n");
+  } else if (repair_rc < 0) {
+    w.str("; repair failed (errno ").dec(static_cast<std::uint64_t>(-repair_rc))
+        .str("); passing SIGBUS on to the program's handler or the default action\n");
+  } else {
+    w.str("; passing SIGBUS on to the program's handler or the default action\n");
+  }
   w.flush();
+}
+
+// Repair mode: swap in fresh pages for the poisoned unit, then forget it (it is good memory
+// now). Returns 0, or why not (see report_consumed()).
+int try_repair(std::uintptr_t addr, unsigned lsb, const Owner &o) noexcept {
+  if (detail::poison_mode.load(std::memory_order_acquire) !=
+      static_cast<int>(PoisonMode::repair)) {
+    return 1;
+  }
+  PageRepair fn = page_repair.load(std::memory_order_acquire);
+  if (fn == nullptr || o.heap_tier == nullptr) return -EOPNOTSUPP;
+  lsb = unit_lsb(lsb);
+  std::size_t len = std::size_t{1} << lsb;
+  std::uintptr_t unit = addr & ~(static_cast<std::uintptr_t>(len) - 1);
+  if (int rc = fn(o, unit, len); rc != 0) return rc;
+  poison_registry().forget(unit, len);
+  return 0;
 }
 
 }  // namespace
@@ -163,8 +195,9 @@ bool handle_sigbus(int sig, siginfo_t *info, void *ucontext) noexcept {
   if (!poison || !find_owner(info->si_addr, &owner)) return false;
   note_poison(addr, lsb, &owner);
   if (code == BUS_MCEERR_AO) return true;
-  report_consumed(info, lsb, owner);
-  return false;
+  int repair_rc = try_repair(addr, lsb, owner);
+  report_consumed(info, lsb, owner, repair_rc);
+  return repair_rc == 0;  // repaired: resume the load, which now reads the fresh page
 }
 
 bool find_owner(const void *addr, Owner *out) noexcept {

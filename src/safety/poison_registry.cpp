@@ -19,6 +19,8 @@ constinit PoisonRegistry global_registry;
 
 PoisonRegistry &poison_registry() noexcept { return global_registry; }
 
+constinit std::atomic<bool> detail::any_poison{false};
+
 bool PoisonRegistry::record(std::uintptr_t addr, unsigned lsb, int tier) noexcept {
   lsb = effective_lsb(lsb);
   std::uintptr_t start = unit_start(addr, lsb);
@@ -34,6 +36,7 @@ bool PoisonRegistry::record(std::uintptr_t addr, unsigned lsb, int tier) noexcep
   s.lsb.store(lsb, std::memory_order_relaxed);
   s.tier.store(tier, std::memory_order_relaxed);
   s.ready.store(true, std::memory_order_release);
+  if (this == &global_registry) detail::any_poison.store(true, std::memory_order_release);
   return true;
 }
 

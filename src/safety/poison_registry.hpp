@@ -70,4 +70,16 @@ class PoisonRegistry {
 /** The process-wide registry the SIGBUS handler writes. */
 PoisonRegistry &poison_registry() noexcept;
 
+namespace detail {
+extern std::atomic<bool> any_poison;
+}
+/**
+ * True once the process-wide registry recorded a range (and stays true after forget()):
+ * one relaxed load, for the heap's free and allocation paths to skip poison checks until
+ * the first memory error.
+ */
+inline bool poison_ever_recorded() noexcept {
+  return detail::any_poison.load(std::memory_order_relaxed);
+}
+
 }  // namespace tiermem::safety

@@ -37,6 +37,33 @@ void set_owner_lookup(OwnerLookup fn) noexcept {
   owner_lookup.store(fn, std::memory_order_release);
 }
 
+void set_page_repair(PageRepair fn) noexcept { page_repair.store(fn, std::memory_order_release); }
+
+void set_poison_mode(PoisonMode m) noexcept {
+  detail::poison_mode.store(static_cast<int>(m), std::memory_order_release);
+}
+
+PoisonMode poison_mode() noexcept {
+  return static_cast<PoisonMode>(detail::poison_mode.load(std::memory_order_acquire));
+}
+
+int apply_poison_env(const char **error) noexcept {
+  const char *v = ::secure_getenv("TIERMEM_POISON");
+  if (v == nullptr || *v == '\0') return 0;
+  if (std::strcmp(v, "report") == 0) {
+    set_poison_mode(PoisonMode::report);
+  } else if (std::strcmp(v, "repair") == 0) {
+    set_poison_mode(PoisonMode::repair);
+  } else {
+    if (error) {
+      *error = "is not a poison mode; set TIERMEM_POISON=report (report, then die by SIGBUS) "
+               "or TIERMEM_POISON=repair (replace a lost page of a node tier and continue)";
+    }
+    return -EINVAL;
+  }
+  return 0;
+}
+
 int install_handler() noexcept {
   std::lock_guard<std::mutex> lock(install_mutex);
   if (!ready.load(std::memory_order_relaxed)) {

@@ -13,6 +13,8 @@ struct Owner {
   void *start = nullptr;
   std::size_t size = 0;
   int tier = -1;
+  const char *tier_name = nullptr;  ///< e.g. "node:1", "dax:dax0.0"; null when unknown
+  void *heap_tier = nullptr;        ///< the heap's tier (for repair), null for other memory
 };
 
 /**
@@ -24,6 +26,24 @@ using OwnerLookup = bool (*)(const void *addr, Owner *out) noexcept;
 
 /** Sets (or clears with nullptr) the heap's lookup. */
 void set_owner_lookup(OwnerLookup fn) noexcept;
+
+/**
+ * Replaces the poisoned pages [start, start + len) of `owner`'s memory with fresh zeroed
+ * ones (the heap's repair for node tiers). Returns 0, -EOPNOTSUPP when that memory cannot
+ * be replaced (device or file memory), or -errno. Runs inside the SIGBUS handler.
+ */
+using PageRepair = int (*)(const Owner &owner, std::uintptr_t start, std::size_t len) noexcept;
+void set_page_repair(PageRepair fn) noexcept;
+
+/** What a plain load or store that consumes poison in tiermem memory leads to. */
+enum class PoisonMode : int { report = 0, repair = 1 };
+void set_poison_mode(PoisonMode m) noexcept;
+PoisonMode poison_mode() noexcept;
+/**
+ * Parses TIERMEM_POISON ("report" or "repair"; unset or empty: leave the mode alone) and
+ * applies it. Returns 0, or -EINVAL with a one-line message in `*error`.
+ */
+int apply_poison_env(const char **error) noexcept;
 
 /** The owner of `addr`: the heap's lookup first, then the registered ranges. */
 bool find_owner(const void *addr, Owner *out) noexcept;
@@ -40,7 +60,8 @@ bool handler_installed() noexcept;
  * The handler's decision for one SIGBUS, without forwarding: true when the fault was
  * tiermem's and has been dealt with (RIP moved to a fix-up, or an action-optional report
  * recorded). May siglongjmp into a portable copy. For a consumed poison in tiermem memory it
- * records and reports, then returns false so the caller forwards. Async-signal-safe.
+ * records and reports, then returns false so the caller forwards — or, in repair mode, true
+ * once the lost page is replaced (the load resumes on the fresh page). Async-signal-safe.
  */
 bool handle_sigbus(int sig, siginfo_t *info, void *ucontext) noexcept;
 

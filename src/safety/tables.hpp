@@ -34,6 +34,8 @@ inline constexpr std::size_t kMaxCallbacks = 8;
 extern CallbackSlot callbacks[kMaxCallbacks];
 
 extern std::atomic<OwnerLookup> owner_lookup;
+extern std::atomic<PageRepair> page_repair;
+extern std::atomic<int> poison_mode;
 extern platform::SignalChain sigbus_chain;
 
 /** The installed SIGBUS handler: handle_sigbus(), else forward. */

@@ -1,0 +1,142 @@
+#include "api/heap_poison.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "heap/owner.hpp"
+#include "safety/poison_registry.hpp"
+#include "safety/sigbus.hpp"
+#include "tiermem/error.hpp"
+#include "tiermem/safety.h"
+
+namespace tiermem::api {
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+// Signal context: the heap's extent around `addr`, as the safety layer reports owners.
+bool heap_owner(const void *addr, safety::Owner *out) noexcept {
+  heap::Block b;
+  if (!heap::block_at(addr, &b)) return false;
+  out->start = b.start;
+  out->size = b.size;
+  out->tier = b.tier->rank;
+  out->tier_name = b.tier->name.c_str();
+  out->heap_tier = b.tier;
+  return true;
+}
+
+// Signal context.
+int heap_repair(const safety::Owner &o, std::uintptr_t start, std::size_t len) noexcept {
+  return heap::repair_pages(static_cast<tm_tier *>(o.heap_tier), start, len);
+}
+
+// A forced purge gave pages back to the kernel: whatever poison was there is gone.
+void forget_purged(void *addr, std::size_t len) noexcept {
+  safety::poison_registry().forget(reinterpret_cast<std::uintptr_t>(addr), len);
+}
+
+void say_unrepairable(const tm_tier *t) {
+  std::fprintf(stderr,
+               "tiermem: TIERMEM_POISON=repair does not cover tier '%s' (%s): only a node tier's "
+               "lost pages can be replaced; poison there is reported, then SIGBUS is passed on\n",
+               t->name.c_str(), t->backend->description().c_str());
+}
+
+void wire_once() {
+  static std::mutex mu;
+  static bool done = false;
+  std::lock_guard<std::mutex> lock(mu);
+  if (done) return;
+  const char *why = nullptr;
+  if (safety::apply_poison_env(&why) != 0) {
+    throw Error(-EINVAL, std::string("tiermem: TIERMEM_POISON='") + ::secure_getenv("TIERMEM_POISON") +
+                             "' " + why);
+  }
+  safety::set_owner_lookup(heap_owner);
+  safety::set_page_repair(heap_repair);
+  heap::set_purge_observer(forget_purged);
+  if (int rc = safety::install_handler(); rc != 0) {
+    throw Error(rc, std::string("tiermem: cannot install the SIGBUS handler that reports memory "
+                                "errors in the heap: ") + std::strerror(-rc));
+  }
+  done = true;
+}
+
+bool overlaps(const void *p, std::size_t n) noexcept {
+  return safety::poison_registry().contains(reinterpret_cast<std::uintptr_t>(p), n);
+}
+
+// Copies what can be read of `n` bytes; poisoned (or otherwise unreadable) pages read as zero.
+void salvage(void *dst, const void *src, std::size_t n) noexcept {
+  auto *d = static_cast<unsigned char *>(dst);
+  const auto *s = static_cast<const unsigned char *>(src);
+  std::size_t off = 0;
+  while (off < n) {
+    std::size_t left = tm_copy_mc(d + off, s + off, n - off);
+    if (left == 0) return;
+    off = n - left;
+    auto at = reinterpret_cast<std::uintptr_t>(s + off);
+    std::size_t skip = std::min(n - off, kPage - (at & (kPage - 1)));
+    std::memset(d + off, 0, skip);
+    off += skip;
+  }
+}
+
+}  // namespace
+
+tm_tier *find_tier(std::string_view spec) {
+  wire_once();
+  tm_tier *t = heap::find(spec);
+  if (!t->repairable && safety::poison_mode() == safety::PoisonMode::repair) {
+    static std::mutex mu;
+    static std::vector<const tm_tier *> told;
+    std::lock_guard<std::mutex> lock(mu);
+    if (std::find(told.begin(), told.end(), t) == told.end()) {
+      told.push_back(t);
+      say_unrepairable(t);
+    }
+  }
+  return t;
+}
+
+bool holds_poison(const void *p) noexcept { return overlaps(p, heap::usable_size(p)); }
+
+void *clean_block(tm_tier *tier, void *p, std::size_t n, int extra_flags) noexcept {
+  // Each pass keeps the poisoned block, so jemalloc never offers it again: the loop ends.
+  while (p != nullptr && holds_poison(p)) {
+    heap::quarantine(tier, p);
+    p = heap::allocate(tier, n, extra_flags);
+  }
+  return p;
+}
+
+void free_checked(tm_tier *tier, void *p) noexcept {
+  if (holds_poison(p)) {
+    heap::quarantine(tier, p);
+  } else {
+    heap::release(tier, p);
+  }
+}
+
+void *realloc_checked(tm_tier *tier, void *p, std::size_t n) noexcept {
+  std::size_t old = heap::usable_size(p);
+  if (!overlaps(p, old)) {
+    void *q = heap::reallocate(tier, p, n);
+    if (q == nullptr || !holds_poison(q)) return q;
+    p = q;  // grew over poisoned memory: move once more
+    old = heap::usable_size(p);
+  }
+  void *q = clean_block(tier, heap::allocate(tier, n), n, 0);
+  if (q == nullptr) return nullptr;
+  salvage(q, p, std::min(old, n));
+  heap::quarantine(tier, p);
+  return q;
+}
+
+}  // namespace tiermem::api

@@ -1,0 +1,41 @@
+// Where the heap meets the safety layer (issue 5): poison reports name heap blocks, poisoned
+// blocks are quarantined instead of freed, allocations never return poisoned memory, and
+// repair mode replaces lost pages of node tiers. The heap and safety layers do not know each
+// other; this file connects them. Hot paths call in only after the first memory error
+// (safety::poison_ever_recorded(), one relaxed load).
+#pragma once
+#include <cstddef>
+#include <string_view>
+
+#include "heap/heap.hpp"
+
+namespace tiermem::api {
+
+/**
+ * heap::find() plus, on first use, the wiring: the owner lookup, page repair, the purge
+ * observer, TIERMEM_POISON, and the SIGBUS handler (so a plain load of poison in a block is
+ * reported). Throws tiermem::Error (a bad TIERMEM_POISON names the text and the choices).
+ */
+tm_tier *find_tier(std::string_view spec);
+
+/** True when any byte of block `p` lies in a recorded poisoned range. */
+bool holds_poison(const void *p) noexcept;
+
+/**
+ * Checks a fresh block of `tier` (from heap::allocate with `n`, `extra_flags`): while it
+ * overlaps recorded poison it is quarantined and another one taken. Returns the clean
+ * block, or nullptr when the tier is full.
+ */
+void *clean_block(tm_tier *tier, void *p, std::size_t n, int extra_flags) noexcept;
+
+/** tm_free() after the first memory error: a block holding poison is quarantined. */
+void free_checked(tm_tier *tier, void *p) noexcept;
+
+/**
+ * tm_realloc() after the first memory error. A block holding poison moves to a clean block
+ * (the poisoned units read as zero there, the rest is copied with tm_copy_mc) and is
+ * quarantined; a result that overlaps poison is replaced likewise. nullptr when full.
+ */
+void *realloc_checked(tm_tier *tier, void *p, std::size_t n) noexcept;
+
+}  // namespace tiermem::api

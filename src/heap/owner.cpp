@@ -1,0 +1,43 @@
+// Everything here runs inside the SIGBUS handler: system calls and atomic loads only (no
+// jemalloc call, lock or allocation). quarantine() is in heap.cpp: it calls jemalloc.
+#include "heap/owner.hpp"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "heap/heap.hpp"
+
+namespace tiermem::heap {
+
+namespace {
+constexpr long kMpolBind = 2;  // <numaif.h> MPOL_BIND; libnuma's wrapper is not needed here
+}
+
+bool block_at(const void *addr, Block *out) noexcept {
+  tm_tier *t = slot_owner(addr);
+  if (t == nullptr || !t->extents) return false;
+  std::uintptr_t start = 0, end = 0;
+  if (!t->extents->find(reinterpret_cast<std::uintptr_t>(addr), &start, &end)) return false;
+  out->start = reinterpret_cast<void *>(start);
+  out->size = end - start;
+  out->tier = t;
+  return true;
+}
+
+int repair_pages(tm_tier *tier, std::uintptr_t start, std::size_t len) noexcept {
+  if (!tier->repairable) return -EOPNOTSUPP;
+  void *p = ::mmap(reinterpret_cast<void *>(start), len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) return -errno;
+  unsigned long maxnode = tm_tier::kMaskWords * 8 * sizeof(unsigned long);
+  if (::syscall(SYS_mbind, start, len, kMpolBind, tier->node_mask, maxnode, 0UL) != 0) {
+    return -errno;
+  }
+  tier->repaired_bytes.fetch_add(len, std::memory_order_relaxed);
+  return 0;
+}
+
+}  // namespace tiermem::heap
