@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tiermem/rocksdb.hpp"
@@ -136,6 +137,39 @@ TEST_CASE("a real database reads the same values through a tiered block cache as
     REQUIRE(again[i] == plain[i]);
   }
   CHECK(cache->GetUsage() > 0);
+}
+
+TEST_CASE("threads reading through a small tiered block cache get the right values") {
+  TempDb db;
+  // 256 KiB: blocks are evicted and read again all the time, so Allocate and Deallocate run
+  // concurrently from every thread.
+  auto alloc = std::make_shared<tiermem::RocksDBAllocator>("emulated:slow");
+  rocksdb::LRUCacheOptions opts;
+  opts.capacity = 256 << 10;
+  opts.num_shard_bits = 0;
+  opts.memory_allocator = alloc;
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(opts);
+  auto tiered_db = db.open(cache);
+  constexpr int kThreads = 4;
+  std::vector<int> wrong(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::string v;
+      for (int n = 0; n < kKeys; ++n) {
+        int i = (n * 7919 + t * 5003) % kKeys;  // each thread in its own order
+        if (!tiered_db->Get(rocksdb::ReadOptions(), key_of(i), &v).ok() || v != value_of(i))
+          ++wrong[t];
+      }
+    });
+  for (auto &th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) CHECK(wrong[t] == 0);
+  tiered_db.reset();
+  CHECK(alloc->live_blocks() > 0);
+  CHECK(alloc->live_bytes() <= cache->GetUsage());
+  CHECK(cache->GetUsage() <= opts.capacity);
+  cache.reset();  // the last owner: every block goes back to the tier
+  CHECK(alloc->live_blocks() == 0);
 }
 
 TEST_CASE("the block cache's usage shows in its tier's allocated bytes") {
