@@ -1,0 +1,107 @@
+# `tiermem scrub` on the NVDIMM as /dev/dax0.0: a clean device reports 0 bad; Ctrl-C stops a
+# scrub with a partial report and changes nothing; poison injected while a scrub runs is
+# reported at its offset.
+#
+# QEMU cannot produce a real memory error, so poison is injected with MADV_HWPOISON on a page
+# of a second mapping of /dev/dax0.0: the kernel's memory_failure() then treats the page as a
+# machine check would. What Linux 6.1 does for device-dax (mf_generic_kill_procs): it marks
+# the page HWPoison, zaps every mapping of the 2 MiB unit, sends BUS_MCEERR_AR to the
+# injecting process and BUS_MCEERR_AO to every process that asked for early reports
+# (PR_MCE_KILL_EARLY, as the scrub does) and has the unit mapped (the scrub maps with
+# MAP_POPULATE). It records nothing else: no badblocks entry, no HardwareCorrupted count, and
+# under QEMU the page reads fine afterwards, so a scrub started later finds nothing. That is
+# why the injection happens while the scrub holds the device (stopped with SIGSTOP, so the
+# order is fixed and no timing decides the result).
+. "$TIERMEM_VM_LIB"
+need_tiermem
+make_devdax
+size=$(sysfs_read /sys/bus/dax/devices/dax0.0/size)
+
+# dax_py CODE: Python with `m`, a shared read-write mapping of the first 4 MiB of /dev/dax0.0
+# (fill/sum helpers over it); writes nothing unless CODE does.
+dax_py() {
+  py - "$@" <<'PY'
+import mmap, os, sys, zlib
+fd = os.open("/dev/dax0.0", os.O_RDWR)
+off = int(sys.argv[1], 0)
+m = mmap.mmap(fd, 4 << 20, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=off)
+exec(sys.argv[2])
+PY
+}
+
+# wait_mapped PID: wait until the scrub PID has mapped the device (its MAP_POPULATE mmap
+# has returned once the process can be stopped outside the system call).
+wait_mapped() {
+  local i
+  for i in $(seq 600); do
+    grep -q /dev/dax0.0 "/proc/$1/maps" 2>/dev/null && return 0
+    kill -0 "$1" 2>/dev/null || fail "the scrub (pid $1) ended before it mapped /dev/dax0.0: $(cat scrub.err)"
+    sleep 0.05
+  done
+  fail "the scrub (pid $1) did not map /dev/dax0.0"
+}
+
+step "a clean device"
+dax_py 0 'm[:4 << 20] = bytes(range(256)) * (16 << 10); print(zlib.crc32(m[:]))' >crc.before
+rc=0
+"$TIERMEM" scrub dax0.0 --json clean.json >clean.out 2>&1 || rc=$?
+cat clean.out
+expect_eq "scrub of a clean device: exit status" "$rc" 0
+grep -q "dax0.0: scrubbed 1006.0 MiB of 1006.0 MiB, 0 bad ranges" clean.out || fail "no clean summary line"
+json_check clean.json "$size" <<'PY'
+size = int(args[0])
+for k, want in [("device", "dax0.0"), ("size", size), ("scanned_bytes", size), ("complete", True),
+                ("interrupted", False), ("bad", [])]:
+    if j.get(k) != want:
+        fail(f"clean scrub report: {k} is {j.get(k)!r}, want {want!r}")
+ok("clean scrub report: every byte scanned, 0 bad")
+PY
+
+step "Ctrl-C"
+"$TIERMEM" scrub dax0.0 --json partial.json >scrub.out 2>scrub.err &
+pid=$!
+wait_mapped "$pid"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+cat scrub.out scrub.err
+expect_eq "interrupted scrub: exit status" "$rc" 130
+grep -q "interrupted after .*; the report is partial, nothing was changed" scrub.err ||
+  fail "the interrupted scrub did not say so on stderr"
+json_check partial.json "$size" <<'PY'
+size = int(args[0])
+if j.get("complete") is not False or j.get("interrupted") is not True:
+    fail(f"partial report: complete={j.get('complete')!r} interrupted={j.get('interrupted')!r}")
+if not 0 <= j.get("scanned_bytes", -1) < size:
+    fail(f"partial report: scanned_bytes {j.get('scanned_bytes')!r} of {size}")
+ok(f"partial report: {j['scanned_bytes']} of {size} bytes scanned, marked interrupted")
+PY
+dax_py 0 'print(zlib.crc32(m[:]))' >crc.after
+expect_eq "CRC of the first 4 MiB after the scrubs" "$(cat crc.after)" "$(cat crc.before)"
+
+step "poison injected while a scrub runs"
+victim_unit=$((0x3e000000))   # 992 MiB: far past where the scrub is when it is stopped
+"$TIERMEM" scrub dax0.0 --json poisoned.json >scrub.out 2>scrub.err &
+pid=$!
+wait_mapped "$pid"
+kill -STOP "$pid"
+# MADV_HWPOISON on one 4 KiB page 8 KiB into the unit; the injector itself dies of SIGBUS.
+rc=0
+dax_py "$victim_unit" 'm[8192] = 1; m.madvise(mmap.MADV_HWPOISON, 8192, 4096); print("not signalled")' || rc=$?
+expect_eq "the injecting process died of SIGBUS (128 + 7)" "$rc" 135
+kill -CONT "$pid"
+rc=0
+wait "$pid" || rc=$?
+cat scrub.out scrub.err
+expect_eq "scrub that met poison: exit status" "$rc" 1
+json_check poisoned.json "$victim_unit" "$size" <<'PY'
+unit, size = int(args[0]), int(args[1])
+if not j.get("complete") or j.get("scanned_bytes") != size:
+    fail(f"the scrub did not finish: {j}")
+bad = j.get("bad")
+want = [{"offset": unit, "length": 2 << 20, "source": "read"}]
+if bad != want:
+    fail(f"bad ranges {bad!r}, want the poisoned 2 MiB unit {want!r}")
+ok(f"the poisoned unit at offset {unit:#x} (2 MiB, devdax's unit) is reported")
+PY
+step "scrub: all checks passed"
