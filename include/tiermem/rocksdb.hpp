@@ -14,8 +14,10 @@
  *   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
  * @endcode
  *
- * Link `tiermem::tiermem_rocksdb` (built when RocksDB's CMake package is found). It is a static
- * library over `tiermem_static`, like the buffer pool: one tiermem heap per process.
+ * Link the static library `tiermem_rocksdb` (CMake target `tiermem::tiermem_rocksdb` in the
+ * build tree; installed as libtiermem_rocksdb.a, used with libtiermem.a and -lrocksdb). It is
+ * built when RocksDB's CMake package is found, over `tiermem_static` like the buffer pool: one
+ * tiermem heap per process.
  *
  * Errors: constructing with a spec that names no usable tier throws tiermem::Error (the code and
  * one-line message of tm_tier_find(), prefixed with what was being set up). Allocate() throws
