@@ -53,6 +53,16 @@ if d["bad_blocks"] != [{"offset": off, "length": 4096}]:
 ok(f"tiermem badblocks: dax0.0 offset {off:#x}, 4096 bytes")
 PY
 
+step "the devdax heap steps over the known bad block"
+P=$TIERMEM_BUILD_DIR/tests/backend/tm_devdax_bad_probe
+[ -x "$P" ] || fail "$P is not built; run cmake --build $TIERMEM_BUILD_DIR --target tm_devdax_bad_probe"
+rc=0
+"$P" /dev/dax0.0 "$bad_off" 4096 >probe.out 2>probe.err || rc=$?
+cat probe.out probe.err
+expect_eq "heap fill of dax0.0 around the bad block: exit status" "$rc" 0
+grep -q "tiermem: /dev/dax0.0: 1 known bad range (4096 bytes) excluded from allocation" probe.err ||
+  fail "the devdax backend did not say it excluded the known bad block"
+
 step "errors before onlining"
 rc=0
 setpriv --reuid 65534 --regid 65534 --clear-groups "$TIERMEM" online dax0.0 2>err.txt || rc=$?
