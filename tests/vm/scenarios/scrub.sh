@@ -1,6 +1,7 @@
 # `tiermem scrub` on the NVDIMM as /dev/dax0.0: a clean device reports 0 bad; Ctrl-C stops a
 # scrub with a partial report and changes nothing; poison injected while a scrub runs is
-# reported at its offset.
+# reported at its offset, and --clear says that QEMU's NVDIMM cannot clear it (its bus has no
+# ARS commands); an unprivileged user is refused.
 #
 # QEMU cannot produce a real memory error, so poison is injected with MADV_HWPOISON on a page
 # of a second mapping of /dev/dax0.0: the kernel's memory_failure() then treats the page as a
@@ -40,6 +41,13 @@ wait_mapped() {
   done
   fail "the scrub (pid $1) did not map /dev/dax0.0"
 }
+
+step "refusals"
+rc=0
+setpriv --reuid 65534 --regid 65534 --clear-groups "$TIERMEM" scrub dax0.0 2>err.txt || rc=$?
+expect_eq "scrub as nobody: exit status" "$rc" 2
+grep -q "tiermem: cannot open /dev/dax0.0: Permission denied; run as root or join the device's group" err.txt ||
+  fail "scrub as nobody: $(cat err.txt)"
 
 step "a clean device"
 dax_py 0 'm[:4 << 20] = bytes(range(256)) * (16 << 10); print(zlib.crc32(m[:]))' >crc.before
@@ -81,7 +89,7 @@ expect_eq "CRC of the first 4 MiB after the scrubs" "$(cat crc.after)" "$(cat cr
 
 step "poison injected while a scrub runs"
 victim_unit=$((0x3e000000))   # 992 MiB: far past where the scrub is when it is stopped
-"$TIERMEM" scrub dax0.0 --json poisoned.json >scrub.out 2>scrub.err &
+"$TIERMEM" scrub dax0.0 --clear --json poisoned.json >scrub.out 2>scrub.err &
 pid=$!
 wait_mapped "$pid"
 kill -STOP "$pid"
@@ -103,5 +111,11 @@ want = [{"offset": unit, "length": 2 << 20, "source": "read"}]
 if bad != want:
     fail(f"bad ranges {bad!r}, want the poisoned 2 MiB unit {want!r}")
 ok(f"the poisoned unit at offset {unit:#x} (2 MiB, devdax's unit) is reported")
+c = j.get("clear") or {}
+if c.get("cleared_bytes") != 0 or "does not support clearing errors" not in (c.get("error") or ""):
+    fail(f"--clear on QEMU's NVDIMM (no ARS commands) should say it cannot clear: {c}")
+ok("--clear says plainly that QEMU's NVDIMM bus cannot clear errors")
 PY
+grep -q "tiermem: cannot clear errors on dax0.0: the NVDIMM bus ndbus0 (.*) does not support clearing errors (no ARS clear-error command); they remain" scrub.err ||
+  fail "--clear did not say on stderr that it cannot clear"
 step "scrub: all checks passed"
