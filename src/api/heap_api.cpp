@@ -173,7 +173,7 @@ TM_API void tm_free(void *p) {
   if (__builtin_expect(heap::slot_of(p, slot), 1)) {
     int flags = heap::t_flags[slot];
     if (__builtin_expect(flags != 0 && !safety::poison_ever_recorded(), 1)) {
-      tmje_dallocx(p, flags);
+      heap::release_with(p, flags);
       return;
     }
   }

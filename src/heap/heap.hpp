@@ -53,6 +53,13 @@ namespace tiermem::heap {
  * the private jemalloc's own initial-exec TLS already needs static TLS (see README).
  */
 extern constinit thread_local int t_flags[kMaxSlots] [[gnu::tls_model("initial-exec")]];
+/**
+ * 1 + the slot of the tier that owns this thread's automatic tcache and to which the thread's
+ * jemalloc arena is bound (`thread.arena`); 0 for none. For that tier a small request is a
+ * plain tmje_malloc and a free a plain tmje_free: jemalloc's fast paths, which its
+ * mallocx/dallocx (any flags) do not take.
+ */
+extern constinit thread_local unsigned t_bound [[gnu::tls_model("initial-exec")]];
 int thread_flags_slow(tm_tier *tier) noexcept;
 
 inline int thread_flags(tm_tier *tier) noexcept {
@@ -76,12 +83,31 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
   return extra_flags;
 }
 
+/** Cold path of allocate(): `p` came from outside the tier's slot (or is null). */
+void *allocate_unbound(tm_tier *tier, void *p, std::size_t n) noexcept;
+
 /** n must be > 0. nullptr when the tier is full (see note_failure). */
 inline void *allocate(tm_tier *tier, std::size_t n, int extra_flags = 0) noexcept {
+  if (__builtin_expect(t_bound == tier->slot + 1 && extra_flags == 0 && n <= g_small_max, 1)) {
+    // The arena binding is jemalloc's state, not ours: check where the block landed (a
+    // subtraction and a compare) rather than trust it, so nothing ever lands off the tier.
+    void *p = tmje_malloc(n);
+    unsigned s = 0;
+    if (__builtin_expect(slot_of(p, s) && s == tier->slot, 1)) return p;
+    return allocate_unbound(tier, p, n);
+  }
   return tmje_mallocx(n, thread_flags(tier) | block_flags(n, extra_flags));
 }
+/** Frees with the flags of p's tier `flags` (non-zero): plain free for the bound tier. */
+inline void release_with(void *p, int flags) noexcept {
+  if (je::automatic_tcache(flags)) {
+    tmje_free(p);
+  } else {
+    tmje_dallocx(p, flags);
+  }
+}
 /** p must belong to `tier`. */
-inline void release(tm_tier *tier, void *p) noexcept { tmje_dallocx(p, thread_flags(tier)); }
+inline void release(tm_tier *tier, void *p) noexcept { release_with(p, thread_flags(tier)); }
 /** n must be > 0; the result stays on `tier`. */
 inline void *reallocate(tm_tier *tier, void *p, std::size_t n) noexcept {
   return tmje_rallocx(p, n, thread_flags(tier) | block_flags(n, 0));

@@ -9,6 +9,8 @@
 // out of libtiermem.so's dynamic symbol table.
 extern "C" {
 #pragma GCC visibility push(hidden)
+void *tmje_malloc(std::size_t size);
+void tmje_free(void *ptr);
 void *tmje_mallocx(std::size_t size, int flags);
 void *tmje_rallocx(void *ptr, std::size_t size, int flags);
 void tmje_dallocx(void *ptr, int flags);
@@ -24,6 +26,9 @@ inline constexpr int arena(unsigned a) { return static_cast<int>((a + 1) << 20);
 inline constexpr int tcache(unsigned tc) { return static_cast<int>((tc + 2) << 8); }
 inline constexpr int tcache_none = static_cast<int>((-1 + 2) << 8);
 inline constexpr int zero = 0x40;
+inline constexpr int tcache_mask = 0xfff00;
+/** Flags that name no tcache: the call uses the thread's automatic one. */
+inline constexpr bool automatic_tcache(int flags) { return (flags & tcache_mask) == 0; }
 inline int lg_align(std::size_t align) { return __builtin_ctzl(align); }
 
 }  // namespace tiermem::heap::je

@@ -14,6 +14,7 @@
 namespace tiermem::heap {
 
 constinit thread_local int t_flags[kMaxSlots] [[gnu::tls_model("initial-exec")]] = {};
+constinit thread_local unsigned t_bound [[gnu::tls_model("initial-exec")]] = 0;
 
 namespace {
 
@@ -21,13 +22,12 @@ constinit thread_local bool t_automatic_taken [[gnu::tls_model("initial-exec")]]
 pthread_key_t g_exit_key;
 pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
 
-constexpr int kTcacheMask = 0xfff00;  // MALLOCX_TCACHE bits
-
 void destroy_thread_tcaches(void *) {
+  t_bound = 0;
   for (unsigned i = 0; i < kMaxSlots; ++i) {
     int f = t_flags[i];
     t_flags[i] = 0;
-    int enc = (f & kTcacheMask) >> 8;
+    int enc = (f & je::tcache_mask) >> 8;
     if (f == 0 || enc < 2) continue;  // none, or MALLOCX_TCACHE_NONE
     unsigned tc = static_cast<unsigned>(enc - 2);
     tmje_mallctl("tcache.destroy", nullptr, nullptr, &tc, sizeof tc);
@@ -47,6 +47,12 @@ int thread_flags_slow(tm_tier *tier) noexcept {
   // this tier (correct, only slower).
   if (!t_automatic_taken) {
     t_automatic_taken = true;  // flags without tcache bits: the thread's automatic tcache
+    // Bind the thread's arena to this tier as well: plain malloc/free then serve this tier
+    // through jemalloc's fast path (see allocate() in heap.hpp).
+    unsigned arena = tier->arena;
+    if (tmje_mallctl("thread.arena", nullptr, nullptr, &arena, sizeof arena) == 0) {
+      t_bound = tier->slot + 1;
+    }
   } else if (tmje_mallctl("tcache.create", &tc, &sz, nullptr, 0) == 0) {
     f |= je::tcache(tc);
   } else {
@@ -56,6 +62,15 @@ int thread_flags_slow(tm_tier *tier) noexcept {
   // Any non-null value makes the key's destructor run at thread exit.
   pthread_setspecific(g_exit_key, t_flags);
   return f;
+}
+
+void *allocate_unbound(tm_tier *tier, void *p, std::size_t n) noexcept {
+  // jemalloc served the plain call from memory outside the tier (the thread lost its arena
+  // binding): give that block back without caching it, stop using the plain calls on this
+  // thread and serve the request the explicit way.
+  if (p != nullptr) tmje_dallocx(p, je::tcache_none);
+  t_bound = 0;
+  return tmje_mallocx(n, thread_flags(tier));
 }
 
 }  // namespace tiermem::heap
