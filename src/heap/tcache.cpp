@@ -66,9 +66,11 @@ int thread_flags_slow(tm_tier *tier) noexcept {
 
 void *allocate_unbound(tm_tier *tier, void *p, std::size_t n) noexcept {
   // jemalloc served the plain call from memory outside the tier (the thread lost its arena
-  // binding): give that block back without caching it, stop using the plain calls on this
-  // thread and serve the request the explicit way.
+  // binding): give that block back without caching it, empty the automatic tcache (it may
+  // have been refilled from the other arena and would hand those regions to this tier too),
+  // stop using the plain calls on this thread and serve the request the explicit way.
   if (p != nullptr) tmje_dallocx(p, je::tcache_none);
+  tmje_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
   t_bound = 0;
   return tmje_mallocx(n, thread_flags(tier));
 }

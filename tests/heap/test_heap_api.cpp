@@ -20,6 +20,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "heap/jemalloc.hpp"
 #include "tiermem/tiermem.h"
 
 namespace {
@@ -83,6 +84,31 @@ TEST_CASE("blocks lie in their tier's range and tm_tier_of finds the tier") {
     tm_free(a);
     tm_free(b);
   }
+}
+
+TEST_CASE("the fast path of a thread's first tier never lands off the tier, even unbound") {
+  // A fresh thread: its first tier gets the thread's jemalloc arena binding and plain
+  // malloc/free. If jemalloc ever served the thread from another arena, the block would lie
+  // outside the tier's slot; force that (rebind the thread to jemalloc's arena 0) and check
+  // that every block still comes from the tier.
+  tm_tier *slow = tier("emulated:slow");
+  tm_tier *side = tier("emulated:side");
+  int off_tier = 0;
+  std::thread th([&] {
+    std::vector<void *> blocks;
+    for (int i = 0; i < 200; ++i) blocks.push_back(tm_malloc(slow, 64));
+    unsigned zero = 0;
+    if (tmje_mallctl("thread.arena", nullptr, nullptr, &zero, sizeof zero) != 0) ++off_tier;
+    for (int i = 0; i < 2000; ++i) blocks.push_back(tm_malloc(slow, 16 + static_cast<std::size_t>(i % 2000)));
+    for (int i = 0; i < 200; ++i) blocks.push_back(tm_malloc(side, 64));
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      tm_tier *want = i < 2200 ? slow : side;
+      if (blocks[i] == nullptr || tm_tier_of(blocks[i]) != want) ++off_tier;
+    }
+    for (void *b : blocks) tm_free(b);
+  });
+  th.join();
+  CHECK(off_tier == 0);
 }
 
 TEST_CASE("the rank:0 tier is node memory and its pages sit on its node") {
