@@ -25,44 +25,12 @@
 #include <string>
 #include <vector>
 
+#include "poison_probe_support.hpp"
 #include "tiermem/tiermem.h"
 
 namespace {
 
-sigjmp_buf recover;
-volatile sig_atomic_t armed = 0;
-volatile int seen_code = 0, seen_lsb = -1, seen_count = 0;
-void *volatile seen_addr = nullptr;
-
-void program_handler(int, siginfo_t *si, void *) {
-  seen_code = si->si_code;
-  seen_lsb = si->si_addr_lsb;
-  seen_addr = si->si_addr;
-  seen_count = seen_count + 1;
-  if (armed) {
-    armed = 0;
-    siglongjmp(recover, 1);
-  }
-  _exit(3);
-}
-
-volatile int cb_count = 0, cb_tier = -2;
-void *volatile cb_ptr = nullptr;
-volatile size_t cb_size = 0, cb_offset = 0;
-void on_poison(void *ptr, size_t size, int tier, size_t offset, void *) {
-  cb_ptr = ptr;
-  cb_size = size;
-  cb_tier = tier;
-  cb_offset = offset;
-  cb_count = cb_count + 1;
-}
-
-int failures = 0;
-void check(bool ok, const std::string &what) {
-  std::printf("%s: %s\n", ok ? "ok" : "FAIL", what.c_str());
-  std::fflush(stdout);
-  if (!ok) ++failures;
-}
+using namespace tiermem::test;
 
 unsigned char pattern(std::size_t seed, std::size_t i) {
   return static_cast<unsigned char>(i * 7 + seed * 31 + (i >> 12));
@@ -110,11 +78,7 @@ int main(int argc, char **argv) {
   if (mode != "die") {
     // The program's own handler, installed before tiermem's: tiermem passes it every SIGBUS
     // it does not resolve itself.
-    struct sigaction sa {};
-    sa.sa_sigaction = program_handler;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, nullptr);
+    install_program_handler();
   }
   tm_on_poison(on_poison, nullptr);
   static tm_tier *tier = tm_tier_find(argv[1]);

@@ -25,48 +25,15 @@
 #include <string>
 #include <vector>
 
+#include "poison_probe_support.hpp"
 #include "safety/copy_mc.hpp"
 #include "tiermem/tiermem.h"
 
 namespace {
 
-sigjmp_buf recover;
-volatile sig_atomic_t armed = 0;
-volatile int seen_code = 0, seen_lsb = -1, seen_count = 0;
-void *volatile seen_addr = nullptr;
+using namespace tiermem::test;
 
-// The program's own SIGBUS handler, installed before tiermem's: tiermem forwards to it every
-// SIGBUS that is not a tm_copy_mc fault.
-void program_handler(int, siginfo_t *si, void *) {
-  seen_code = si->si_code;
-  seen_lsb = si->si_addr_lsb;
-  seen_addr = si->si_addr;
-  seen_count = seen_count + 1;
-  if (armed) {
-    armed = 0;
-    siglongjmp(recover, 1);
-  }
-  _exit(3);
-}
-
-volatile int cb_count = 0, cb_tier = -2;
 bool injection_signalled = false;
-void *volatile cb_ptr = nullptr;
-volatile size_t cb_size = 0, cb_offset = 0;
-void on_poison(void *ptr, size_t size, int tier, size_t offset, void *) {
-  cb_ptr = ptr;
-  cb_size = size;
-  cb_tier = tier;
-  cb_offset = offset;
-  cb_count = cb_count + 1;
-}
-
-int failures = 0;
-void check(bool ok, const std::string &what) {
-  std::printf("%s: %s\n", ok ? "ok" : "FAIL", what.c_str());
-  std::fflush(stdout);
-  if (!ok) ++failures;
-}
 
 unsigned char pattern(std::size_t i) { return static_cast<unsigned char>(i * 7 + (i >> 12)); }
 
@@ -80,11 +47,7 @@ int main(int argc, char **argv) {
   static std::string mode = argv[1];
   static int tier = std::atoi(argv[3]);
 
-  struct sigaction sa {};
-  sa.sa_sigaction = program_handler;
-  sa.sa_flags = SA_SIGINFO;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGBUS, &sa, nullptr);
+  install_program_handler();
   if (tm_safety_init() != 0) {
     std::fprintf(stderr, "%s\n", tm_last_error());
     return 2;

@@ -4,19 +4,7 @@
 # block; freeing it quarantines it and 5000 later allocations never overlap the unit; every
 # other block is intact. Repair mode refuses device memory and says so. QEMU cannot raise a
 # real machine check; MADV_HWPOISON drives the kernel's memory_failure() as one would.
-. "$TIERMEM_VM_LIB"
-
-P=$TIERMEM_BUILD_DIR/tests/safety/tm_poison_heap_probe
-[ -x "$P" ] || fail "$P is not built; run cmake --build $TIERMEM_BUILD_DIR --target tm_poison_heap_probe"
-
-# probe NAME ENV... -- ARGS...: run the probe, show its output; it must pass its checks.
-probe() {
-  local name=$1 rc=0
-  shift
-  env "$@" >"$name.out" 2>"$name.err" || rc=$?
-  cat "$name.out" "$name.err"
-  [ "$rc" = 0 ] || fail "$name: exited $rc: $(grep FAIL "$name.out" | head -3)"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/poison-heap-common.sh"
 
 make_devdax
 probe report "$P" dax:dax0.0 report

@@ -4,18 +4,7 @@
 # (report), or kills the process by SIGBUS when the program has none, or — repair mode —
 # reads a fresh zeroed page and the program goes on. A poisoned block is quarantined when
 # freed, 5000 later allocations never overlap it, and every other block stays intact.
-. "$TIERMEM_VM_LIB"
-
-P=$TIERMEM_BUILD_DIR/tests/safety/tm_poison_heap_probe
-[ -x "$P" ] || fail "$P is not built; run cmake --build $TIERMEM_BUILD_DIR --target tm_poison_heap_probe"
-
-probe() {
-  local name=$1 rc=0
-  shift
-  env "$@" >"$name.out" 2>"$name.err" || rc=$?
-  cat "$name.out" "$name.err"
-  [ "$rc" = 0 ] || fail "$name: exited $rc: $(grep FAIL "$name.out" | head -3)"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/poison-heap-common.sh"
 LINE="tiermem: uncorrectable memory error (SIGBUS BUS_MCEERR_AR)"
 
 make_devdax
