@@ -136,8 +136,9 @@ ScrubReport scrub_device(const platform::SysfsRoot &root, const DaxInfo &d, int 
   ScrubReport rep;
   rep.known = safety::known_bad_blocks(root, d.name);
   const std::uint64_t align = d.align == 0 ? (2ULL << 20) : d.align;
-  safety::DevdaxScrubber scrubber(fd, d.path, d.size / align * align);
+  // Before the mapping: a Ctrl-C while MAP_POPULATE runs still ends in a (partial) report.
   StopSignals signals;
+  safety::DevdaxScrubber scrubber(fd, d.path, d.size / align * align);
   ProgressBar bar(progress_bar);
   safety::ScrubOptions o;
   o.stop = &g_stop;
