@@ -57,8 +57,17 @@ grep -q "tiermem: cannot open /dev/dax0.0: Permission denied; run as root or joi
 step "a clean device"
 dax_py 0 'm[:4 << 20] = bytes(range(256)) * (16 << 10); print(zlib.crc32(m[:]))' >crc.before
 rc=0
-"$TIERMEM" scrub dax0.0 --json clean.json >clean.out 2>&1 || rc=$?
-cat clean.out
+# On a terminal (script(1) gives it one, on a devpts the guest lacks) the scrub draws a
+# progress bar.
+if [ ! -e /dev/pts/ptmx ]; then
+  mkdir -p /dev/pts
+  mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || fail "cannot mount devpts for script(1)"
+  [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
+fi
+script -qec "$TIERMEM scrub dax0.0 --json clean.json" /dev/null >clean.out 2>&1 || rc=$?
+tr '\r' '\n' <clean.out | grep -a -e "scrub \[" -e "scrubbed" | tail -2
+grep -q "scrub \[########################################\] 100%  1006.0 MiB of 1006.0 MiB" clean.out ||
+  fail "no progress bar reaching 100% on the terminal"
 expect_eq "scrub of a clean device: exit status" "$rc" 0
 grep -q "dax0.0: scrubbed 1006.0 MiB of 1006.0 MiB, 0 bad ranges" clean.out || fail "no clean summary line"
 json_check clean.json "$size" <<'PY'
