@@ -1,11 +1,13 @@
 // `tiermem badblocks [DEVICE]`: the media errors the kernel already knows about (the nd
 // region's badblocks list), as offsets into each dax device.
+#include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/dax_admin.hpp"
+#include "tiermem/error.hpp"
 
 namespace tiermem::cli {
 
@@ -33,7 +35,15 @@ void register_badblocks(CLI::App &app, Global &global) {
     else names.push_back(safety::dax_device_name(root, *device));
     // Read everything first: a malformed file fails the command before anything is printed.
     std::vector<safety::KnownBadBlocks> all;
-    for (const auto &n : names) all.push_back(safety::known_bad_blocks(root, n));
+    for (const auto &n : names) {
+      try {
+        all.push_back(safety::known_bad_blocks(root, n));
+      } catch (const Error &e) {
+        // The physical addresses (region and dax resource) are readable by root only.
+        if (e.code() != -EACCES && e.code() != -EPERM) throw;
+        throw Error(e.code(), std::string(e.what()) + " (the addresses are root-only: run tiermem badblocks as root)");
+      }
+    }
     bool any = false;
     for (const auto &kb : all) any = any || !kb.ranges.empty();
     if (*json) {

@@ -80,6 +80,17 @@ TEST_CASE("a malformed badblocks file ends the listing with one line naming it")
                 "region0/badblocks: line 2 '40968' does not have two numbers");
 }
 
+TEST_CASE("badblocks without the right to read the addresses says to run as root") {
+  if (::geteuid() != 0) return;  // needs a root-owned tree that nobody may not read
+  t::TempDir dir;
+  const auto root = copy_nvdimm(dir);
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(root / "sys/devices/ndbus0/region0/resource", fs::perms::owner_read);
+  const auto r = t::run_command("setpriv --reuid 65534 --regid 65534 --clear-groups " TIERMEM_CLI
+                                " --fsroot '" + root.string() + "' badblocks dax0.0");
+  check_refused(r, "region0/resource: Permission denied; check permissions (the addresses are root-only: run tiermem badblocks as root)");
+}
+
 TEST_CASE("a device that is not a dax device is refused by every command") {
   for (const char *cmd : {"badblocks", "scrub", "online", "offline"}) {
     CAPTURE(cmd);
