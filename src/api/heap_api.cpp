@@ -76,10 +76,9 @@ void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) n
   std::size_t k = pol->selector->candidates(n, cands, 16);
   for (std::size_t i = 0; i < k; ++i) {
     auto *t = static_cast<tm_tier *>(cands[i]);
-    void *p = heap::allocate(t, n == 0 ? 1 : n, extra);
-    if (__builtin_expect(safety::poison_ever_recorded(), 0)) {
-      p = api::clean_block(t, p, n == 0 ? 1 : n, extra);
-    }
+    void *p = __builtin_expect(safety::poison_ever_recorded(), 0)
+                  ? api::allocate_checked(t, n == 0 ? 1 : n, extra)
+                  : heap::allocate(t, n == 0 ? 1 : n, extra);
     if (p != nullptr) {
       for (std::size_t j = 0; j < i; ++j) {
         static_cast<tm_tier *>(cands[j])->fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -133,10 +132,11 @@ TM_API tm_tier *tm_tier_find(const char *spec) {
 
 TM_API void *tm_malloc(tm_tier *tier, size_t n) {
   if (__builtin_expect(tier == nullptr, 0)) return no_tier("tm_malloc");
-  void *p = heap::allocate(tier, n == 0 ? 1 : n);
   if (__builtin_expect(safety::poison_ever_recorded(), 0)) {
-    p = api::clean_block(tier, p, n == 0 ? 1 : n, 0);
+    void *p = api::allocate_checked(tier, n == 0 ? 1 : n, 0);
+    return p != nullptr ? p : out_of_memory(tier, n);
   }
+  void *p = heap::allocate(tier, n == 0 ? 1 : n);
   return __builtin_expect(p != nullptr, 1) ? p : out_of_memory(tier, n);
 }
 
@@ -147,10 +147,9 @@ TM_API void *tm_calloc(tm_tier *tier, size_t count, size_t n) {
     return fail_null<void>(-ENOMEM, "tiermem: tm_calloc(" + std::to_string(count) + ", " +
                                         std::to_string(n) + "): the size overflows");
   }
-  void *p = heap::allocate(tier, total == 0 ? 1 : total, heap::je::zero);
-  if (safety::poison_ever_recorded()) {
-    p = api::clean_block(tier, p, total == 0 ? 1 : total, heap::je::zero);
-  }
+  void *p = safety::poison_ever_recorded()
+                ? api::allocate_checked(tier, total == 0 ? 1 : total, heap::je::zero)
+                : heap::allocate(tier, total == 0 ? 1 : total, heap::je::zero);
   return p != nullptr ? p : out_of_memory(tier, total);
 }
 
@@ -161,8 +160,8 @@ TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n) {
     return fail_null<void>(-EINVAL, "tiermem: tm_aligned_alloc: alignment " +
                                         std::to_string(align) + " is not a power of two");
   }
-  void *p = heap::allocate(tier, n == 0 ? 1 : n, lg);
-  if (safety::poison_ever_recorded()) p = api::clean_block(tier, p, n == 0 ? 1 : n, lg);
+  void *p = safety::poison_ever_recorded() ? api::allocate_checked(tier, n == 0 ? 1 : n, lg)
+                                           : heap::allocate(tier, n == 0 ? 1 : n, lg);
   return p != nullptr ? p : out_of_memory(tier, n);
 }
 

@@ -107,12 +107,25 @@ tm_tier *find_tier(std::string_view spec) {
 
 bool holds_poison(const void *p) noexcept { return overlaps(p, heap::usable_size(p)); }
 
+namespace {
+
 void *clean_block(tm_tier *tier, void *p, std::size_t n, int extra_flags) noexcept {
   // Each pass keeps the poisoned block, so jemalloc never offers it again: the loop ends.
   while (p != nullptr && holds_poison(p)) {
     heap::quarantine(tier, p);
     p = heap::allocate(tier, n, extra_flags);
   }
+  return p;
+}
+
+}  // namespace
+
+void *allocate_checked(tm_tier *tier, std::size_t n, int extra_flags) noexcept {
+  // jemalloc zeroes a reused block with memset: a store into a poisoned page would raise
+  // SIGBUS inside the allocator. Zero only a block known to be clean.
+  int flags = extra_flags & ~heap::je::zero;
+  void *p = clean_block(tier, heap::allocate(tier, n, flags), n, flags);
+  if (p != nullptr && (extra_flags & heap::je::zero) != 0) std::memset(p, 0, n);
   return p;
 }
 
@@ -126,16 +139,19 @@ void free_checked(tm_tier *tier, void *p) noexcept {
 
 void *realloc_checked(tm_tier *tier, void *p, std::size_t n) noexcept {
   std::size_t old = heap::usable_size(p);
-  if (!overlaps(p, old)) {
-    void *q = heap::reallocate(tier, p, n);
-    if (q == nullptr || !holds_poison(q)) return q;
-    p = q;  // grew over poisoned memory: move once more
-    old = heap::usable_size(p);
-  }
-  void *q = clean_block(tier, heap::allocate(tier, n), n, 0);
+  bool poisoned = overlaps(p, old);
+  if (n <= old && !poisoned) return p;
+  // Never jemalloc's rallocx here: moving a block copies it with memcpy, which would consume
+  // the poison (or store into a poisoned page of the new place) inside the allocator.
+  void *q = allocate_checked(tier, n, 0);
   if (q == nullptr) return nullptr;
-  salvage(q, p, std::min(old, n));
-  heap::quarantine(tier, p);
+  if (poisoned) {
+    salvage(q, p, std::min(old, n));
+    heap::quarantine(tier, p);
+  } else {
+    std::memcpy(q, p, std::min(old, n));
+    heap::release(tier, p);
+  }
   return q;
 }
 

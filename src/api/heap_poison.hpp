@@ -22,19 +22,20 @@ tm_tier *find_tier(std::string_view spec);
 bool holds_poison(const void *p) noexcept;
 
 /**
- * Checks a fresh block of `tier` (from heap::allocate with `n`, `extra_flags`): while it
- * overlaps recorded poison it is quarantined and another one taken. Returns the clean
- * block, or nullptr when the tier is full.
+ * heap::allocate() after the first memory error: a block that overlaps no recorded poison
+ * (each block jemalloc answers with that does is quarantined and another one taken), zeroed
+ * by tiermem rather than by jemalloc when `extra_flags` asks for zero. nullptr when full.
  */
-void *clean_block(tm_tier *tier, void *p, std::size_t n, int extra_flags) noexcept;
+void *allocate_checked(tm_tier *tier, std::size_t n, int extra_flags) noexcept;
 
 /** tm_free() after the first memory error: a block holding poison is quarantined. */
 void free_checked(tm_tier *tier, void *p) noexcept;
 
 /**
- * tm_realloc() after the first memory error. A block holding poison moves to a clean block
- * (the poisoned units read as zero there, the rest is copied with tm_copy_mc) and is
- * quarantined; a result that overlaps poison is replaced likewise. nullptr when full.
+ * tm_realloc() after the first memory error, without jemalloc's rallocx. A clean block that
+ * shrinks stays; otherwise the bytes move to a clean block: from a block holding poison by
+ * tm_copy_mc (the poisoned units read as zero there), which is then quarantined. nullptr
+ * when the tier is full (p untouched).
  */
 void *realloc_checked(tm_tier *tier, void *p, std::size_t n) noexcept;
 

@@ -247,6 +247,40 @@ TEST_CASE("tm_realloc moves a poisoned block: readable bytes copied, the lost pa
   tm_free(q);
 }
 
+TEST_CASE("after a memory error tm_realloc keeps clean data and tm_calloc still zeroes") {
+  tm_tier *t = tier("emulated:poison");
+  void *bad = tm_malloc(t, 64 << 10);
+  REQUIRE(bad != nullptr);
+  CHECK(report(BUS_MCEERR_AO, bad) == 1);  // the checked paths are on from here
+  constexpr std::size_t n = 100 << 10;
+  auto *p = static_cast<unsigned char *>(tm_malloc(t, n));
+  REQUIRE(p != nullptr);
+  fill(p, n);
+  CHECK(tm_realloc(p, n / 2) == p);  // a clean block shrinks in place
+  auto *q = static_cast<unsigned char *>(tm_realloc(p, 3 * n));
+  REQUIRE(q != nullptr);
+  CHECK(mismatches(q, 0, n / 2) == 0);
+  CHECK(tm_poison_contains(q, 3 * n) == 0);
+  tm_free(q);
+  std::vector<void *> dirty;
+  for (int i = 0; i < 64; ++i) {
+    dirty.push_back(tm_malloc(t, 200));
+    REQUIRE(dirty.back() != nullptr);
+    std::memset(dirty.back(), 0xff, 200);
+  }
+  for (void *d : dirty) tm_free(d);
+  for (int i = 0; i < 64; ++i) {
+    auto *z = static_cast<unsigned char *>(tm_calloc(t, 1, 200));
+    REQUIRE(z != nullptr);
+    std::size_t nonzero = 0;
+    for (int k = 0; k < 200; ++k) nonzero += z[k] != 0;
+    CHECK(nonzero == 0);
+    dirty[static_cast<std::size_t>(i)] = z;
+  }
+  for (void *d : dirty) tm_free(d);
+  tm_free(bad);
+}
+
 TEST_CASE("poison in memory the heap gave back to the kernel is forgotten") {
   REQUIRE(tm_set_decay_ms(0) == 0);  // for tiers opened from here on: purge at once
   tm_tier *t = tier("emulated:pdecay");
@@ -324,4 +358,20 @@ TEST_CASE("tm_poison_set_mode rejects an unknown mode, naming it") {
   CHECK(std::string(tm_last_error()).find("tm_poison_set_mode(7): not a mode") !=
         std::string::npos);
   CHECK(tm_poison_get_mode() == TM_POISON_REPORT);
+}
+
+TEST_CASE("tm_safety_init rejects a malformed TIERMEM_POISON, naming the text and the choices") {
+  setenv("TIERMEM_POISON", "on", 1);
+  int rc = tm_safety_init();
+  std::string msg = tm_last_error();
+  unsetenv("TIERMEM_POISON");
+  CHECK(rc == -EINVAL);
+  CHECK(msg.find("TIERMEM_POISON='on' is not a poison mode; set TIERMEM_POISON=report") !=
+        std::string::npos);
+  CHECK(tm_poison_get_mode() == TM_POISON_REPORT);
+  setenv("TIERMEM_POISON", "repair", 1);
+  CHECK(tm_safety_init() == 0);
+  unsetenv("TIERMEM_POISON");
+  CHECK(tm_poison_get_mode() == TM_POISON_REPAIR);
+  tm_poison_set_mode(TM_POISON_REPORT);
 }
