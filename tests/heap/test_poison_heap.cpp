@@ -13,6 +13,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -186,6 +187,37 @@ TEST_CASE("a poison report in a block names the block, its tier and the poisoned
     }
     for (void *q : later) tm_free(q);
   }
+}
+
+TEST_CASE("threads allocating and freeing after a memory error never get the poisoned unit") {
+  tm_tier *t = tier("emulated:poison");
+  void *p = tm_malloc(t, 32 << 10);
+  REQUIRE(p != nullptr);
+  char *bad = static_cast<char *>(p) + kPage;
+  CHECK(report(BUS_MCEERR_AO, bad) == 1);
+  tm_free(p);
+  std::vector<std::thread> threads;
+  std::vector<std::size_t> hits(4, 0);
+  for (unsigned k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      std::mt19937 rng(k);
+      std::vector<void *> live;
+      for (int i = 0; i < 3000; ++i) {
+        std::size_t n = rng() % 2 ? 1 + rng() % 1024 : 1 + rng() % (64 << 10);
+        void *q = tm_malloc(t, n);
+        if (q == nullptr) continue;
+        hits[k] += overlaps(q, tm_usable_size(q), bad, kPage);
+        live.push_back(q);
+        if (rng() % 2) {
+          tm_free(live.back());
+          live.pop_back();
+        }
+      }
+      for (void *q : live) tm_free(q);
+    });
+  }
+  for (auto &th : threads) th.join();
+  for (std::size_t h : hits) CHECK(h == 0);
 }
 
 TEST_CASE("a small block's poison report names the slab that holds it") {
