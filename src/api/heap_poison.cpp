@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "api/known_bad.hpp"
 #include "heap/owner.hpp"
 #include "safety/poison_registry.hpp"
 #include "safety/sigbus.hpp"
@@ -94,6 +95,7 @@ void salvage(void *dst, const void *src, std::size_t n) noexcept {
 
 tm_tier *find_tier(std::string_view spec) {
   wire_once();
+  wire_known_bad_blocks();
   tm_tier *t = heap::find(spec);
   if (!t->repairable && safety::poison_mode() == safety::PoisonMode::repair) {
     static std::mutex mu;

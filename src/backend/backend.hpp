@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "backend/hooks.hpp"
-#include "safety/badblocks.hpp"  // BadRange: known bad blocks a devdax tier avoids
+#include "platform/ranges.hpp"
 
 namespace tiermem::backend {
 
@@ -114,16 +114,14 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
  * rounded down to `align`. Throws tiermem::Error: -EBUSY naming the holder pid, -ENODEV when
  * the device is gone, -EINVAL for an alignment the device refuses.
  */
-std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
-                                     std::uint64_t align, std::byte *slot, std::size_t slot_size);
 /**
- * The same with the known bad ranges (device offsets) given rather than read from sysfs (the
- * form above reads them for /dev/daxX.Y). No extent ever overlaps one; one line on stderr
- * says how many were excluded.
+ * `bad`: the device's known bad ranges (device offsets; the caller reads them, see
+ * safety/badblocks.hpp). No extent ever overlaps one, and the child's copy at fork() never
+ * reads one; one line on stderr says how many were excluded.
  */
 std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
                                      std::uint64_t align, std::byte *slot, std::size_t slot_size,
-                                     std::vector<safety::BadRange> bad);
+                                     std::vector<platform::ByteRange> bad = {});
 
 /** A memfd of `size` bytes named `name`, mapped at the slot start (TIERMEM_EMULATE tiers). */
 std::unique_ptr<Backend> make_emulated(const std::string &name, std::uint64_t size,

@@ -3,9 +3,10 @@
 // the slot size, so to any device `align`; the mapped length is the device size rounded down
 // to `align`, because the kernel refuses mappings that are not multiples of it.
 //
-// Known bad blocks (the nd region's badblocks list, safety/badblocks.hpp) are mapped like the
-// rest but never handed out: the extent hook steps the bump pointer over them before carving,
-// so neither data nor jemalloc's metadata ever lands there (a load would be a machine check).
+// Known bad blocks (the nd region's badblocks list, safety/badblocks.hpp, read by the caller)
+// are mapped like the rest but never handed out: the extent hook steps the bump pointer over
+// them before carving, so neither data nor jemalloc's metadata ever lands there (a load would
+// be a machine check), and the child's copy at fork() leaves them out.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -19,8 +20,6 @@
 
 #include "backend/backend.hpp"
 #include "backend/shared_mapping.hpp"
-#include "platform/sysfs.hpp"
-#include "safety/badblocks.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::backend {
@@ -29,7 +28,7 @@ namespace {
 class DevdaxBackend final : public Backend {
  public:
   DevdaxBackend(std::string description, std::string path, int fd, std::byte *slot,
-                std::size_t len, std::size_t align, std::vector<safety::BadRange> bad)
+                std::size_t len, std::size_t align, std::vector<platform::ByteRange> bad)
       : Backend(Kind::devdax, std::move(description), kHooks, slot, len), path_(std::move(path)),
         fd_(fd), align_(align), bad_(std::move(bad)) {
     fresh_is_zero_ = false;  // the device keeps what its previous user wrote
@@ -41,7 +40,7 @@ class DevdaxBackend final : public Backend {
 
   void prepare_fork() noexcept override {
     std::size_t used = used_aligned();
-    snapshot_.take(path_, -1, base(), used, used);
+    snapshot_.take(path_, -1, base(), used, used, bad_.data(), bad_.size());
   }
   void parent_after_fork() noexcept override { snapshot_.drop(); }
   // The device stays with the parent (it holds the lock). The child keeps a private copy of
@@ -64,7 +63,7 @@ class DevdaxBackend final : public Backend {
     return used < capacity() ? used : capacity();
   }
   // The first bad range overlapping [off, off + size), or null.
-  const safety::BadRange *bad_overlap(std::size_t off, std::size_t size) const noexcept {
+  const platform::ByteRange *bad_overlap(std::size_t off, std::size_t size) const noexcept {
     for (const auto &r : bad_)
       if (r.offset < off + size && off < r.end()) return &r;
     return nullptr;
@@ -82,7 +81,7 @@ class DevdaxBackend final : public Backend {
     for (;;) {
       const std::size_t cur = b->mapped();
       const std::size_t start = (cur + align - 1) / align * align;  // base() is slot-aligned
-      if (const safety::BadRange *r = b->bad_overlap(start, size)) {
+      if (const platform::ByteRange *r = b->bad_overlap(start, size)) {
         if (new_addr != nullptr) return nullptr;  // growing in place would cover it
         const std::size_t past = (r->end() + 4095) / 4096 * 4096;
         if (b->carve(nullptr, past - cur, 4096) == nullptr) return nullptr;  // full
@@ -106,7 +105,7 @@ class DevdaxBackend final : public Backend {
   std::string path_;
   int fd_;
   std::size_t align_;
-  std::vector<safety::BadRange> bad_;  // sorted device offsets, inside [0, capacity)
+  std::vector<platform::ByteRange> bad_;  // sorted device offsets, inside [0, capacity)
   ForkSnapshot snapshot_;
 };
 
@@ -117,38 +116,11 @@ std::string human(std::uint64_t n) {
   return std::to_string(n) + " bytes";
 }
 
-// The device's known bad blocks from this machine's sysfs, and one line on stderr when there
-// are some. A list that cannot be read for lack of privileges (the physical addresses are
-// root-only) is said once and treated as empty; a malformed one fails the tier.
-std::vector<safety::BadRange> known_bad(const std::string &path) {
-  const std::string name = path.substr(path.rfind('/') + 1);
-  if (name.rfind("dax", 0) != 0) return {};  // the bundled driver's /dev/tmdaxN: no nd region
-  try {
-    platform::SysfsRoot root("/");
-    if (!root.is_dir("sys/bus/dax/devices/" + name) && !root.is_dir("sys/class/dax/" + name)) return {};
-    auto kb = safety::known_bad_blocks(root, name);
-    return std::move(kb.ranges);
-  } catch (const Error &e) {
-    if (e.code() != -EACCES && e.code() != -EPERM) throw;
-    std::fprintf(stderr,
-                 "tiermem: %s: its known bad blocks cannot be read (%s); using it unchecked, "
-                 "run `tiermem badblocks %s` as root to check\n",
-                 path.c_str(), e.what(), name.c_str());
-    return {};
-  }
-}
-
 }  // namespace
 
 std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
-                                     std::uint64_t align, std::byte *slot,
-                                     std::size_t slot_size) {
-  return make_devdax(path, size, align, slot, slot_size, known_bad(path));
-}
-
-std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size,
                                      std::uint64_t align, std::byte *slot, std::size_t slot_size,
-                                     std::vector<safety::BadRange> bad) {
+                                     std::vector<platform::ByteRange> bad) {
   if (align == 0) align = 2ULL << 20;  // the kernel's default when sysfs does not say
   if ((align & (align - 1)) != 0 || align > slot_size) {
     throw Error(-EINVAL, "tiermem: " + path + ": align " + std::to_string(align) +
@@ -194,9 +166,9 @@ std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size
                 "tiermem: cannot map " + path + ": " + std::strerror(err));
   }
   std::string desc = path + " (devdax, " + human(len) + ", align " + human(align) + ")";
-  std::vector<safety::BadRange> inside;
+  std::vector<platform::ByteRange> inside;
   std::uint64_t bad_bytes = 0;
-  for (const auto &r : safety::merge_ranges(std::move(bad))) {
+  for (const auto &r : platform::merge_ranges(std::move(bad))) {
     if (r.offset >= len) continue;
     inside.push_back({r.offset, std::min<std::uint64_t>(r.length, len - r.offset)});
     bad_bytes += inside.back().length;

@@ -40,7 +40,8 @@ void say_failed(const char *what, int err) noexcept {
 }  // namespace
 
 void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, std::size_t used,
-                        std::size_t length) noexcept {
+                        std::size_t length, const platform::ByteRange *skip,
+                        std::size_t nskip) noexcept {
   (void)name;
   drop();
   error_ = 0;
@@ -83,7 +84,14 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
       off = hole;
     }
   } else {
-    std::memcpy(d, base, used);
+    std::size_t off = 0;
+    for (std::size_t i = 0; i < nskip && off < used; ++i) {
+      std::size_t from = skip[i].offset < used ? static_cast<std::size_t>(skip[i].offset) : used;
+      if (from > off) std::memcpy(d + off, base + off, from - off);
+      std::size_t to = skip[i].end() < used ? static_cast<std::size_t>(skip[i].end()) : used;
+      off = to > off ? to : off;
+    }
+    if (off < used) std::memcpy(d + off, base + off, used - off);
   }
   TM_FORK_COPY_END();
   ::munmap(dst, used);

@@ -6,13 +6,20 @@
 #include <cstddef>
 #include <string>
 
+#include "platform/ranges.hpp"
+
 namespace tiermem::backend {
 
 class ForkSnapshot {
  public:
-  /** Copies [base, base+used) (only the data ranges of `src_fd`, if >= 0) into a new memfd. */
+  /**
+   * Copies [base, base+used) (only the data ranges of `src_fd`, if >= 0) into a new memfd,
+   * except the `nskip` sorted ranges (offsets from base) in `skip`: known bad blocks, which
+   * must not be read (a machine check); the child sees zeros there, where nothing lives.
+   */
   void take(const std::string &name, int src_fd, std::byte *base, std::size_t used,
-            std::size_t length) noexcept;
+            std::size_t length, const platform::ByteRange *skip = nullptr,
+            std::size_t nskip = 0) noexcept;
   /**
    * In the child: maps the snapshot at base; returns its fd (now owned by caller), or -1 after
    * making [base, base+length) inaccessible when there is no snapshot.

@@ -53,6 +53,7 @@ Registry &registry() {
 }
 
 std::atomic<std::uint64_t> g_foreign{0};
+std::atomic<BadRangeSource> g_bad_source{nullptr};
 
 // Fork: see backend.hpp. The order of the fork handlers is what makes a child safe. Our
 // prepare must run after jemalloc's (so the tiers' memory is copied while jemalloc holds all
@@ -286,8 +287,12 @@ std::unique_ptr<backend::Backend> open_backend(const Target &g, std::byte *slot,
       // Never more than the nodes hold: beyond that MPOL_BIND would mean the OOM killer,
       // not ENOMEM.
       return backend::make_node(g.nodes, backend::NodeMode::bind, slot, size, g.node_bytes);
-    case backend::Kind::devdax:
-      return backend::make_devdax(g.dax_path, g.size, g.align, slot, size);
+    case backend::Kind::devdax: {
+      BadRangeSource known_bad = g_bad_source.load();
+      return backend::make_devdax(g.dax_path, g.size, g.align, slot, size,
+                                  known_bad != nullptr ? known_bad(g.dax_path)
+                                                       : std::vector<platform::ByteRange>{});
+    }
     case backend::Kind::emulated:
       return backend::make_emulated(g.emulated_name, g.size, slot, size);
   }
@@ -329,6 +334,8 @@ std::vector<unsigned> kernel_nodes(std::string_view spec) {
   Target g = resolve(r, spec);
   return g.backend == backend::Kind::node ? g.nodes : std::vector<unsigned>{};
 }
+
+void set_bad_range_source(BadRangeSource source) noexcept { g_bad_source.store(source); }
 
 tm_tier *find(std::string_view spec) {
   std::unique_lock<std::mutex> lock;

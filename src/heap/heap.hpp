@@ -114,6 +114,13 @@ inline void *reallocate(tm_tier *tier, void *p, std::size_t n) noexcept {
 }
 inline std::size_t usable_size(const void *p) noexcept { return tmje_sallocx(p, 0); }
 
+/**
+ * Where the heap learns a dax device's known bad ranges (device offsets) when it opens one:
+ * set by the api layer, which reads them (safety/badblocks.hpp); none known while unset.
+ */
+using BadRangeSource = std::vector<platform::ByteRange> (*)(const std::string &dax_path);
+void set_bad_range_source(BadRangeSource source) noexcept;
+
 /** Finds or creates the tier for a spec ("rank:0", ...). Throws tiermem::Error. */
 tm_tier *find(std::string_view spec);
 /**

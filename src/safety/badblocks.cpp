@@ -60,21 +60,6 @@ std::vector<BadSectors> parse_badblocks(std::string_view text, const std::string
   return out;
 }
 
-std::vector<BadRange> merge_ranges(std::vector<BadRange> ranges) {
-  std::sort(ranges.begin(), ranges.end(),
-            [](const BadRange &a, const BadRange &b) { return a.offset < b.offset; });
-  std::vector<BadRange> out;
-  for (const auto &r : ranges) {
-    if (r.length == 0) continue;
-    if (!out.empty() && r.offset <= out.back().end()) {
-      out.back().length = std::max(out.back().end(), r.end()) - out.back().offset;
-    } else {
-      out.push_back(r);
-    }
-  }
-  return out;
-}
-
 std::string dax_device_name(const platform::SysfsRoot &root, const std::string &arg) {
   std::string name = arg;
   if (name.rfind("/dev/", 0) == 0) name = name.substr(5);

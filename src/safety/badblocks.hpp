@@ -12,16 +12,14 @@
 #include <string_view>
 #include <vector>
 
+#include "platform/ranges.hpp"
 #include "platform/sysfs.hpp"
 
 namespace tiermem::safety {
 
 /** `length` bad bytes from `offset`, in the device's own offsets. */
-struct BadRange {
-  std::uint64_t offset = 0;
-  std::uint64_t length = 0;
-  std::uint64_t end() const noexcept { return offset + length; }
-};
+using BadRange = platform::ByteRange;
+using platform::merge_ranges;
 
 /** One line of a kernel badblocks file: `count` 512-byte sectors from `sector`. */
 struct BadSectors {
@@ -72,8 +70,5 @@ KnownBadBlocks known_bad_blocks(const platform::SysfsRoot &root, const std::stri
  * tiermem::Error (-ENODEV) naming the argument when sysfs has no such dax device.
  */
 std::string dax_device_name(const platform::SysfsRoot &root, const std::string &arg);
-
-/** Sorts and merges overlapping or touching ranges. */
-std::vector<BadRange> merge_ranges(std::vector<BadRange> ranges);
 
 }  // namespace tiermem::safety

@@ -2,6 +2,8 @@
 // for /dev/daxX.Y (a character device that maps MAP_SHARED), as in test_backends.cpp; the
 // bad ranges are given directly (their sysfs side is tests/safety/test_badblocks.cpp).
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -12,7 +14,7 @@
 #include "backend/backend.hpp"
 
 using namespace tiermem::backend;
-using tiermem::safety::BadRange;
+using BadRange = tiermem::platform::ByteRange;
 
 namespace {
 
@@ -85,4 +87,31 @@ TEST_CASE("a device without known bad ranges carves from its start as before") {
   auto b = make_devdax("/dev/zero", 16 << 20, 2 << 20, slot, kSlot, {{32u << 20, 4096}});  // past the end
   CHECK(b->description().find("excluded") == std::string::npos);
   CHECK(alloc(*b, 4096, 4096) == slot);
+}
+
+TEST_CASE("the child's copy at fork leaves a known bad range unread and keeps the rest") {
+  std::byte *slot = aligned_slot();
+  auto b = make_devdax("/dev/zero", 16 << 20, 2 << 20, slot, kSlot, {{4u << 20, 4096}});
+  auto *before = static_cast<unsigned char *>(alloc(*b, 4 << 20, 4096));
+  auto *after = static_cast<unsigned char *>(alloc(*b, 4096, 4096));
+  REQUIRE(before == reinterpret_cast<unsigned char *>(slot));
+  REQUIRE(after != nullptr);
+  std::memset(before, 1, 4 << 20);
+  std::memset(after, 2, 4096);
+  // Reading the bad page now faults, as reading poison would: the copy must step over it.
+  REQUIRE(mprotect(slot + (4 << 20), 4096, PROT_NONE) == 0);
+  b->prepare_fork();  // what the heap's fork handler does
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    b->child_after_fork();
+    bool ok = before[0] == 1 && before[(4 << 20) - 1] == 1 && after[0] == 2 && after[4095] == 2;
+    _exit(ok ? 0 : 1);
+  }
+  b->parent_after_fork();
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  REQUIRE(mprotect(slot + (4 << 20), 4096, PROT_READ | PROT_WRITE) == 0);
 }
