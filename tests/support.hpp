@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <string>
 
+#include "tiermem/error.hpp"
+
 namespace tiermem::test {
 
 namespace fs = std::filesystem;
@@ -96,6 +98,16 @@ inline Run run_command(const std::string &cmdline) {
 /** Runs the tiermem CLI with `args` (shell-quoted by the caller), `env` as VAR=value words. */
 inline Run run_cli(const std::string &args, const std::string &env = "") {
   return run_command(env + " " TIERMEM_CLI " " + args);
+}
+
+/** The message of the tiermem::Error that `fn` throws; "" when it throws none. */
+inline std::string error_of(auto &&fn) {
+  try {
+    fn();
+  } catch (const tiermem::Error &e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace tiermem::test

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "backend/backend.hpp"
+#include "support.hpp"
 #include "tiermem/error.hpp"
 
 using namespace tiermem::backend;
@@ -33,14 +34,7 @@ void *alloc(Backend &b, std::size_t size, std::size_t align = 4096, void *at = n
   return b.hooks()->alloc(b.hooks(), at, size, align, &zero, &commit, 0);
 }
 
-std::string error_of(auto &&fn) {
-  try {
-    fn();
-  } catch (const tiermem::Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using tiermem::test::error_of;
 
 }  // namespace
 

@@ -18,14 +18,7 @@ namespace {
 
 std::string nvdimm() { return t::fixture_file("badblocks/nvdimm"); }
 
-std::string error_of(auto &&fn) {
-  try {
-    fn();
-  } catch (const tiermem::Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using tiermem::test::error_of;
 
 /** A writable copy of the constructed tree. */
 fs::path copy_nvdimm(const t::TempDir &dir) {
