@@ -22,10 +22,19 @@ t::Run on_nvdimm(const std::string &args, const std::string &root = nvdimm()) {
   return t::run_cli("--fsroot '" + root + "' " + args);
 }
 
-/** As an unprivileged user: `setpriv` to nobody when the tests run as root. */
+fs::path copy_nvdimm(const t::TempDir &dir);
+
+/**
+ * As an unprivileged user: `setpriv` to nobody when the tests run as root, on a copy of the
+ * tree that nobody can reach (the checkout itself may sit below a directory only root enters).
+ */
 t::Run as_nobody(const std::string &args) {
-  const std::string pre = ::geteuid() == 0 ? "setpriv --reuid 65534 --regid 65534 --clear-groups " : "";
-  return t::run_command(pre + TIERMEM_CLI " --fsroot '" + nvdimm() + "' " + args);
+  if (::geteuid() != 0) return on_nvdimm(args);
+  t::TempDir dir;
+  const auto root = copy_nvdimm(dir);
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  return t::run_command("setpriv --reuid 65534 --regid 65534 --clear-groups " TIERMEM_CLI
+                        " --fsroot '" + root.string() + "' " + args);
 }
 
 /** A refusal: exit 2, nothing on stdout, one line on stderr holding `text`. */
