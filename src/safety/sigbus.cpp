@@ -15,9 +15,10 @@ namespace tiermem::safety {
 
 using namespace detail;
 
+constinit std::atomic<bool> detail::handler_ready{false};
+
 namespace {
 
-std::atomic<bool> ready{false};
 std::mutex install_mutex;
 
 // TIERMEM_COPY_MC=rep-movsb|word-loop|portable overrides cpuid's choice: for benchmarks and
@@ -66,15 +67,14 @@ int apply_poison_env(const char **error) noexcept {
 
 int install_handler() noexcept {
   std::lock_guard<std::mutex> lock(install_mutex);
-  if (!ready.load(std::memory_order_relaxed)) {
+  if (!detail::handler_ready.load(std::memory_order_relaxed)) {
     set_active_copy_routine(routine_from_env(detect_copy_routine()));
   }
   if (int rc = sigbus_chain.install(SIGBUS, on_sigbus); rc != 0) return rc;
-  ready.store(true, std::memory_order_release);
+  detail::handler_ready.store(true, std::memory_order_release);
   return 0;
 }
 
-bool handler_installed() noexcept { return ready.load(std::memory_order_acquire); }
 
 int register_range(const void *addr, std::size_t len, int tier) noexcept {
   if (!addr || len == 0) return -EINVAL;

@@ -1,6 +1,7 @@
 // tiermem's SIGBUS handler: recovers faults in the copy routines, records and reports poison
 // in tiermem memory, forwards everything else to the program's previous disposition.
 #pragma once
+#include <atomic>
 #include <signal.h>
 
 #include <cstddef>
@@ -53,8 +54,13 @@ bool find_owner(const void *addr, Owner *out) noexcept;
  * after ours (thread-safe; a sigaction query when nothing changed). Returns 0 or -errno.
  */
 int install_handler() noexcept;
-/** True once install_handler() succeeded. Lock-free. */
-bool handler_installed() noexcept;
+namespace detail {
+extern std::atomic<bool> handler_ready;
+}
+/** True once install_handler() succeeded. One load: tm_copy_mc() asks on every call. */
+inline bool handler_installed() noexcept {
+  return detail::handler_ready.load(std::memory_order_acquire);
+}
 
 /**
  * The handler's decision for one SIGBUS, without forwarding: true when the fault was
