@@ -48,7 +48,7 @@ typedef struct tm_bufferpool_config {
 
 typedef struct tm_bufferpool_stats {
   size_t ntiers;
-  uint64_t hits[TM_BUFFERPOOL_MAX_TIERS];    /**< pins served per tier */
+  uint64_t hits[TM_BUFFERPOOL_MAX_TIERS];    /**< pins and reads served per tier */
   uint64_t frames[TM_BUFFERPOOL_MAX_TIERS];  /**< frames each tier's capacity allows */
   uint64_t used[TM_BUFFERPOOL_MAX_TIERS];    /**< frames holding a page */
   uint64_t misses, promotions, demotions, evictions, writebacks, retired, lost;
@@ -63,6 +63,11 @@ TM_API void tm_bufferpool_destroy(tm_bufferpool *pool);
 TM_API int tm_bufferpool_pin(tm_bufferpool *pool, uint64_t id, void **data);
 /** Undoes one pin; `dirty` non-zero when the page was modified. -EINVAL when not pinned. */
 TM_API int tm_bufferpool_unpin(tm_bufferpool *pool, uint64_t id, int dirty);
+/** Copies `n` bytes of page `id` from byte `offset` on into `dst`, without a pin on a hit in
+ *  the fastest tier (see BufferPool::read). -EINVAL (range past the page), -EHWPOISON (dirty
+ *  page lost, failed frame pinned elsewhere, failure in `dst`), and pin's codes. */
+TM_API int tm_bufferpool_read(tm_bufferpool *pool, uint64_t id, size_t offset, void *dst,
+                              size_t n);
 /** Writes every dirty unpinned page back; the first callback error is returned. */
 TM_API int tm_bufferpool_flush(tm_bufferpool *pool);
 TM_API int tm_bufferpool_stats_get(const tm_bufferpool *pool, tm_bufferpool_stats *out);

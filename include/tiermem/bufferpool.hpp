@@ -19,9 +19,10 @@
  * tier's capacity and freed with the pool (except retired ones).
  *
  * Thread safety: every member function may be called from any thread. A hit takes no lock:
- * a lock-free page table lookup and one atomic add on the frame (which pins the page and
- * counts the hit); misses, promotions and replacement are serialised by one pool mutex. A
- * hit that races with a move of its page waits for the move on that mutex.
+ * a lock-free page table lookup, then one atomic add on the frame for a pin (it pins the
+ * page and counts the hit), or no atomic write at all for a read() on the fastest tier.
+ * Misses, promotions and replacement are serialised by one pool mutex. A hit that races
+ * with a move of its page waits for the move on that mutex.
  *
  * Errors: the constructor and pin() throw tiermem::Error (negative errno-style code, a
  * message naming the object and the remedy); a failed storage callback reaches the caller
@@ -71,7 +72,7 @@ class BufferPool {
     std::string name;          ///< tm_tier_name() of the tier
     std::size_t frames;        ///< frames the capacity allows
     std::size_t used;          ///< frames holding a page now
-    std::uint64_t hits;        ///< pins served from this tier
+    std::uint64_t hits;        ///< pins and reads served from this tier
   };
   struct Stats {
     std::vector<TierStats> tiers;
@@ -137,6 +138,17 @@ class BufferPool {
   std::byte *pin_raw(PageId id);
   /** Undoes one pin_raw(); -EINVAL (as tiermem::Error) when `id` is not pinned. */
   void unpin(PageId id, bool dirty);
+  /** Copies `out.size()` bytes of page `id`, from byte `offset` on, into `out`, reading the
+   *  page from storage on a miss. A hit on the fastest tier takes no pin and writes nothing
+   *  shared: the copy is validated against the frame's generation, which every move of a
+   *  page changes, and a copy that raced with a move is redone under a pin. The copy is
+   *  machine-check safe: a clean page whose frame fails is reloaded into another frame,
+   *  invisibly; a dirty one is reported to on_lost. Like a pin, a read is not ordered
+   *  against a thread writing the page in place through its own pin: latch pages you write.
+   *  Throws tiermem::Error: -EINVAL (the range runs past the page), -EHWPOISON (a dirty page
+   *  lost, a failed frame still pinned elsewhere, or a failure in `out` itself), and what
+   *  pin() throws. */
+  void read(PageId id, std::size_t offset, std::span<std::byte> out);
   /** Writes every dirty unpinned page back; throws the first callback error. */
   void flush();
 

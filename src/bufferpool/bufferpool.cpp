@@ -11,6 +11,17 @@
 // bytes are copied; a pin that meets it waits on the pool mutex, after which it finds the page
 // where the move left it. Attaching adds the bit (never stores the word): a pin that found
 // the frame while it was detached still has its add to undo.
+//
+// Reads without a pin. read() copies bytes out of a page on the fastest tier without writing
+// anything shared: the frame's generation is a sequence lock over "which page this frame
+// holds". It is odd while the frame is detached (its bytes may be rewritten) and even while
+// a page is attached; every detach and every attach adds one, under the pool mutex. A
+// reader loads the generation, checks that it is even and that the frame holds its page,
+// copies with tm_copy_mc(), and loads the generation again: unchanged, the copy is the
+// page's; changed, the page moved under the copy and the read takes the pinned path. The
+// copy races with the pool rewriting a frame it has just detached; the race is harmless
+// because such a copy is thrown away, and invisible to ThreadSanitizer because tm_copy_mc()
+// is assembly. A read's hit is counted in the reader's own stripe of a per-pool counter.
 #include "tiermem/bufferpool.hpp"
 
 #include <atomic>
@@ -47,16 +58,18 @@ constexpr std::uint64_t kMaxPins = std::uint64_t{1} << 20;
 struct alignas(64) Frame {
   std::atomic<std::uint64_t> word{0};
   std::atomic<BufferPool::PageId> page{0};  // changed only while detached
-  std::atomic<bool> ref{false};             // CLOCK's second chance
-  std::atomic<bool> dirty{false};
-  std::uint32_t tier = 0;                   // fixed once the frame has memory
+  std::atomic<std::uint64_t> gen{1};        // odd: detached; even: a page is attached
   std::byte *mem = nullptr;
-  State state = State::Free;                // pool mutex
   std::uint64_t hits = 0;                   // hits harvested from the word (pool mutex)
   // Harvested hits since the page came to this tier; read by the hit path to decide a
   // promotion, written under the pool mutex.
   std::atomic<std::uint64_t> tier_hits{0};
+  std::uint32_t tier = 0;                   // fixed once the frame has memory
+  std::atomic<bool> ref{false};             // CLOCK's second chance
+  std::atomic<bool> dirty{false};
+  State state = State::Free;                // pool mutex
 };
+static_assert(sizeof(Frame) == 64, "a frame's bookkeeping fills one cache line");
 
 struct Tier {
   tm_tier *tier = nullptr;
@@ -70,6 +83,30 @@ struct Tier {
 };
 
 constexpr std::size_t kFrameAlign = 4096;
+
+// Hits of pin-less reads, counted per thread: the first kReadStripes threads that read any
+// pool own one stripe each (a plain load and store, no read-modify-write, exact because the
+// stripe has one writer); later threads share the last stripe with an atomic add.
+constexpr unsigned kReadStripes = 64;
+struct alignas(64) ReadStripe {
+  std::atomic<std::uint64_t> hits{0};
+};
+
+// This thread's stripe index, 1-based (0: not chosen yet); indices are never reused.
+constinit thread_local unsigned t_read_stripe = 0;
+std::atomic<unsigned> g_read_stripes{0};
+
+inline void count_read_hit(ReadStripe *stripes) noexcept {
+  unsigned s = t_read_stripe;
+  if (s == 0) [[unlikely]]
+    t_read_stripe = s = g_read_stripes.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (s <= kReadStripes) {
+    std::atomic<std::uint64_t> &c = stripes[s - 1].hits;
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    stripes[kReadStripes].hits.fetch_add(1, std::memory_order_relaxed);
+  }
+}
 
 }  // namespace bufferpool_detail
 
@@ -91,6 +128,7 @@ struct BufferPool::Impl {
   std::vector<std::byte> bounce;  // write-back copies (pool mutex)
   std::atomic<std::uint64_t> misses{0}, promotions{0}, demotions{0}, evictions{0},
       writebacks{0}, retired{0}, lost{0};
+  std::unique_ptr<ReadStripe[]> read_hits = std::make_unique<ReadStripe[]>(kReadStripes + 1);
 
   // --- frame bookkeeping (pool mutex held) ---
 
@@ -100,6 +138,8 @@ struct BufferPool::Impl {
     f->ref.store(true, std::memory_order_relaxed);
     table->insert(id, f);
     f->word.fetch_add(kAttached + (pinned ? 1 : 0), std::memory_order_release);
+    // Even: readers may copy. Release: the page's bytes and id are seen with it.
+    f->gen.store(f->gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 
   // Takes f's page out of reach of pins; fails while anybody pins it (or is about to undo an
@@ -110,6 +150,10 @@ struct BufferPool::Impl {
       if ((w & kAttached) == 0 || (w & kPinMask) != 0) return false;
     } while (!f->word.compare_exchange_weak(w, 0, std::memory_order_acquire,
                                             std::memory_order_relaxed));
+    // Odd before anything of the frame changes: the fence orders this store before the
+    // writes that follow (a reader that sees one of them sees the odd generation).
+    f->gen.store(f->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
     f->hits += w >> kHitShift;
     f->tier_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
     table->erase(f->page.load(std::memory_order_relaxed));
@@ -290,7 +334,7 @@ struct BufferPool::Impl {
       std::uint64_t old = f->word.fetch_add(1 + kHit, std::memory_order_acquire);
       if ((old & kAttached) != 0 && (old & kPinMask) < kMaxPins &&
           f->page.load(std::memory_order_relaxed) == id && !promotion_due(f, old)) {
-        f->ref.store(true, std::memory_order_relaxed);
+        if (!f->ref.load(std::memory_order_relaxed)) f->ref.store(true, std::memory_order_relaxed);
         return f;
       }
       f->word.fetch_sub(1 + kHit, std::memory_order_relaxed);
@@ -351,6 +395,57 @@ struct BufferPool::Impl {
     if (f != nullptr && f->page.load(std::memory_order_relaxed) == id) return f;
     std::lock_guard pg(pool_mu);
     return table->find(id);
+  }
+
+  // A read's fast path (see the top of the file): a page attached on the fastest tier, copied
+  // without a pin. False when the page is elsewhere or missing, moved under the copy, or the
+  // copy failed: the pinned path then decides.
+  bool read_unpinned(PageId id, std::size_t off, std::byte *dst, std::size_t n) {
+    Frame *f = table->find(id);
+    if (f == nullptr || f->tier != 0) return false;
+    std::uint64_t g = f->gen.load(std::memory_order_acquire);
+    if ((g & 1) != 0 || f->page.load(std::memory_order_relaxed) != id) return false;
+    std::size_t left = tm_copy_mc(dst, f->mem + off, n);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (left != 0 || f->gen.load(std::memory_order_relaxed) != g) return false;
+    if (!f->ref.load(std::memory_order_relaxed)) f->ref.store(true, std::memory_order_relaxed);
+    count_read_hit(read_hits.get());
+    return true;
+  }
+
+  // A read under a pin: a miss, a slower tier (its hits decide promotions), a page on the
+  // move, or a memory error in the frame. A clean page in a failed frame is reloaded into
+  // another frame, invisibly; a dirty one is reported lost.
+  [[gnu::noinline]] void read_pinned(PageId id, std::size_t off, std::byte *dst, std::size_t n) {
+    constexpr int kAttempts = 8;  // each failed attempt retires one frame
+    for (int attempt = 1;; ++attempt) {
+      Frame *f = pin(id);
+      std::size_t left = tm_copy_mc(dst, f->mem + off, n);
+      if (left != 0 && tm_verify_mc(f->mem + off, n) == 0) {
+        f->word.fetch_sub(1, std::memory_order_release);
+        throw Error(-EHWPOISON, "tiermem: buffer pool: the buffer given to read page " +
+                                    std::to_string(id) +
+                                    " has a memory error; read into another buffer");
+      }
+      f->word.fetch_sub(1, std::memory_order_release);
+      if (left == 0) return;
+      std::lock_guard pg(pool_mu);
+      if (table->find(id) != f) continue;  // another thread retired it meanwhile
+      if (!detach(f))
+        throw Error(-EHWPOISON, "tiermem: buffer pool: page " + std::to_string(id) +
+                                    " sits in a frame with a memory error and is pinned; "
+                                    "release its pins, then read it again");
+      bool dirty = f->dirty.load(std::memory_order_relaxed);
+      retire(f);  // reports a dirty page to on_lost
+      if (dirty)
+        throw Error(-EHWPOISON, "tiermem: buffer pool: dirty page " + std::to_string(id) +
+                                    " was lost to a memory error in its frame (reported to "
+                                    "on_lost); read it again to get the stored version");
+      if (attempt == kAttempts)
+        throw Error(-EHWPOISON, "tiermem: buffer pool: page " + std::to_string(id) + " met a "
+                                "memory error in " + std::to_string(kAttempts) +
+                                " frames in a row; check the tier's memory (tiermem scrub)");
+    }
   }
 
   void flush() {
@@ -482,6 +577,24 @@ void BufferPool::Pin::release(bool dirty) noexcept {
   pool_ = nullptr;
 }
 
+namespace {
+[[noreturn, gnu::cold, gnu::noinline]] void throw_read_range(BufferPool::PageId id, std::size_t offset,
+                                                            std::size_t n, std::size_t ps) {
+  throw Error(-EINVAL, "tiermem: buffer pool: reading " + std::to_string(n) + " bytes at offset " +
+                           std::to_string(offset) + " of page " + std::to_string(id) +
+                           " runs past the page's " + std::to_string(ps) +
+                           " bytes; keep offset + size within the page");
+}
+}  // namespace
+
+void BufferPool::read(PageId id, std::size_t offset, std::span<std::byte> out) {
+  Impl &m = *impl_;
+  std::size_t ps = m.opt.page_size;
+  if (offset > ps || out.size() > ps - offset) throw_read_range(id, offset, out.size(), ps);
+  if (!m.read_unpinned(id, offset, out.data(), out.size())) [[unlikely]]
+    m.read_pinned(id, offset, out.data(), out.size());
+}
+
 void BufferPool::flush() { impl_->flush(); }
 
 std::size_t BufferPool::page_size() const noexcept { return impl_->opt.page_size; }
@@ -493,6 +606,8 @@ BufferPool::Stats BufferPool::stats() const {
   for (auto &tp : m.tiers)
     st.tiers.push_back({tp->name, tp->nframes, tp->allocated - tp->free.size() - tp->retired,
                         m.tier_hit_count(*tp)});
+  for (unsigned i = 0; i <= kReadStripes; ++i)  // pin-less reads: the fastest tier's
+    st.tiers[0].hits += m.read_hits[i].hits.load(std::memory_order_relaxed);
   st.misses = m.misses.load();
   st.promotions = m.promotions.load();
   st.demotions = m.demotions.load();

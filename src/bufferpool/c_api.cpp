@@ -74,6 +74,16 @@ TM_API int tm_bufferpool_unpin(tm_bufferpool *pool, uint64_t id, int dirty) {
   });
 }
 
+TM_API int tm_bufferpool_read(tm_bufferpool *pool, uint64_t id, size_t offset, void *dst,
+                              size_t n) {
+  return guard([&] {
+    if (pool == nullptr || (dst == nullptr && n != 0))
+      return set_last_error(-EINVAL, "tiermem: tm_bufferpool_read: pool and dst are required");
+    pool->pool->read(id, offset, std::span<std::byte>(static_cast<std::byte *>(dst), n));
+    return 0;
+  });
+}
+
 TM_API int tm_bufferpool_flush(tm_bufferpool *pool) {
   return guard([&] {
     if (pool == nullptr) return set_last_error(-EINVAL, "tiermem: tm_bufferpool_flush: no pool");

@@ -2,7 +2,9 @@
 // write-back, storage errors and bad options.
 #include <cerrno>
 #include <stdexcept>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -265,4 +267,61 @@ TEST_CASE("a page pinned the most times a page can be refuses one more pin with 
   for (std::size_t i = 0; i < kMost; ++i) pool.unpin(1, false);
   CHECK(error_of([&] { pool.unpin(1, false); }).first == -EINVAL);
   CHECK(page_version(pool.pin(0).data(), 0) == 0);
+}
+
+TEST_CASE("read copies part of a page, loading it on a miss and counting later reads as hits") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(4, 4));
+  std::vector<std::byte> whole(4096);
+  pool.read(5, 0, whole);  // a miss: loaded from storage
+  CHECK(page_version(whole, 5) == 0);
+  CHECK(st.reads == 1);
+  std::byte part[100];
+  pool.read(5, 1000, part);  // a hit without a pin
+  for (std::size_t i = 0; i < sizeof part; ++i)
+    CHECK(part[i] == tiermem::test::fill_byte(5, 0, 1000 + i));
+  pool.read(5, 4096, std::span<std::byte>());  // an empty read at the end is allowed
+  BufferPool::Stats s = pool.stats();
+  CHECK(st.reads == 1);
+  CHECK(s.misses == 1);
+  CHECK(s.tiers[0].hits == 2);
+  // A read keeps the page from looking cold: it sets CLOCK's reference bit like a pin.
+  {
+    BufferPool::Pin p = pool.pin(5);
+    make_page(p.data(), 5, 9);
+    p.mark_dirty();
+  }
+  pool.read(5, 0, whole);
+  CHECK(page_version(whole, 5) == 9);
+}
+
+TEST_CASE("read on the slow tier goes through a pin, so its hits promote the page") {
+  Storage st(16, 4096);
+  auto o = st.options(2, 4);
+  o.promote_after = 2;
+  BufferPool pool(std::move(o));
+  for (std::uint64_t id = 0; id < 4; ++id) pool.pin(id);  // 0 and 1 are demoted
+  CHECK(tier_of(pool.pin(0)) == "emulated:slow");             // first slow hit
+  std::byte b[16];
+  pool.read(0, 0, b);  // second slow hit: promoted
+  CHECK(pool.stats().promotions == 1);
+  CHECK(tier_of(pool.pin(0)) == "emulated:fast");
+  CHECK(page_version(pool.pin(0).data(), 0) == 0);
+}
+
+TEST_CASE("a read past the page is refused naming the page, the range and the size") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(4, 0));
+  std::byte b[16];
+  auto [code, msg] = error_of([&] { pool.read(3, 4090, b); });
+  CHECK(code == -EINVAL);
+  CHECK(contains(msg, "16 bytes at offset 4090 of page 3"));
+  CHECK(contains(msg, "keep offset + size within the page"));
+  CHECK(error_of([&] { pool.read(3, 5000, std::span<std::byte>()); }).first == -EINVAL);
+  CHECK(st.reads == 0);  // refused before anything was loaded
+  // A failing storage read reaches the reader as it reaches a pin.
+  st.fail_read = -EIO;
+  auto [rcode, rmsg] = error_of([&] { pool.read(4, 0, b); });
+  CHECK(rcode == -EIO);
+  CHECK(contains(rmsg, "reading page 4 failed"));
 }

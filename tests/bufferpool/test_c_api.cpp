@@ -40,12 +40,20 @@ TEST_CASE("the C API pins, unpins, counts and writes back through callbacks") {
   CHECK(tm_bufferpool_unpin(pool, 3, 1) == 0);
   CHECK(tm_bufferpool_unpin(pool, 3, 0) == -EINVAL);
   CHECK(std::string(tm_last_error()).find("page 3 is not pinned") != std::string::npos);
+  std::byte page[8192];
+  CHECK(tm_bufferpool_read(pool, 3, 0, page, sizeof page) == 0);  // a hit without a pin
+  CHECK(page_version(page, 3) == 2);
+  CHECK(tm_bufferpool_read(pool, 3, 8000, page, 500) == -EINVAL);
+  CHECK(std::string(tm_last_error()).find("500 bytes at offset 8000 of page 3") !=
+        std::string::npos);
+  CHECK(tm_bufferpool_read(pool, 3, 0, nullptr, 8) == -EINVAL);
   CHECK(tm_bufferpool_flush(pool) == 0);
   CHECK(page_version(st.pages[3], 3) == 2);
   tm_bufferpool_stats s{};
   CHECK(tm_bufferpool_stats_get(pool, &s) == 0);
   CHECK(s.ntiers == 2);
   CHECK(s.misses == 1);
+  CHECK(s.hits[0] == 1);
   CHECK(s.writebacks == 1);
   CHECK(s.frames[0] == 2);
   CHECK(s.used[0] == 1);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -125,4 +126,92 @@ TEST_CASE("hits from several threads are all counted, on the tier that served th
   CHECK(s.misses == 16);
   CHECK(s.tiers[0].hits - before.tiers[0].hits == kThreads * kHits / 2);
   CHECK(s.tiers[1].hits - before.tiers[1].hits == kThreads * kHits / 2);
+}
+
+TEST_CASE("pin-less reads see whole pages while other threads move, rewrite and evict them") {
+  constexpr std::size_t kPages = 160, kOps = 20000;
+  Storage st(kPages, 4096);
+  BufferPool pool(st.options(16, 48));
+  struct Latch {
+    std::mutex mu;
+    std::uint64_t version = 0;
+  };
+  std::vector<Latch> latches(kPages);
+  std::atomic<int> bad{0}, wrong_id{0};
+  std::atomic<std::uint64_t> reads{0};
+
+  // Writers pin under the page's latch and rewrite it, and their misses move pages.
+  auto writer = [&](unsigned seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<std::size_t> hot(0, 19), any(0, kPages - 1), coin(0, 7);
+    for (std::size_t op = 0; op < kOps; ++op) {
+      std::size_t id = coin(rng) < 4 ? hot(rng) : any(rng);
+      std::lock_guard g(latches[id].mu);
+      BufferPool::Pin p = pool.pin(id);
+      if (coin(rng) < 2) {
+        make_page(p.data(), id, ++latches[id].version);
+        p.mark_dirty();
+      }
+    }
+  };
+  // Readers: the whole page under its latch (content and version must match), or the page's
+  // id field without a latch (never rewritten, so it must always be the page asked for,
+  // whichever frame the page is in when the copy runs).
+  auto reader = [&](unsigned seed, bool latched) {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<std::size_t> hot(0, 19), any(0, kPages - 1), coin(0, 7);
+    std::vector<std::byte> page(4096);
+    for (std::size_t op = 0; op < kOps; ++op) {
+      std::size_t id = coin(rng) < 4 ? hot(rng) : any(rng);
+      if (latched) {
+        std::lock_guard g(latches[id].mu);
+        pool.read(id, 0, page);
+        if (page_version(page, id) != static_cast<std::int64_t>(latches[id].version)) ++bad;
+      } else {
+        std::uint64_t got;
+        pool.read(id, 0, std::as_writable_bytes(std::span(&got, 1)));
+        if (got != id) ++wrong_id;
+      }
+      ++reads;
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(writer, 11);
+  threads.emplace_back(writer, 12);
+  threads.emplace_back(reader, 13, true);
+  threads.emplace_back(reader, 14, false);
+  threads.emplace_back(reader, 15, false);
+  for (auto &t : threads) t.join();
+
+  CHECK(bad == 0);
+  CHECK(wrong_id == 0);
+  pool.flush();
+  for (std::size_t id = 0; id < kPages; ++id)
+    CHECK(page_version(st.pages[id], id) == static_cast<std::int64_t>(latches[id].version));
+  BufferPool::Stats s = pool.stats();
+  CHECK(s.demotions > 0);
+  CHECK(s.promotions > 0);
+  CHECK(s.evictions > 0);
+  CHECK(s.retired == 0);
+  // Every operation is one hit or one miss, pins and reads alike.
+  std::uint64_t hits = 0;
+  for (const auto &t : s.tiers) hits += t.hits;
+  CHECK(hits + s.misses == reads.load() + 2 * kOps);
+}
+
+TEST_CASE("pin-less read hits from many threads are all counted, past the per-thread stripes") {
+  constexpr std::size_t kThreads = 80, kReads = 2000;  // more threads than the 64 stripes
+  Storage st(8, 4096);
+  BufferPool pool(st.options(8, 0));
+  for (std::uint64_t id = 0; id < 8; ++id) pool.pin(id);
+  std::uint64_t before = pool.stats().tiers[0].hits;
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::byte b[8];
+      for (std::size_t i = 0; i < kReads; ++i) pool.read((t + i) % 8, 0, b);
+    });
+  for (auto &t : threads) t.join();
+  CHECK(pool.stats().tiers[0].hits - before == kThreads * kReads);
+  CHECK(pool.stats().misses == 8);
 }

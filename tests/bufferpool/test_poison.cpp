@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <set>
+#include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -121,4 +123,94 @@ TEST_CASE("a poisoned page found while promoting is reloaded into the fast tier"
   CHECK(s.retired == 1);
   CHECK(s.promotions == 0);
   CHECK(st.reads == 5);
+}
+
+TEST_CASE("a read that meets a poisoned clean page reloads it into another frame, invisibly") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(4, 4));
+  std::byte *bad = pool.pin(6).data().data();
+  poison_frame(bad, 4096);
+  std::vector<std::byte> page(4096);
+  pool.read(6, 0, page);  // the pin-less copy fails, the pinned one retires the frame
+  CHECK(page_version(page, 6) == 0);
+  CHECK(st.reads == 2);
+  BufferPool::Stats s = pool.stats();
+  CHECK(s.retired == 1);
+  CHECK(s.lost == 0);
+  CHECK(pool.pin(6).data().data() != bad);
+  pool.read(6, 0, page);  // and later reads hit the new frame
+  CHECK(page_version(page, 6) == 0);
+  CHECK(st.reads == 2);
+}
+
+TEST_CASE("a read that meets a poisoned dirty page reports it lost and fails with EHWPOISON") {
+  Storage st(16, 4096);
+  std::vector<std::uint64_t> lost;
+  auto o = st.options(4, 0);
+  o.on_lost = [&](std::uint64_t id) { lost.push_back(id); };
+  BufferPool pool(std::move(o));
+  std::byte *bad;
+  {
+    BufferPool::Pin p = pool.pin(2);
+    make_page(p.data(), 2, 3);
+    p.mark_dirty();
+    bad = p.data().data();
+  }
+  poison_frame(bad, 4096);
+  std::vector<std::byte> page(4096);
+  std::string msg;
+  try {
+    pool.read(2, 0, page);
+  } catch (const tiermem::Error &e) {
+    CHECK(e.code() == -EHWPOISON);
+    msg = e.what();
+  }
+  CHECK(msg.find("dirty page 2 was lost") != std::string::npos);
+  CHECK(lost == std::vector<std::uint64_t>{2});
+  CHECK(pool.stats().retired == 1);
+  pool.read(2, 0, page);  // the next read gets the stored version
+  CHECK(page_version(page, 2) == 0);
+}
+
+TEST_CASE("a read of a poisoned page that another pin holds fails and retires nothing") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(4, 0));
+  BufferPool::Pin held = pool.pin(1);
+  poison_frame(held.data().data(), 4096);
+  std::byte b[64];
+  std::string msg;
+  try {
+    pool.read(1, 0, b);
+  } catch (const tiermem::Error &e) {
+    CHECK(e.code() == -EHWPOISON);
+    msg = e.what();
+  }
+  CHECK(msg.find("page 1 sits in a frame with a memory error and is pinned") != std::string::npos);
+  CHECK(pool.stats().retired == 0);
+  held.release();
+  pool.read(1, 0, b);  // unpinned now: retired and reloaded
+  CHECK(pool.stats().retired == 1);
+}
+
+TEST_CASE("a read into a poisoned buffer names the buffer and leaves the frame in use") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(4, 0));
+  pool.pin(4);
+  void *m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(m != MAP_FAILED);
+  auto *dst = static_cast<std::byte *>(m);
+  poison_frame(dst, 4096);
+  std::string msg;
+  try {
+    pool.read(4, 0, std::span<std::byte>(dst, 64));
+  } catch (const tiermem::Error &e) {
+    CHECK(e.code() == -EHWPOISON);
+    msg = e.what();
+  }
+  CHECK(msg.find("the buffer given to read page 4 has a memory error") != std::string::npos);
+  CHECK(pool.stats().retired == 0);
+  std::byte ok[64];
+  pool.read(4, 0, ok);
+  CHECK(st.reads == 1);
+  munmap(m, 4096);
 }
