@@ -12,7 +12,9 @@
 // and recorded as poison; the dirty page reported lost by id through on_lost and never
 // written back; the clean page reloaded from storage with its content intact; 5000 later
 // pins (with writes) never get a retired frame and always see the expected content; after a
-// flush storage holds every page's last version. Exit 0 when all pass.
+// flush storage holds every page's last version. Then read() meets poison in two more
+// fast-tier frames: the clean page is reloaded, the dirty one reported lost (EHWPOISON).
+// Exit 0 when all pass.
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -28,6 +30,7 @@
 
 #include "bufferpool/storage.hpp"
 #include "tiermem/bufferpool.hpp"
+#include "tiermem/heap.hpp"
 #include "tiermem/tiermem.h"
 
 using tiermem::BufferPool;
@@ -196,6 +199,68 @@ int main(int argc, char **argv) {
     }
     check(stale == 0, "after flush() storage holds every page's latest version (" +
                           std::to_string(stale) + " pages differ)");
+
+    // read(): its pin-less copy meets real poison in a fast-tier frame. A clean page is
+    // reloaded into another frame; a dirty one is reported lost, and the read fails.
+    std::string fast_name = s0.tiers[0].name;
+    std::vector<std::uint64_t> on_fast;
+    for (std::uint64_t id = 0; id < kPages && on_fast.empty(); ++id) {
+      BufferPool::Pin p = pool.pin(id);
+      if (tiermem::TierHandle::of(p.data().data()).name() == fast_name) on_fast.push_back(id);
+    }
+    check(on_fast.size() == 1, "a page found on the fast tier for read()");
+    if (on_fast.size() == 1) {
+      std::uint64_t rc_id = on_fast[0], rd_id = rc_id;
+      std::byte *rc_frame = pool.pin(rc_id).data().data();
+      check(madvise(rc_frame, kPage, MADV_HWPOISON) == 0, "MADV_HWPOISON on clean page's frame");
+      int reads_before = reads_of[rc_id];
+      std::vector<std::byte> page(kPage);
+      pool.read(rc_id, 0, page);
+      check(page_version(page, rc_id) == static_cast<std::int64_t>(expect[rc_id]) &&
+                reads_of[rc_id] == reads_before + 1,
+            "read() of clean page " + std::to_string(rc_id) +
+                " in a poisoned frame reloaded it from storage, content intact");
+      check(pool.pin(rc_id).data().data() != rc_frame, "the reloaded page is in another frame");
+      // The dirty page is poisoned only now: reloading the clean page above may have demoted
+      // it, and a demotion that meets poison reports the page lost itself.
+      for (std::uint64_t id = 0; id < kPages; ++id) {  // one still on the fast tier
+        if (id == rc_id) continue;
+        BufferPool::Pin p = pool.pin(id);
+        if (tiermem::TierHandle::of(p.data().data()).name() == fast_name) {
+          rd_id = id;
+          break;
+        }
+      }
+      std::byte *rd_frame;
+      {
+        BufferPool::Pin p = pool.pin(rd_id);
+        rd_frame = p.data().data();
+        make_page(p.data(), rd_id, ++expect[rd_id]);
+        p.mark_dirty();
+      }
+      check(tiermem::TierHandle::of(rd_frame).name() == fast_name &&
+                madvise(rd_frame, kPage, MADV_HWPOISON) == 0,
+            "MADV_HWPOISON on the fast-tier frame of dirty page " + std::to_string(rd_id));
+      int code = 0;
+      try {
+        pool.read(rd_id, 0, page);
+      } catch (const tiermem::Error &e) {
+        code = e.code();
+        std::printf("read of the dirty page: %s\n", e.what());
+      }
+      check(code == -EHWPOISON, "read() of dirty page " + std::to_string(rd_id) +
+                                     " in a poisoned frame fails with EHWPOISON");
+      check(lost.size() == 2 && lost[1] == rd_id, "on_lost was told page " + std::to_string(rd_id));
+      check(tm_poison_contains(rc_frame, kPage) == 1 && tm_poison_contains(rd_frame, kPage) == 1,
+            "tiermem recorded both frames as poison");
+      s = pool.stats();
+      check(s.retired == 4 && s.lost == 2, "4 frames retired, 2 pages lost (" +
+                                               std::to_string(s.retired) + ", " +
+                                               std::to_string(s.lost) + ")");
+      pool.read(rd_id, 0, page);
+      check(page_version(page, rd_id) == static_cast<std::int64_t>(expect[rd_id] - 1),
+            "the lost page read again gives its stored version");
+    }
   } catch (const std::exception &e) {
     std::printf("FAIL: %s\n", e.what());
     return 1;

@@ -4,7 +4,9 @@
 # dirty page are poisoned; demoting them reads each frame with tm_copy_mc, which meets the
 # poison: both frames are retired, the clean page is reloaded from storage with its content,
 # the dirty page is reported lost by id through on_lost, and 5000 later pins never get a
-# retired frame and see every other page's content intact. QEMU cannot raise a real machine
+# retired frame and see every other page's content intact. Then read()'s pin-less copy meets
+# poison in two more fast-tier frames: the clean page is reloaded, the dirty one is reported
+# lost and the read fails with EHWPOISON. QEMU cannot raise a real machine
 # check; MADV_HWPOISON drives the same memory_failure() code a machine check would.
 . "$TIERMEM_VM_LIB"
 
@@ -17,5 +19,7 @@ cat pool.out pool.err
 [ "$rc" = 0 ] || fail "tm_pool_poison_probe exited $rc: $(grep FAIL pool.out | head -3)"
 grep -q "^ok: on_lost was called once, with page id 1" pool.out ||
   fail "the probe did not check the lost page's id"
+grep -q "^ok: read() of clean page .* reloaded it from storage" pool.out ||
+  fail "the probe did not check read() on a poisoned clean page"
 grep -q "^ALL OK$" pool.out || fail "the probe did not report ALL OK"
 step "pool-poison: all checks passed"
