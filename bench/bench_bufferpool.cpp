@@ -161,10 +161,10 @@ void BM_HitMutexUnorderedMap(benchmark::State &state) {
   }
 }
 
-BENCHMARK(BM_HitBufferPool)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
-BENCHMARK(BM_HitBufferPoolRead)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
-BENCHMARK(BM_HitUnorderedMap)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
-BENCHMARK(BM_HitMutexUnorderedMap)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
+BENCHMARK(BM_HitBufferPool)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
+BENCHMARK(BM_HitBufferPoolRead)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
+BENCHMARK(BM_HitUnorderedMap)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
+BENCHMARK(BM_HitMutexUnorderedMap)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
 
 // ---------------------------------------------------------------------------------------
 // 2. Zipfian read/update over a data set 4x the fast tier
