@@ -60,6 +60,11 @@ std::size_t copy_portable(void *dst, const void *src, std::size_t n) noexcept {
 }
 
 CopyRoutine detail::active_routine = CopyRoutine::portable;
+#if defined(__x86_64__)
+const bool detail::have_avx2 = __builtin_cpu_supports("avx2");
+#else
+const bool detail::have_avx2 = false;
+#endif
 
 PortableFrame *current_portable_frame() noexcept { return tls_frame; }
 

@@ -41,18 +41,25 @@ bool routine_available(CopyRoutine r) noexcept;
 /** The memcpy-under-sigsetjmp routine (any architecture). */
 std::size_t copy_portable(void *dst, const void *src, std::size_t n) noexcept;
 
-// rep movsb starts slowly: on this project's AMD EPYC machine, copies of 8 to 512 bytes ran at
-// 0.2-0.4x memcpy's speed with it and at 0.3-0.6x with the word loop (bench_copy_mc). glibc's
-// memcpy, too, takes rep movsb only above a threshold.
-inline constexpr std::size_t kMovsbMin = 256;
+// rep movsb starts slowly. On this project's AMD EPYC machine (bench_copy_mc, ratio to
+// memcpy's bandwidth) it reached 0.2-0.45x from 8 B to 1 KiB and 0.63x at 2 KiB, where the
+// word loop reached 0.3-0.75x below 256 B and the AVX2 loop 0.5-1.4x from 256 B to 4 KiB.
+// So a CPU that cpuid sends to rep movsb copies short ranges with the others, as glibc's
+// memcpy takes rep movsb only above a threshold too.
+inline constexpr std::size_t kWordsBelow = 256;
+inline constexpr std::size_t kMovsbFrom = 8192;
+namespace detail {
+extern const bool have_avx2;
+}
 
 /** Copies with routine `r`, ignoring the poison registry. */
 inline std::size_t copy_routine(CopyRoutine r, void *dst, const void *src, std::size_t n) noexcept {
   switch (r) {
 #if defined(__x86_64__)
     case CopyRoutine::rep_movsb:
-      return n < kMovsbMin ? tiermem_copy_mc_words(dst, src, n)
-                           : tiermem_copy_mc_movsb(dst, src, n);
+      if (n < kWordsBelow) return tiermem_copy_mc_words(dst, src, n);
+      if (n < kMovsbFrom && detail::have_avx2) return tiermem_copy_mc_avx2(dst, src, n);
+      return tiermem_copy_mc_movsb(dst, src, n);
     case CopyRoutine::word_loop: return tiermem_copy_mc_words(dst, src, n);
     case CopyRoutine::avx2: return tiermem_copy_mc_avx2(dst, src, n);
 #endif
