@@ -112,32 +112,33 @@ inline void read_byte(const std::byte *p) {
   benchmark::DoNotOptimize(v);
 }
 
-void BM_HitBufferPool(benchmark::State &state) {
+// Hits resident pages of the shared pool in a random order: `hit(pool, id)` per iteration.
+// Marks the run failed when any hit missed.
+template <class Hit>
+void pool_hits(benchmark::State &state, Hit hit) {
   auto pages = static_cast<std::size_t>(state.range(0));
   tiermem::BufferPool &pool = shared<HitPool>(pages).pool;
   auto ids = random_ids(pages, 7 + static_cast<unsigned>(state.thread_index()));
   auto before = pool.stats();
   std::size_t i = 0;
-  for (auto _ : state) {
-    tiermem::BufferPool::Pin p = pool.pin(ids[i++ & (ids.size() - 1)]);
+  for (auto _ : state) hit(pool, ids[i++ & (ids.size() - 1)]);
+  if (pool.stats().misses != before.misses) state.SkipWithError("a hit missed");
+}
+
+void BM_HitBufferPool(benchmark::State &state) {
+  pool_hits(state, [](tiermem::BufferPool &pool, std::uint64_t id) {
+    tiermem::BufferPool::Pin p = pool.pin(id);
     read_byte(p.data().data());
-  }
-  if (pool.stats().misses != before.misses) state.SkipWithError("a pin missed");
+  });
 }
 
 // The same hit through read(): the first byte copied out without a pin.
 void BM_HitBufferPoolRead(benchmark::State &state) {
-  auto pages = static_cast<std::size_t>(state.range(0));
-  tiermem::BufferPool &pool = shared<HitPool>(pages).pool;
-  auto ids = random_ids(pages, 7 + static_cast<unsigned>(state.thread_index()));
-  auto before = pool.stats();
-  std::size_t i = 0;
-  std::byte b[1];
-  for (auto _ : state) {
-    pool.read(ids[i++ & (ids.size() - 1)], 0, b);
+  pool_hits(state, [](tiermem::BufferPool &pool, std::uint64_t id) {
+    std::byte b[1];
+    pool.read(id, 0, b);
     read_byte(b);
-  }
-  if (pool.stats().misses != before.misses) state.SkipWithError("a read missed");
+  });
 }
 
 void BM_HitUnorderedMap(benchmark::State &state) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <sys/wait.h>
 #include <string>
+#include <utility>
 
 #include "tiermem/error.hpp"
 
@@ -98,6 +99,16 @@ inline Run run_command(const std::string &cmdline) {
 /** Runs the tiermem CLI with `args` (shell-quoted by the caller), `env` as VAR=value words. */
 inline Run run_cli(const std::string &args, const std::string &env = "") {
   return run_command(env + " " TIERMEM_CLI " " + args);
+}
+
+/** The code and message of the tiermem::Error that `fn` throws; {0, ""} when it throws none. */
+inline std::pair<int, std::string> error_code_of(auto &&fn) {
+  try {
+    fn();
+  } catch (const tiermem::Error &e) {
+    return {e.code(), e.what()};
+  }
+  return {0, ""};
 }
 
 /** The message of the tiermem::Error that `fn` throws; "" when it throws none. */

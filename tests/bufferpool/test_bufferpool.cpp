@@ -11,28 +11,19 @@
 #include "bufferpool/storage.hpp"
 #include "tiermem/bufferpool.hpp"
 #include "tiermem/heap.hpp"
+#include "support.hpp"
 
 using tiermem::BufferPool;
 using tiermem::TierHandle;
 using tiermem::test::make_page;
 using tiermem::test::page_version;
 using tiermem::test::Storage;
+using tiermem::test::error_code_of;
 
 namespace {
 
 std::string tier_of(const BufferPool::Pin &p) {
   return TierHandle::of(p.data().data()).name();
-}
-
-// The code and message of the tiermem::Error that `fn` throws.
-template <class Fn>
-std::pair<int, std::string> error_of(Fn &&fn) {
-  try {
-    fn();
-  } catch (const tiermem::Error &e) {
-    return {e.code(), e.what()};
-  }
-  return {0, "no error"};
 }
 
 bool contains(const std::string &s, const char *part) { return s.find(part) != std::string::npos; }
@@ -81,7 +72,7 @@ TEST_CASE("when every frame is pinned a pin fails with EBUSY and works once one 
   BufferPool::Pin a = pool.pin(0);
   BufferPool::Pin b = pool.pin(1);  // the fast frame is pinned: the miss lands on the slow tier
   CHECK(tier_of(b) == "emulated:slow");
-  auto [code, msg] = error_of([&] { pool.pin(2); });
+  auto [code, msg] = error_code_of([&] { pool.pin(2); });
   CHECK(code == -EBUSY);
   CHECK(contains(msg, "pinned"));
   a.release();
@@ -92,13 +83,13 @@ TEST_CASE("when every frame is pinned a pin fails with EBUSY and works once one 
 TEST_CASE("unpinning a page that is not pinned is an error naming the page") {
   Storage st(16, 4096);
   BufferPool pool(st.options(2, 2));
-  auto [code, msg] = error_of([&] { pool.unpin(5, false); });
+  auto [code, msg] = error_code_of([&] { pool.unpin(5, false); });
   CHECK(code == -EINVAL);
   CHECK(contains(msg, "page 5 is not pinned"));
   std::byte *p = pool.pin_raw(5);
   CHECK(page_version({p, 4096}, 5) == 0);
   pool.unpin(5, false);
-  CHECK(error_of([&] { pool.unpin(5, false); }).first == -EINVAL);
+  CHECK(error_code_of([&] { pool.unpin(5, false); }).first == -EINVAL);
 }
 
 TEST_CASE("a cold page is demoted to the slow tier instead of being dropped") {
@@ -173,7 +164,7 @@ TEST_CASE("a failing write-back reaches the caller and the dirty page stays vali
     p.release(true);
   }
   st.fail_write = -EIO;
-  auto [code, msg] = error_of([&] { pool.pin(1); });
+  auto [code, msg] = error_code_of([&] { pool.pin(1); });
   CHECK(code == -EIO);
   CHECK(contains(msg, "writing page 0 back failed"));
   CHECK(page_version(pool.pin(0).data(), 0) == 9);
@@ -187,7 +178,7 @@ TEST_CASE("a failing read reaches the caller and leaves the pool unchanged") {
   Storage st(16, 4096);
   BufferPool pool(st.options(2, 2));
   st.fail_read = -EIO;
-  auto [code, msg] = error_of([&] { pool.pin(4); });
+  auto [code, msg] = error_code_of([&] { pool.pin(4); });
   CHECK(code == -EIO);
   CHECK(contains(msg, "reading page 4 failed"));
   CHECK(pool.stats().tiers[0].used == 0);
@@ -200,7 +191,7 @@ TEST_CASE("bad options are rejected with errors naming the remedy") {
   auto with = [&](auto change) {
     auto o = st.options(4, 4);
     change(o);
-    return error_of([&] { BufferPool pool(std::move(o)); });
+    return error_code_of([&] { BufferPool pool(std::move(o)); });
   };
   for (std::size_t ps : {0ul, 1000ul, 2048ul, 12288ul, 131072ul}) {
     auto [code, msg] = with([&](BufferPool::Options &o) { o.page_size = ps; });
@@ -259,13 +250,13 @@ TEST_CASE("a page pinned the most times a page can be refuses one more pin with 
   BufferPool pool(st.options(2, 0));
   constexpr std::size_t kMost = std::size_t{1} << 20;
   for (std::size_t i = 0; i < kMost; ++i) pool.pin_raw(1);
-  auto [code, msg] = error_of([&] { pool.pin_raw(1); });
+  auto [code, msg] = error_code_of([&] { pool.pin_raw(1); });
   CHECK(code == -EOVERFLOW);
   CHECK(contains(msg, "page 1 is pinned 1048576 times"));
   pool.unpin(1, false);
   CHECK(page_version({pool.pin_raw(1), 4096}, 1) == 0);  // room for one again
   for (std::size_t i = 0; i < kMost; ++i) pool.unpin(1, false);
-  CHECK(error_of([&] { pool.unpin(1, false); }).first == -EINVAL);
+  CHECK(error_code_of([&] { pool.unpin(1, false); }).first == -EINVAL);
   CHECK(page_version(pool.pin(0).data(), 0) == 0);
 }
 
@@ -313,15 +304,15 @@ TEST_CASE("a read past the page is refused naming the page, the range and the si
   Storage st(16, 4096);
   BufferPool pool(st.options(4, 0));
   std::byte b[16];
-  auto [code, msg] = error_of([&] { pool.read(3, 4090, b); });
+  auto [code, msg] = error_code_of([&] { pool.read(3, 4090, b); });
   CHECK(code == -EINVAL);
   CHECK(contains(msg, "16 bytes at offset 4090 of page 3"));
   CHECK(contains(msg, "keep offset + size within the page"));
-  CHECK(error_of([&] { pool.read(3, 5000, std::span<std::byte>()); }).first == -EINVAL);
+  CHECK(error_code_of([&] { pool.read(3, 5000, std::span<std::byte>()); }).first == -EINVAL);
   CHECK(st.reads == 0);  // refused before anything was loaded
   // A failing storage read reaches the reader as it reaches a pin.
   st.fail_read = -EIO;
-  auto [rcode, rmsg] = error_of([&] { pool.read(4, 0, b); });
+  auto [rcode, rmsg] = error_code_of([&] { pool.read(4, 0, b); });
   CHECK(rcode == -EIO);
   CHECK(contains(rmsg, "reading page 4 failed"));
 }

@@ -19,15 +19,31 @@ using tiermem::test::make_page;
 using tiermem::test::page_version;
 using tiermem::test::Storage;
 
+namespace {
+// The database's content latch per page and the version it last wrote.
+struct Latch {
+  std::mutex mu;
+  std::uint64_t version = 0;
+};
+
+// After a run: storage holds every page's latest version once flushed, and the run moved
+// pages every way without retiring a frame.
+void check_flushed_and_moved(BufferPool &pool, Storage &st, const std::vector<Latch> &latches) {
+  pool.flush();
+  for (std::size_t id = 0; id < latches.size(); ++id)
+    CHECK(page_version(st.pages[id], id) == static_cast<std::int64_t>(latches[id].version));
+  BufferPool::Stats s = pool.stats();
+  CHECK(s.demotions > 0);
+  CHECK(s.promotions > 0);
+  CHECK(s.evictions > 0);
+  CHECK(s.retired == 0);
+}
+}  // namespace
+
 TEST_CASE("pages keep their content while threads pin, rewrite, demote, promote and evict") {
   constexpr std::size_t kPages = 160, kThreads = 4, kOps = 20000;
   Storage st(kPages, 4096);
   BufferPool pool(st.options(16, 48));
-  // The database's content latch per page and the version it last wrote.
-  struct Latch {
-    std::mutex mu;
-    std::uint64_t version = 0;
-  };
   std::vector<Latch> latches(kPages);
   std::atomic<int> bad{0}, busy{0};
 
@@ -58,15 +74,9 @@ TEST_CASE("pages keep their content while threads pin, rewrite, demote, promote 
 
   CHECK(bad == 0);
   CHECK(busy == 0);  // 4 threads pin one page each: 64 frames always have a victim
-  pool.flush();
-  for (std::size_t id = 0; id < kPages; ++id)
-    CHECK(page_version(st.pages[id], id) == static_cast<std::int64_t>(latches[id].version));
+  check_flushed_and_moved(pool, st, latches);
   BufferPool::Stats s = pool.stats();
-  CHECK(s.demotions > 0);
-  CHECK(s.promotions > 0);
-  CHECK(s.evictions > 0);
   CHECK(s.writebacks > 0);
-  CHECK(s.retired == 0);
   MESSAGE("hits fast=" << s.tiers[0].hits << " slow=" << s.tiers[1].hits << " misses=" << s.misses
                        << " promotions=" << s.promotions << " demotions=" << s.demotions
                        << " evictions=" << s.evictions << " writebacks=" << s.writebacks);
@@ -132,10 +142,6 @@ TEST_CASE("pin-less reads see whole pages while other threads move, rewrite and 
   constexpr std::size_t kPages = 160, kOps = 20000;
   Storage st(kPages, 4096);
   BufferPool pool(st.options(16, 48));
-  struct Latch {
-    std::mutex mu;
-    std::uint64_t version = 0;
-  };
   std::vector<Latch> latches(kPages);
   std::atomic<int> bad{0}, wrong_id{0};
   std::atomic<std::uint64_t> reads{0};
@@ -185,14 +191,8 @@ TEST_CASE("pin-less reads see whole pages while other threads move, rewrite and 
 
   CHECK(bad == 0);
   CHECK(wrong_id == 0);
-  pool.flush();
-  for (std::size_t id = 0; id < kPages; ++id)
-    CHECK(page_version(st.pages[id], id) == static_cast<std::int64_t>(latches[id].version));
+  check_flushed_and_moved(pool, st, latches);
   BufferPool::Stats s = pool.stats();
-  CHECK(s.demotions > 0);
-  CHECK(s.promotions > 0);
-  CHECK(s.evictions > 0);
-  CHECK(s.retired == 0);
   // Every operation is one hit or one miss, pins and reads alike.
   std::uint64_t hits = 0;
   for (const auto &t : s.tiers) hits += t.hits;

@@ -15,11 +15,13 @@
 
 #include "bufferpool/storage.hpp"
 #include "tiermem/bufferpool.hpp"
+#include "support.hpp"
 
 using tiermem::BufferPool;
 using tiermem::test::make_page;
 using tiermem::test::page_version;
 using tiermem::test::Storage;
+using tiermem::test::error_code_of;
 
 namespace {
 
@@ -31,6 +33,22 @@ void poison_frame(std::byte *p, std::size_t n) {
   void *m = mmap(p, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
   close(fd);
   if (m != p) throw std::runtime_error("mmap MAP_FIXED failed");
+}
+
+// The pool's options with on_lost appending to `lost`.
+BufferPool::Options recording_lost(Storage &st, std::size_t fast, std::size_t slow,
+                                   std::vector<std::uint64_t> &lost) {
+  auto o = st.options(fast, slow);
+  o.on_lost = [&lost](std::uint64_t id) { lost.push_back(id); };
+  return o;
+}
+
+// Pins page `id`, writes version `version` into it and leaves it dirty; returns its frame.
+std::byte *dirty_page(BufferPool &pool, std::uint64_t id, std::uint64_t version) {
+  BufferPool::Pin p = pool.pin(id);
+  make_page(p.data(), id, version);
+  p.mark_dirty();
+  return p.data().data();
 }
 
 }  // namespace
@@ -64,17 +82,8 @@ TEST_CASE("a clean page whose frame is poisoned is reloaded from storage, invisi
 TEST_CASE("a dirty page whose frame is poisoned is reported lost by page id") {
   Storage st(16, 4096);
   std::vector<std::uint64_t> lost;
-  auto o = st.options(1, 4);
-  o.on_lost = [&](std::uint64_t id) { lost.push_back(id); };
-  BufferPool pool(std::move(o));
-  std::byte *bad;
-  {
-    BufferPool::Pin p = pool.pin(2);
-    make_page(p.data(), 2, 5);
-    p.mark_dirty();
-    bad = p.data().data();
-  }
-  poison_frame(bad, 4096);
+  BufferPool pool(recording_lost(st, 1, 4, lost));
+  poison_frame(dirty_page(pool, 2, 5), 4096);
   pool.pin(3);
   CHECK(lost == std::vector<std::uint64_t>{2});
   BufferPool::Stats s = pool.stats();
@@ -87,16 +96,8 @@ TEST_CASE("a dirty page whose frame is poisoned is reported lost by page id") {
 TEST_CASE("a poisoned dirty page on the slowest tier is reported lost instead of written back") {
   Storage st(16, 4096);
   std::vector<std::uint64_t> lost;
-  auto o = st.options(2, 0);
-  o.on_lost = [&](std::uint64_t id) { lost.push_back(id); };
-  BufferPool pool(std::move(o));
-  std::byte *bad;
-  {
-    BufferPool::Pin p = pool.pin(7);
-    make_page(p.data(), 7, 1);
-    p.mark_dirty();
-    bad = p.data().data();
-  }
+  BufferPool pool(recording_lost(st, 2, 0, lost));
+  std::byte *bad = dirty_page(pool, 7, 1);
   pool.pin(8);
   poison_frame(bad, 4096);
   pool.pin(9);  // evicts page 7: its write-back copy fails
@@ -146,25 +147,11 @@ TEST_CASE("a read that meets a poisoned clean page reloads it into another frame
 TEST_CASE("a read that meets a poisoned dirty page reports it lost and fails with EHWPOISON") {
   Storage st(16, 4096);
   std::vector<std::uint64_t> lost;
-  auto o = st.options(4, 0);
-  o.on_lost = [&](std::uint64_t id) { lost.push_back(id); };
-  BufferPool pool(std::move(o));
-  std::byte *bad;
-  {
-    BufferPool::Pin p = pool.pin(2);
-    make_page(p.data(), 2, 3);
-    p.mark_dirty();
-    bad = p.data().data();
-  }
-  poison_frame(bad, 4096);
+  BufferPool pool(recording_lost(st, 4, 0, lost));
+  poison_frame(dirty_page(pool, 2, 3), 4096);
   std::vector<std::byte> page(4096);
-  std::string msg;
-  try {
-    pool.read(2, 0, page);
-  } catch (const tiermem::Error &e) {
-    CHECK(e.code() == -EHWPOISON);
-    msg = e.what();
-  }
+  auto [code, msg] = error_code_of([&] { pool.read(2, 0, page); });
+  CHECK(code == -EHWPOISON);
   CHECK(msg.find("dirty page 2 was lost") != std::string::npos);
   CHECK(lost == std::vector<std::uint64_t>{2});
   CHECK(pool.stats().retired == 1);
@@ -178,13 +165,8 @@ TEST_CASE("a read of a poisoned page that another pin holds fails and retires no
   BufferPool::Pin held = pool.pin(1);
   poison_frame(held.data().data(), 4096);
   std::byte b[64];
-  std::string msg;
-  try {
-    pool.read(1, 0, b);
-  } catch (const tiermem::Error &e) {
-    CHECK(e.code() == -EHWPOISON);
-    msg = e.what();
-  }
+  auto [code, msg] = error_code_of([&] { pool.read(1, 0, b); });
+  CHECK(code == -EHWPOISON);
   CHECK(msg.find("page 1 sits in a frame with a memory error and is pinned") != std::string::npos);
   CHECK(pool.stats().retired == 0);
   held.release();
@@ -200,13 +182,8 @@ TEST_CASE("a read into a poisoned buffer names the buffer and leaves the frame i
   REQUIRE(m != MAP_FAILED);
   auto *dst = static_cast<std::byte *>(m);
   poison_frame(dst, 4096);
-  std::string msg;
-  try {
-    pool.read(4, 0, std::span<std::byte>(dst, 64));
-  } catch (const tiermem::Error &e) {
-    CHECK(e.code() == -EHWPOISON);
-    msg = e.what();
-  }
+  auto [code, msg] = error_code_of([&] { pool.read(4, 0, std::span<std::byte>(dst, 64)); });
+  CHECK(code == -EHWPOISON);
   CHECK(msg.find("the buffer given to read page 4 has a memory error") != std::string::npos);
   CHECK(pool.stats().retired == 0);
   std::byte ok[64];
