@@ -1,5 +1,7 @@
 #include "safety/scrub.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
@@ -73,18 +75,30 @@ ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &o
 }
 
 DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len) : len_(len) {
+  // Errors the kernel finds in these units while we run are reported to us at once (as
+  // BUS_MCEERR_AO), recorded by the handler for the registered range and skipped by the verify.
+  // The kernel sends such a report only to a process that asked for early reports when the
+  // error was found, so that is asked before the mapping exists. And SIGBUS stays blocked
+  // from the mmap until the range is registered: a report that arrives in between (a process
+  // stopped right after mmap returns, as the VM test does, is likely to get one there) is
+  // delivered after the registration, not to a handler that does not know the range yet.
+  ::prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
+  tm_safety_init();
+  sigset_t bus, old;
+  sigemptyset(&bus);
+  sigaddset(&bus, SIGBUS);
+  pthread_sigmask(SIG_BLOCK, &bus, &old);
   void *p = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
   if (p == MAP_FAILED) {
     int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ::prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0);
     throw Error(-err, "tiermem: cannot map " + path + " for scrubbing: " + std::strerror(err) +
                           (err == EINVAL ? "; is it in devdax mode with the align sysfs reports?" : ""));
   }
   base_ = p;
-  // Errors the kernel finds in these units while we run are reported to us at once (as
-  // BUS_MCEERR_AO), recorded by the handler for the registered range and skipped by the verify.
-  ::prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
-  tm_safety_init();
   tm_safety_register_range(base_, len_, -1);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 DevdaxScrubber::~DevdaxScrubber() {

@@ -12,7 +12,10 @@
 # MAP_POPULATE). It records nothing else: no badblocks entry, no HardwareCorrupted count, and
 # under QEMU the page reads fine afterwards, so a scrub started later finds nothing. That is
 # why the injection happens while the scrub holds the device (stopped with SIGSTOP, so the
-# order is fixed and no timing decides the result).
+# order is fixed and no timing decides the result). The stop may land right after the scrub's
+# mmap returns: the scrub asks for early reports before mapping and keeps SIGBUS blocked until
+# it has registered the range (CI once stopped it before it asked, and the kernel sent it
+# nothing).
 . "$TIERMEM_VM_LIB"
 need_tiermem
 make_devdax
