@@ -31,6 +31,7 @@
 #include <mutex>
 #include <optional>
 
+#include "api/copy_mc.hpp"
 #include "bufferpool/page_table.hpp"
 #include "tiermem/tiermem.h"
 
@@ -399,15 +400,20 @@ struct BufferPool::Impl {
 
   // A read's fast path (see the top of the file): a page attached on the fastest tier, copied
   // without a pin. False when the page is elsewhere or missing, moved under the copy, or the
-  // copy failed: the pinned path then decides.
-  bool read_unpinned(PageId id, std::size_t off, std::byte *dst, std::size_t n) {
-    Frame *f = table->find(id);
-    if (f == nullptr || f->tier != 0) return false;
+  // copy failed: the pinned path then decides. The copy comes from the memory the page table's
+  // slot names and is checked afterwards, so that on a pool larger than the caches the page's
+  // bytes and the frame's line load together; a torn slot names some frame's memory (frames
+  // keep theirs for the pool's life), and a copy from the wrong one fails the checks.
+  [[gnu::always_inline]] bool read_unpinned(PageId id, std::size_t off, std::byte *dst,
+                                            std::size_t n) {
+    auto [f, mem] = table->lookup(id);
+    if (f == nullptr) return false;
     std::uint64_t g = f->gen.load(std::memory_order_acquire);
-    if ((g & 1) != 0 || f->page.load(std::memory_order_relaxed) != id) return false;
-    std::size_t left = tm_copy_mc(dst, f->mem + off, n);
+    std::size_t left = api::copy_mc(dst, mem + off, n);
+    bool ours = f->page.load(std::memory_order_relaxed) == id && f->mem == mem && f->tier == 0;
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (left != 0 || f->gen.load(std::memory_order_relaxed) != g) return false;
+    if (left != 0 || !ours || (g & 1) != 0 || f->gen.load(std::memory_order_relaxed) != g)
+      return false;
     if (!f->ref.load(std::memory_order_relaxed)) f->ref.store(true, std::memory_order_relaxed);
     count_read_hit(read_hits.get());
     return true;

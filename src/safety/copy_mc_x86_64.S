@@ -6,7 +6,8 @@
  *   size_t tiermem_copy_mc_words(void *dst, const void *src, size_t n);
  *
  * Both return the number of bytes not copied. Every instruction that touches the caller's
- * memory is listed in tiermem_copy_mc_extable as (faulting address, fix-up address); the
+ * memory is listed in the section tiermem_mc_extable as (faulting address, fix-up address),
+ * as are the inline copies of copy_mc.hpp (the linker gathers every object's entries); the
  * SIGBUS handler (sigbus.cpp) moves RIP to the fix-up and returns, so these routines never
  * call anything and need no stack frame.
  *
@@ -32,15 +33,9 @@
 #endif
 
 #define EXTABLE(fault, fixup)                   \
-  .pushsection .data.rel.ro.tiermem_mc, "aw";   \
+  .pushsection tiermem_mc_extable, "aw";        \
+  .balign 8;                                    \
   .quad fault, fixup;                           \
-  .popsection
-
-  .pushsection .data.rel.ro.tiermem_mc, "aw"
-  .p2align 3
-  .globl tiermem_copy_mc_extable
-  .hidden tiermem_copy_mc_extable
-tiermem_copy_mc_extable:
   .popsection
 
   .text
@@ -167,12 +162,6 @@ ENTRY(tiermem_copy_mc_avx2)
   EXTABLE(.Lv_st2, .Lavx_fault)
   EXTABLE(.Lv_st3, .Lavx_fault)
   .size tiermem_copy_mc_avx2, . - tiermem_copy_mc_avx2
-
-  .pushsection .data.rel.ro.tiermem_mc, "aw"
-  .globl tiermem_copy_mc_extable_end
-  .hidden tiermem_copy_mc_extable_end
-tiermem_copy_mc_extable_end:
-  .popsection
 
 #endif /* __x86_64__ */
 

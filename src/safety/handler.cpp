@@ -49,7 +49,7 @@ bool find_registered(std::uintptr_t a, Owner *out) noexcept {
 
 #if defined(__x86_64__)
 std::uintptr_t find_fixup(std::uintptr_t rip) noexcept {
-  for (const std::uintptr_t *e = tiermem_copy_mc_extable; e < tiermem_copy_mc_extable_end;
+  for (const std::uintptr_t *e = __start_tiermem_mc_extable; e < __stop_tiermem_mc_extable;
        e += 2) {
     if (e[0] == rip) return e[1];
   }

@@ -1,5 +1,7 @@
 // The buffer pool's page table: inserts and backward-shift erases keep every other entry
 // findable, including in long collision clusters and across the table's wrap-around.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <random>
 #include <unordered_map>
@@ -14,7 +16,8 @@ using tiermem::bufferpool_detail::PageTable;
 namespace {
 
 struct Item {
-  int n;
+  int n = 0;
+  std::byte *mem = nullptr;  // the table keeps a copy in the slot
 };
 
 }  // namespace
@@ -59,4 +62,30 @@ TEST_CASE("the page table agrees with a std::unordered_map through random insert
         REQUIRE(t.find(k) == (r == ref.end() ? nullptr : r->second));
       }
   }
+}
+
+TEST_CASE("dense page ids sit in their home slots, strided and high-bit ids spread") {
+  constexpr std::size_t kEntries = 4096;
+  std::vector<Item> items(kEntries);
+  auto max_displacement = [&](auto id_of) {
+    PageTable<Item> t(kEntries);
+    for (std::size_t i = 0; i < kEntries; ++i) t.insert(id_of(i), &items[i]);
+    std::size_t worst = 0;
+    for (std::size_t i = 0; i < kEntries; ++i) {
+      REQUIRE(t.find(id_of(i)) == &items[i]);
+      worst = std::max(worst, t.displacement(id_of(i)));
+    }
+    return worst;
+  };
+  // A pool's dense run of ids (in one block of the table's size): a hit never probes.
+  CHECK(max_displacement([](std::size_t i) { return std::uint64_t{1000} + i; }) == 0);
+  // Across a block boundary, the two parts are scattered independently.
+  CHECK(max_displacement([](std::size_t i) { return std::uint64_t{5000} + i; }) <= 16);
+  // Ids a power of two apart and a file number in the high bits: probes stay short (at a
+  // load of 1/2, random slots give a longest probe of about a dozen for 4096 keys; measured:
+  // 0 for both here, 3 across the block boundary).
+  CHECK(max_displacement([](std::size_t i) { return std::uint64_t{i} * 64; }) <= 16);
+  CHECK(max_displacement([](std::size_t i) {
+          return (std::uint64_t{i % 4} << 32) | (i / 4);
+        }) <= 16);
 }

@@ -191,3 +191,27 @@ TEST_CASE("a read into a poisoned buffer names the buffer and leaves the frame i
   CHECK(st.reads == 1);
   munmap(m, 4096);
 }
+
+// Reads of up to 16 bytes copy inline (not through the copy routine); a fault there must end
+// the same ways.
+TEST_CASE("short reads survive a poisoned clean page and name a poisoned buffer") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(4, 0));
+  std::byte *bad = pool.pin(6).data().data();
+  poison_frame(bad, 4096);
+  std::byte v[16];  // the page's id and version: the longest inline copy
+  pool.read(6, 0, v);  // the inline copy faults, the pinned path reloads the page
+  CHECK(page_version(std::span<const std::byte>(v), 6) == 0);
+  CHECK(pool.stats().retired == 1);
+  CHECK(st.reads == 2);
+
+  void *m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(m != MAP_FAILED);
+  auto *dst = static_cast<std::byte *>(m);
+  poison_frame(dst, 4096);
+  auto [code, msg] = error_code_of([&] { pool.read(6, 0, std::span<std::byte>(dst, 1)); });
+  CHECK(code == -EHWPOISON);
+  CHECK(msg.find("the buffer given to read page 6 has a memory error") != std::string::npos);
+  CHECK(pool.stats().retired == 1);
+  munmap(m, 4096);
+}

@@ -225,3 +225,43 @@ TEST_CASE("tm_read_mc says a bus error that is not poison stopped the copy, and 
   CHECK(tm_copy_tiers_mc(m.bad() - 8, dst.data(), 16, &copied) == -EFAULT);
   CHECK(copied == 8);
 }
+
+// The inline copy of up to 16 bytes (copy_small_mc: the buffer pool's pin-less read) has its
+// own fix-up entries, gathered by the linker beside the routines'.
+TEST_CASE("the inline small copy copies the same bytes as memcpy at every size to 16 and alignment") {
+  init();
+  REQUIRE_FALSE(tiermem::safety::poison_ever_recorded());  // else it defers to the routine
+  std::vector<unsigned char> src(64), dst(64), ref(64);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<unsigned char>(i * 29 + 5);
+  for (std::size_t sa = 0; sa < 16; ++sa)
+    for (std::size_t da = 0; da < 16; ++da)
+      for (std::size_t n = 0; n <= tiermem::safety::kSmallCopy; ++n) {
+        std::memset(dst.data(), 0xee, dst.size());
+        std::memset(ref.data(), 0xee, ref.size());
+        std::memcpy(ref.data() + da, src.data() + sa, n);
+        CAPTURE(sa);
+        CAPTURE(da);
+        CAPTURE(n);
+        REQUIRE(tiermem::safety::copy_small_mc(dst.data() + da, src.data() + sa, n));
+        REQUIRE(dst == ref);
+      }
+}
+
+TEST_CASE("the inline small copy reports a faulting source or destination instead of dying") {
+  init();
+  REQUIRE_FALSE(tiermem::safety::poison_ever_recorded());
+  BadTail m(1, 2);
+  std::vector<unsigned char> good(64, 0x5a);
+  for (std::size_t n = 1; n <= tiermem::safety::kSmallCopy; ++n) {
+    CAPTURE(n);
+    // Wholly bad, and straddling the boundary (the second half of the copy faults).
+    for (std::size_t before : {std::size_t{0}, n / 2}) {
+      CAPTURE(before);
+      CHECK_FALSE(tiermem::safety::copy_small_mc(good.data(), m.bad() - before, n));
+      CHECK_FALSE(tiermem::safety::copy_small_mc(m.bad() - before, good.data(), n));
+    }
+  }
+  // The copy right before the bad range still works.
+  unsigned char out[16];
+  CHECK(tiermem::safety::copy_small_mc(out, m.bad() - 16, 16));
+}
