@@ -16,12 +16,12 @@
 // anything shared: the frame's generation is a sequence lock over "which page this frame
 // holds". It is odd while the frame is detached (its bytes may be rewritten) and even while
 // a page is attached; every detach and every attach adds one, under the pool mutex. A
-// reader loads the generation, checks that it is even and that the frame holds its page,
-// copies with tm_copy_mc(), and loads the generation again: unchanged, the copy is the
-// page's; changed, the page moved under the copy and the read takes the pinned path. The
+// reader loads the generation, copies with api::copy_mc() (tm_copy_mc(), inline up to 16
+// bytes), checks that the generation was even and that the frame holds its page, and loads
+// the generation again: unchanged, the copy is the page's; changed, the page moved under the copy and the read takes the pinned path. The
 // copy races with the pool rewriting a frame it has just detached; the race is harmless
-// because such a copy is thrown away, and invisible to ThreadSanitizer because tm_copy_mc()
-// is assembly. A read's hit is counted in the reader's own stripe of a per-pool counter.
+// because such a copy is thrown away, and invisible to ThreadSanitizer because the copy is
+// assembly. A read's hit is counted in the reader's own stripe of a per-pool counter.
 #include "tiermem/bufferpool.hpp"
 
 #include <atomic>

@@ -174,22 +174,32 @@ TEST_CASE("a read of a poisoned page that another pin holds fails and retires no
   CHECK(pool.stats().retired == 1);
 }
 
-TEST_CASE("a read into a poisoned buffer names the buffer and leaves the frame in use") {
-  Storage st(16, 4096);
-  BufferPool pool(st.options(4, 0));
-  pool.pin(4);
+namespace {
+
+// Reads page `id` into `n` bytes of a poisoned buffer: the error must name the buffer.
+void check_read_into_poisoned_buffer(BufferPool &pool, std::uint64_t id, std::size_t n) {
   void *m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   REQUIRE(m != MAP_FAILED);
   auto *dst = static_cast<std::byte *>(m);
   poison_frame(dst, 4096);
-  auto [code, msg] = error_code_of([&] { pool.read(4, 0, std::span<std::byte>(dst, 64)); });
+  auto [code, msg] = error_code_of([&] { pool.read(id, 0, std::span<std::byte>(dst, n)); });
   CHECK(code == -EHWPOISON);
-  CHECK(msg.find("the buffer given to read page 4 has a memory error") != std::string::npos);
+  CHECK(msg.find("the buffer given to read page " + std::to_string(id) + " has a memory error") !=
+        std::string::npos);
+  munmap(m, 4096);
+}
+
+}  // namespace
+
+TEST_CASE("a read into a poisoned buffer names the buffer and leaves the frame in use") {
+  Storage st(16, 4096);
+  BufferPool pool(st.options(4, 0));
+  pool.pin(4);
+  check_read_into_poisoned_buffer(pool, 4, 64);
   CHECK(pool.stats().retired == 0);
   std::byte ok[64];
   pool.read(4, 0, ok);
   CHECK(st.reads == 1);
-  munmap(m, 4096);
 }
 
 // Reads of up to 16 bytes copy inline (not through the copy routine); a fault there must end
@@ -205,13 +215,6 @@ TEST_CASE("short reads survive a poisoned clean page and name a poisoned buffer"
   CHECK(pool.stats().retired == 1);
   CHECK(st.reads == 2);
 
-  void *m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(m != MAP_FAILED);
-  auto *dst = static_cast<std::byte *>(m);
-  poison_frame(dst, 4096);
-  auto [code, msg] = error_code_of([&] { pool.read(6, 0, std::span<std::byte>(dst, 1)); });
-  CHECK(code == -EHWPOISON);
-  CHECK(msg.find("the buffer given to read page 6 has a memory error") != std::string::npos);
+  check_read_into_poisoned_buffer(pool, 6, 1);
   CHECK(pool.stats().retired == 1);
-  munmap(m, 4096);
 }
