@@ -2,6 +2,7 @@
 // tests/vm/scenarios/pool-poison.sh (root; the kernel's MADV_HWPOISON injection).
 //
 //   tm_pool_poison_probe [FAST SLOW]      tier specs, default node:0 node:1
+//   tm_pool_poison_probe --short-read-page|--short-read-buffer [FAST SLOW]
 //
 // It refuses to run outside the VM harness (TIERMEM_VM_SHARE unset): the poison is real.
 //
@@ -14,7 +15,10 @@
 // pins (with writes) never get a retired frame and always see the expected content; after a
 // flush storage holds every page's last version. Then read() meets poison in two more
 // fast-tier frames: the clean page is reloaded, the dirty one reported lost (EHWPOISON).
-// Exit 0 when all pass.
+// The --short-read modes check read()'s inline copy of up to 16 bytes, which runs only while
+// the process has no poison on record: a fresh process poisons a clean page's fast frame
+// (-page) or the caller's buffer (-buffer) and reads 16 bytes, so the first poison it meets
+// is met by that copy. Exit 0 when all pass.
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -60,11 +64,80 @@ void unexpected_sigbus(int, siginfo_t *si, void *) {
 constexpr std::size_t kPage = 4096;
 constexpr std::uint64_t kPages = 48;
 
+void install_unexpected_sigbus() {
+  struct sigaction sa {};
+  sa.sa_sigaction = unexpected_sigbus;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, nullptr);
+}
+
+bool hwpoison(void *p, const char *what) {
+  if (madvise(p, kPage, MADV_HWPOISON) == 0) return true;
+  std::printf("FAIL: madvise(MADV_HWPOISON) on %s %p: %s (root and CONFIG_MEMORY_FAILURE needed)\n",
+              what, p, std::strerror(errno));
+  return false;
+}
+
+// read() of 16 bytes of page 3 whose fast-tier frame (into_buffer false) or whose destination
+// (true) is the first poison this process meets.
+int short_read(const std::string &fast, const std::string &slow, bool into_buffer) {
+  Storage st(kPages, kPage);
+  int reads = 0;
+  BufferPool::Options o;
+  o.page_size = kPage;
+  o.tiers = {{fast, 4 * kPage}, {slow, 8 * kPage}};
+  o.read = [&](std::uint64_t id, std::span<std::byte> p) {
+    int rc = st.read(id, p);
+    if (rc == 0) ++reads;
+    return rc;
+  };
+  BufferPool pool(std::move(o));
+  std::byte *frame = pool.pin(3).data().data();
+  std::byte v[16];
+  if (!into_buffer) {
+    if (!hwpoison(frame, "the frame of page 3")) return 1;
+    check(tm_poison_contains(frame, kPage) == 0,
+          "no poison on record before the read (the inline copy runs)");
+    pool.read(3, 0, v);
+    check(page_version(std::span<const std::byte>(v), 3) == 0 && reads == 2,
+          "16-byte read() of page 3 in a poisoned frame: reloaded from storage, content intact");
+    check(pool.stats().retired == 1 && tm_poison_contains(frame, kPage) == 1,
+          "the frame was retired and recorded as poison");
+  } else {
+    void *m = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return 1;
+    std::memset(m, 1, kPage);  // a page to poison
+    if (!hwpoison(m, "the caller's buffer")) return 1;
+    check(tm_poison_contains(m, kPage) == 0,
+          "no poison on record before the read (the inline copy runs)");
+    std::string msg;
+    try {
+      pool.read(3, 0, std::span<std::byte>(static_cast<std::byte *>(m), 16));
+    } catch (const tiermem::Error &e) {
+      msg = e.what();
+      std::printf("read into the poisoned buffer: %s\n", e.what());
+    }
+    check(msg.find("the buffer given to read page 3 has a memory error") != std::string::npos,
+          "16-byte read() into a poisoned buffer fails naming the buffer");
+    check(pool.stats().retired == 0, "the page's frame stays in use");
+    pool.read(3, 0, v);
+    check(page_version(std::span<const std::byte>(v), 3) == 0 && reads == 1,
+          "a read into a good buffer then hits the same frame");
+  }
+  std::printf("%s\n", failures ? "FAILED" : "ALL OK");
+  return failures ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 1 && argc != 3) {
-    std::fprintf(stderr, "usage: %s [FAST SLOW]\n", argv[0]);
+  std::string mode = argc > 1 && std::strncmp(argv[1], "--", 2) == 0 ? argv[1] : "";
+  if (!mode.empty()) --argc, ++argv;
+  if ((argc != 1 && argc != 3) ||
+      (!mode.empty() && mode != "--short-read-page" && mode != "--short-read-buffer")) {
+    std::fprintf(stderr, "usage: %s [--short-read-page|--short-read-buffer] [FAST SLOW]\n",
+                 argv[0]);
     return 2;
   }
   // MADV_HWPOISON poisons real memory for good (until reboot): only in the VM guest.
@@ -76,11 +149,15 @@ int main(int argc, char **argv) {
   std::string fast = argc == 3 ? argv[1] : "node:0";
   std::string slow = argc == 3 ? argv[2] : "node:1";
 
-  struct sigaction sa {};
-  sa.sa_sigaction = unexpected_sigbus;
-  sa.sa_flags = SA_SIGINFO;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGBUS, &sa, nullptr);
+  install_unexpected_sigbus();
+  if (!mode.empty()) {
+    try {
+      return short_read(fast, slow, mode == "--short-read-buffer");
+    } catch (const std::exception &e) {
+      std::printf("FAIL: %s\n", e.what());
+      return 1;
+    }
+  }
 
   Storage st(kPages, kPage);
   std::vector<int> reads_of(kPages, 0), writes_of(kPages, 0);
@@ -120,13 +197,8 @@ int main(int argc, char **argv) {
     }
     check(pool.stats().tiers[0].used == 2, "pages 0 and 1 are on the fast tier");
 
-    for (std::byte *f : {clean_frame, dirty_frame}) {
-      if (madvise(f, kPage, MADV_HWPOISON) != 0) {
-        std::printf("FAIL: madvise(MADV_HWPOISON) on frame %p: %s (root and CONFIG_MEMORY_FAILURE needed)\n",
-                    static_cast<void *>(f), std::strerror(errno));
-        return 1;
-      }
-    }
+    for (std::byte *f : {clean_frame, dirty_frame})
+      if (!hwpoison(f, "frame")) return 1;
     std::printf("poisoned the frames of clean page 0 (%p) and dirty page 1 (%p)\n",
                 static_cast<void *>(clean_frame), static_cast<void *>(dirty_frame));
 

@@ -6,7 +6,10 @@
 # the dirty page is reported lost by id through on_lost, and 5000 later pins never get a
 # retired frame and see every other page's content intact. Then read()'s pin-less copy meets
 # poison in two more fast-tier frames: the clean page is reloaded, the dirty one is reported
-# lost and the read fails with EHWPOISON. QEMU cannot raise a real machine
+# lost and the read fails with EHWPOISON. Two fresh processes then check read()'s inline
+# copy of up to 16 bytes, which runs only until a process has poison on record: the first
+# poison each meets is in a clean page's frame (the page is reloaded) or in the caller's
+# buffer (the error names the buffer). QEMU cannot raise a real machine
 # check; MADV_HWPOISON drives the same memory_failure() code a machine check would.
 . "$TIERMEM_VM_LIB"
 
@@ -22,4 +25,13 @@ grep -q "^ok: on_lost was called once, with page id 1" pool.out ||
 grep -q "^ok: read() of clean page .* reloaded it from storage" pool.out ||
   fail "the probe did not check read() on a poisoned clean page"
 grep -q "^ALL OK$" pool.out || fail "the probe did not report ALL OK"
+
+for mode in page buffer; do
+  rc=0
+  "$P" --short-read-$mode node:0 node:1 >short.out 2>short.err || rc=$?
+  cat short.out short.err
+  [ "$rc" = 0 ] || fail "tm_pool_poison_probe --short-read-$mode exited $rc: $(grep FAIL short.out | head -3)"
+  grep -q "^ok: 16-byte read()" short.out || fail "the probe did not check a 16-byte read() ($mode)"
+  grep -q "^ALL OK$" short.out || fail "the --short-read-$mode probe did not report ALL OK"
+done
 step "pool-poison: all checks passed"
