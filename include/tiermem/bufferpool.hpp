@@ -140,8 +140,9 @@ class BufferPool {
   void unpin(PageId id, bool dirty);
   /** Copies `out.size()` bytes of page `id`, from byte `offset` on, into `out`, reading the
    *  page from storage on a miss. A hit on the fastest tier takes no pin and writes nothing
-   *  shared: the copy is validated against the frame's generation, which every move of a
-   *  page changes, and a copy that raced with a move is redone under a pin. The copy is
+   *  shared: the copy is validated against the sequence number of the page's page-table
+   *  slot, which every move of the page changes, and a copy that raced with a move is redone
+   *  under a pin. The copy is
    *  machine-check safe: a clean page whose frame fails is reloaded into another frame,
    *  invisibly; a dirty one is reported to on_lost. Like a pin, a read is not ordered
    *  against a thread writing the page in place through its own pin: latch pages you write.

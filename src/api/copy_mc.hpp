@@ -20,4 +20,13 @@ namespace tiermem::api {
   return safety::copy_mc_with(safety::active_copy_routine(), dst, src, n);
 }
 
+inline constexpr std::size_t kSmallCopy = safety::kSmallCopy;
+
+/** safety::copy_small_mc(): up to kSmallCopy bytes inline, false when they must go through
+ *  copy_mc() (a fault, poison on record). The caller must have installed the handler
+ *  (tm_safety_init()). */
+[[gnu::always_inline]] inline bool copy_small_mc(void *dst, const void *src, std::size_t n) noexcept {
+  return safety::copy_small_mc(dst, src, n);
+}
+
 }  // namespace tiermem::api

@@ -13,15 +13,16 @@
 // the frame while it was detached still has its add to undo.
 //
 // Reads without a pin. read() copies bytes out of a page on the fastest tier without writing
-// anything shared: the frame's generation is a sequence lock over "which page this frame
-// holds". It is odd while the frame is detached (its bytes may be rewritten) and even while
-// a page is attached; every detach and every attach adds one, under the pool mutex. A
-// reader loads the generation, copies with api::copy_mc() (tm_copy_mc(), inline up to 16
-// bytes), checks that the generation was even and that the frame holds its page, and loads
-// the generation again: unchanged, the copy is the page's; changed, the page moved under the copy and the read takes the pinned path. The
-// copy races with the pool rewriting a frame it has just detached; the race is harmless
-// because such a copy is thrown away, and invisible to ThreadSanitizer because the copy is
-// assembly. A read's hit is counted in the reader's own stripe of a per-pool counter.
+// anything shared: the page table's slot for the page is a sequence lock over "this page is
+// in this frame" (page_table.hpp). A reader snapshots the slot, copies from the frame memory
+// the slot names with the machine-check-safe copy (inline up to 16 bytes), and checks that
+// the slot did not change: then the copy is the page's; else the page moved under the copy
+// and the read takes the pinned path. Every move erases the page's slot before the frame is
+// rewritten. The copy races with the pool rewriting a frame whose page it has just erased;
+// the race is harmless because such a copy is thrown away, and invisible to ThreadSanitizer
+// because the copy is assembly. A read's hit is counted in the reader's own stripe of a
+// per-pool counter, and its CLOCK bit lives in a dense array beside the frames: the hit
+// touches the slot's line and the page's, not the frame's.
 #include "tiermem/bufferpool.hpp"
 
 #include <atomic>
@@ -59,14 +60,14 @@ constexpr std::uint64_t kMaxPins = std::uint64_t{1} << 20;
 struct alignas(64) Frame {
   std::atomic<std::uint64_t> word{0};
   std::atomic<BufferPool::PageId> page{0};  // changed only while detached
-  std::atomic<std::uint64_t> gen{1};        // odd: detached; even: a page is attached
   std::byte *mem = nullptr;
   std::uint64_t hits = 0;                   // hits harvested from the word (pool mutex)
   // Harvested hits since the page came to this tier; read by the hit path to decide a
   // promotion, written under the pool mutex.
   std::atomic<std::uint64_t> tier_hits{0};
   std::uint32_t tier = 0;                   // fixed once the frame has memory
-  std::atomic<bool> ref{false};             // CLOCK's second chance
+  std::atomic<bool> *ref = nullptr;         // CLOCK's second chance: the tier's refs[index]
+  std::uint32_t index = 0;                  // in the tier's frames
   std::atomic<bool> dirty{false};
   State state = State::Free;                // pool mutex
 };
@@ -77,6 +78,9 @@ struct Tier {
   std::string name;
   std::size_t nframes = 0;
   std::unique_ptr<Frame[]> frames;
+  // The frames' CLOCK bits, dense: a pin-less read sets its page's without touching the
+  // frame's cache line.
+  std::unique_ptr<std::atomic<bool>[]> refs;
   std::size_t allocated = 0;  // frames[0, allocated) have memory
   std::size_t retired = 0;
   std::vector<Frame *> free;
@@ -84,6 +88,11 @@ struct Tier {
 };
 
 constexpr std::size_t kFrameAlign = 4096;
+
+// The page table's word for a page (PageTable meta): its frame's index in the tier's frames,
+// and whether the tier is the fastest (where reads take no pin).
+constexpr std::uint32_t kFastTier = std::uint32_t{1} << 31;
+constexpr std::uint32_t kIndexMask = kFastTier - 1;
 
 // Hits of pin-less reads, counted per thread: the first kReadStripes threads that read any
 // pool own one stripe each (a plain load and store, no read-modify-write, exact because the
@@ -130,17 +139,18 @@ struct BufferPool::Impl {
   std::atomic<std::uint64_t> misses{0}, promotions{0}, demotions{0}, evictions{0},
       writebacks{0}, retired{0}, lost{0};
   std::unique_ptr<ReadStripe[]> read_hits = std::make_unique<ReadStripe[]>(kReadStripes + 1);
+  std::atomic<bool> *fast_refs = nullptr;  // tiers[0]->refs
 
   // --- frame bookkeeping (pool mutex held) ---
 
   void attach(Frame *f, PageId id, bool pinned) {
     f->page.store(id, std::memory_order_relaxed);
     f->state = State::Used;
-    f->ref.store(true, std::memory_order_relaxed);
-    table->insert(id, f);
+    f->ref->store(true, std::memory_order_relaxed);
+    // A pin-less read may copy from now on (the slot's release orders the page's bytes
+    // before it).
+    table->insert(id, f, (f->tier == 0 ? kFastTier : 0) | f->index);
     f->word.fetch_add(kAttached + (pinned ? 1 : 0), std::memory_order_release);
-    // Even: readers may copy. Release: the page's bytes and id are seen with it.
-    f->gen.store(f->gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 
   // Takes f's page out of reach of pins; fails while anybody pins it (or is about to undo an
@@ -151,12 +161,10 @@ struct BufferPool::Impl {
       if ((w & kAttached) == 0 || (w & kPinMask) != 0) return false;
     } while (!f->word.compare_exchange_weak(w, 0, std::memory_order_acquire,
                                             std::memory_order_relaxed));
-    // Odd before anything of the frame changes: the fence orders this store before the
-    // writes that follow (a reader that sees one of them sees the odd generation).
-    f->gen.store(f->gen.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
     f->hits += w >> kHitShift;
     f->tier_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
+    // Before anything rewrites the frame: a pin-less read that copied from it sees its slot
+    // changed (PageTable's sequence lock).
     table->erase(f->page.load(std::memory_order_relaxed));
     f->state = State::Detached;
     return true;
@@ -190,7 +198,7 @@ struct BufferPool::Impl {
       T.hand = (T.hand + 1) % n;
       if (f.state != State::Used) continue;
       if ((f.word.load(std::memory_order_relaxed) & kPinMask) != 0) continue;
-      if (f.ref.exchange(false, std::memory_order_relaxed)) continue;
+      if (f.ref->exchange(false, std::memory_order_relaxed)) continue;
       if (detach(&f)) return &f;
     }
     throw Error(-EBUSY, "tiermem: buffer pool: all " + std::to_string(n - T.retired) +
@@ -335,7 +343,7 @@ struct BufferPool::Impl {
       std::uint64_t old = f->word.fetch_add(1 + kHit, std::memory_order_acquire);
       if ((old & kAttached) != 0 && (old & kPinMask) < kMaxPins &&
           f->page.load(std::memory_order_relaxed) == id && !promotion_due(f, old)) {
-        if (!f->ref.load(std::memory_order_relaxed)) f->ref.store(true, std::memory_order_relaxed);
+        if (!f->ref->load(std::memory_order_relaxed)) f->ref->store(true, std::memory_order_relaxed);
         return f;
       }
       f->word.fetch_sub(1 + kHit, std::memory_order_relaxed);
@@ -355,7 +363,7 @@ struct BufferPool::Impl {
                                   std::to_string(old & kPinMask) +
                                   " times, the most a page can be; unpin it first");
     }
-    f->ref.store(true, std::memory_order_relaxed);
+    f->ref->store(true, std::memory_order_relaxed);
     if (!promotion_due(f, old)) return f;
 
     // Promote f one tier up. The hit stays counted on f's tier; the pin is given back so that
@@ -398,25 +406,51 @@ struct BufferPool::Impl {
     return table->find(id);
   }
 
-  // A read's fast path (see the top of the file): a page attached on the fastest tier, copied
-  // without a pin. False when the page is elsewhere or missing, moved under the copy, or the
-  // copy failed: the pinned path then decides. The copy comes from the memory the page table's
-  // slot names and is checked afterwards, so that on a pool larger than the caches the page's
-  // bytes and the frame's line load together; a torn slot names some frame's memory (frames
-  // keep theirs for the pool's life), and a copy from the wrong one fails the checks.
-  [[gnu::always_inline]] bool read_unpinned(PageId id, std::size_t off, std::byte *dst,
-                                            std::size_t n) {
-    auto [f, mem] = table->lookup(id);
-    if (f == nullptr) return false;
-    std::uint64_t g = f->gen.load(std::memory_order_acquire);
-    std::size_t left = api::copy_mc(dst, mem + off, n);
-    bool ours = f->page.load(std::memory_order_relaxed) == id && f->mem == mem && f->tier == 0;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (left != 0 || !ours || (g & 1) != 0 || f->gen.load(std::memory_order_relaxed) != g)
+  // A read's fast path (see the top of the file): up to 16 bytes of a page filed on the
+  // fastest tier, copied inline without a pin under its page-table slot's sequence lock. It
+  // calls nothing, so it saves no registers. The copy comes from the memory the slot names and
+  // is validated afterwards; a stale or torn slot names some frame's memory (frames keep
+  // theirs for the pool's life) and fails the validation. False sends the read to
+  // read_general(): a range error, a longer copy, poison on record, the page elsewhere or
+  // missing, its slot changed under the copy, or the copy failed.
+  [[gnu::always_inline]] bool read_fast(PageId id, std::size_t off, std::byte *dst,
+                                        std::size_t n) {
+    if (n > api::kSmallCopy || off > opt.page_size - n) return false;
+    auto snap = table->snapshot(id);
+    if (snap.slot == nullptr || (snap.meta & kFastTier) == 0) return false;
+    if (!api::copy_small_mc(dst, snap.mem + off, n) || !PageTable<Frame>::unchanged(snap))
       return false;
-    if (!f->ref.load(std::memory_order_relaxed)) f->ref.store(true, std::memory_order_relaxed);
-    count_read_hit(read_hits.get());
+    note_fast_read(snap.meta);
     return true;
+  }
+
+  // A pin-less read's hit on the fastest tier: CLOCK's bit (a store only when clear) and the
+  // reader's stripe of the hit count.
+  [[gnu::always_inline]] void note_fast_read(std::uint32_t meta) {
+    std::atomic<bool> &ref = fast_refs[meta & kIndexMask];
+    if (!ref.load(std::memory_order_relaxed)) ref.store(true, std::memory_order_relaxed);
+    count_read_hit(read_hits.get());
+  }
+
+  // Every other read: the same pin-less copy through the copy routine, else under a pin.
+  [[gnu::noinline]] void read_general(PageId id, std::size_t off, std::byte *dst, std::size_t n) {
+    if (off > opt.page_size || n > opt.page_size - off) throw_read_range(id, off, n);
+    auto snap = table->snapshot(id);
+    if (snap.slot != nullptr && (snap.meta & kFastTier) != 0 &&
+        api::copy_mc(dst, snap.mem + off, n) == 0 && PageTable<Frame>::unchanged(snap)) {
+      note_fast_read(snap.meta);
+      return;
+    }
+    read_pinned(id, off, dst, n);
+  }
+
+  [[noreturn, gnu::cold, gnu::noinline]] void throw_read_range(PageId id, std::size_t offset,
+                                                              std::size_t n) const {
+    throw Error(-EINVAL, "tiermem: buffer pool: reading " + std::to_string(n) +
+                             " bytes at offset " + std::to_string(offset) + " of page " +
+                             std::to_string(id) + " runs past the page's " +
+                             std::to_string(opt.page_size) +
+                             " bytes; keep offset + size within the page");
   }
 
   // A read under a pin: a miss, a slower tier (its hits decide promotions), a page on the
@@ -527,12 +561,25 @@ BufferPool::BufferPool(Options options) : impl_(std::make_unique<Impl>()) {
       throw Error(-ENOMEM, "tiermem: buffer pool: capacity " + bytes_text(tc.capacity) +
                                " does not fit tier " + tier->name + " (" +
                                bytes_text(st.capacity) + "); lower the capacity");
+    if (tier->nframes > kIndexMask)
+      throw Error(-EINVAL, "tiermem: buffer pool: capacity " + bytes_text(tc.capacity) + " of tier " +
+                               tier->name + " holds more than " + std::to_string(kIndexMask) +
+                               " pages; use larger pages or a smaller capacity");
     tier->frames = std::make_unique<Frame[]>(tier->nframes);
+    tier->refs = std::make_unique<std::atomic<bool>[]>(tier->nframes);
+    for (std::size_t i = 0; i < tier->nframes; ++i) {
+      tier->frames[i].ref = &tier->refs[i];
+      tier->frames[i].index = static_cast<std::uint32_t>(i);
+    }
     m.tiers.push_back(std::move(tier));
   }
   std::size_t frames = 0;
   for (auto &tier : m.tiers) frames += tier->nframes;
   m.table.emplace(frames);
+  m.fast_refs = m.tiers[0]->refs.get();
+  // The inline copy of read()'s fast path needs the SIGBUS handler in place.
+  if (int rc = tm_safety_init(); rc != 0)
+    throw Error(rc, std::string("tiermem: buffer pool: ") + tm_last_error());
   m.opt = std::move(options);
   m.bounce.resize(ps);
 }
@@ -583,22 +630,10 @@ void BufferPool::Pin::release(bool dirty) noexcept {
   pool_ = nullptr;
 }
 
-namespace {
-[[noreturn, gnu::cold, gnu::noinline]] void throw_read_range(BufferPool::PageId id, std::size_t offset,
-                                                            std::size_t n, std::size_t ps) {
-  throw Error(-EINVAL, "tiermem: buffer pool: reading " + std::to_string(n) + " bytes at offset " +
-                           std::to_string(offset) + " of page " + std::to_string(id) +
-                           " runs past the page's " + std::to_string(ps) +
-                           " bytes; keep offset + size within the page");
-}
-}  // namespace
-
 void BufferPool::read(PageId id, std::size_t offset, std::span<std::byte> out) {
   Impl &m = *impl_;
-  std::size_t ps = m.opt.page_size;
-  if (offset > ps || out.size() > ps - offset) throw_read_range(id, offset, out.size(), ps);
-  if (!m.read_unpinned(id, offset, out.data(), out.size())) [[unlikely]]
-    m.read_pinned(id, offset, out.data(), out.size());
+  if (!m.read_fast(id, offset, out.data(), out.size())) [[unlikely]]
+    m.read_general(id, offset, out.data(), out.size());
 }
 
 void BufferPool::flush() { impl_->flush(); }

@@ -5,10 +5,14 @@
 // lock is only a hint: the caller validates the frame it gets (the frame's own state word and
 // page id are the truth) and falls back to a locked lookup when it finds nothing.
 //
-// A slot also holds the frame's memory (`Frame::mem`, fixed once the frame has memory), so that
-// a hit can load the page's bytes without first waiting for the frame's cache line: on a pool
-// larger than the caches that is one dependent miss less. A reader that takes `mem` from a
-// slot checks it against the frame's own (a slot may be seen half rewritten).
+// A slot also holds what a pin-less read needs, so that a hit touches the slot's cache line
+// and the page's, not the frame's: the frame's memory (fixed once the frame has memory, and
+// never freed while the pool lives) and a word of the caller's (`meta`). Each slot is its own
+// sequence lock: the writer makes `seq` odd, rewrites the slot, and makes it even again. A
+// reader takes a snapshot (seq, then the fields), uses it, and asks unchanged(): an even seq
+// that did not move means the fields were one entry's and the entry stayed filed while the
+// reader used them. The pool erases a page's entry before it reuses or rewrites the page's
+// frame, so bytes copied out of `mem` under an unchanged snapshot are the page's.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -29,29 +33,55 @@ class PageTable {
         slots_(std::make_unique<Slot[]>(mask_ + 1)) {}
 
   /** The frame filed under `id`, or null. Exact under the writer's lock, a hint without. */
-  Frame *find(std::uint64_t id) const noexcept { return lookup(id).frame; }
-
-  struct Entry {
-    Frame *frame;     // null: not found
-    std::byte *mem;   // the frame's memory as the slot holds it (check it against frame->mem)
-  };
-  /** find() with the frame's memory, read from the slot. */
-  Entry lookup(std::uint64_t id) const noexcept {
+  Frame *find(std::uint64_t id) const noexcept {
     for (std::size_t i = home(id);; i = (i + 1) & mask_) {
       Frame *f = slots_[i].frame.load(std::memory_order_acquire);
-      if (f == nullptr) return {nullptr, nullptr};
-      if (slots_[i].key.load(std::memory_order_relaxed) == id)
-        return {f, slots_[i].mem.load(std::memory_order_relaxed)};
+      if (f == nullptr) return nullptr;
+      if (slots_[i].key.load(std::memory_order_relaxed) == id) return f;
     }
   }
 
+ private:
+  struct alignas(32) Slot {  // two a cache line, never one across two
+    std::atomic<std::uint64_t> key{0};
+    std::atomic<Frame *> frame{nullptr};    // null: empty
+    std::atomic<std::byte *> mem{nullptr};  // the frame's; left behind when the slot empties
+    std::atomic<std::uint32_t> seq{0};      // odd while the writer rewrites the slot
+    std::atomic<std::uint32_t> meta{0};
+  };
+
+ public:
+  /** What a slot held for `id`; `slot` is null when `id` was not found (or its slot was
+   *  being rewritten: the caller then takes its locked path). */
+  struct Snapshot {
+    const Slot *slot = nullptr;
+    std::uint32_t seq = 0;
+    std::byte *mem = nullptr;
+    std::uint32_t meta = 0;
+  };
+  Snapshot snapshot(std::uint64_t id) const noexcept {
+    for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+      const Slot &s = slots_[i];
+      std::uint32_t q = s.seq.load(std::memory_order_acquire);
+      // Acquire: a slot seen filled is seen with a memory (stored before the frame).
+      if (s.frame.load(std::memory_order_acquire) == nullptr) return {};
+      if (s.key.load(std::memory_order_relaxed) == id)
+        return {&s, q, s.mem.load(std::memory_order_relaxed),
+                s.meta.load(std::memory_order_relaxed)};
+    }
+  }
+  /** True when the snapshot's slot did not change since it was taken: what was read in
+   *  between (the slot's fields, the bytes at its `mem`) belongs to the snapshot's entry. */
+  static bool unchanged(const Snapshot &s) noexcept {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return (s.seq & 1) == 0 && s.slot->seq.load(std::memory_order_relaxed) == s.seq;
+  }
+
   /** Files `f` under `id`, which must not be in the table (writer's lock held). */
-  void insert(std::uint64_t id, Frame *f) noexcept {
+  void insert(std::uint64_t id, Frame *f, std::uint32_t meta = 0) noexcept {
     std::size_t i = home(id);
     while (slots_[i].frame.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask_;
-    slots_[i].key.store(id, std::memory_order_relaxed);
-    slots_[i].mem.store(f->mem, std::memory_order_relaxed);
-    slots_[i].frame.store(f, std::memory_order_release);
+    write(slots_[i], id, f, f->mem, meta);
   }
 
   /** Removes `id` if present (writer's lock held). Backward-shift deletion: the entries of
@@ -64,27 +94,47 @@ class PageTable {
     }
     for (std::size_t j = i;;) {
       j = (j + 1) & mask_;
-      Frame *f = slots_[j].frame.load(std::memory_order_relaxed);
+      const Slot &from = slots_[j];
+      Frame *f = from.frame.load(std::memory_order_relaxed);
       if (f == nullptr) break;
-      std::uint64_t key = slots_[j].key.load(std::memory_order_relaxed);
+      std::uint64_t key = from.key.load(std::memory_order_relaxed);
       std::size_t h = home(key);
       // The entry at j may fill the hole at i only if its home is not cyclically in (i, j].
       bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
       if (stays) continue;
-      slots_[i].key.store(key, std::memory_order_relaxed);
-      slots_[i].mem.store(slots_[j].mem.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      slots_[i].frame.store(f, std::memory_order_release);
+      write(slots_[i], key, f, from.mem.load(std::memory_order_relaxed),
+            from.meta.load(std::memory_order_relaxed));
       i = j;
     }
-    slots_[i].frame.store(nullptr, std::memory_order_release);
+    Slot &s = slots_[i];
+    write(s, s.key.load(std::memory_order_relaxed), nullptr,
+          s.mem.load(std::memory_order_relaxed), 0);
+  }
+
+  /** Slots between `id`'s home and the slot holding it (for tests); `id` must be present. */
+  std::size_t displacement(std::uint64_t id) const noexcept {
+    std::size_t d = 0;
+    for (std::size_t i = home(id); slots_[i].key.load(std::memory_order_relaxed) != id ||
+                                   slots_[i].frame.load(std::memory_order_relaxed) == nullptr;
+         i = (i + 1) & mask_)
+      ++d;
+    return d;
   }
 
  private:
-  struct alignas(32) Slot {  // two a cache line, never one across two
-    std::atomic<std::uint64_t> key{0};
-    std::atomic<Frame *> frame{nullptr};
-    std::atomic<std::byte *> mem{nullptr};
-  };
+  // One entry into a slot under its sequence lock (writer's lock held). `mem` is never null
+  // once written: a reader may copy from a stale one, which must stay valid memory.
+  static void write(Slot &s, std::uint64_t key, Frame *f, std::byte *mem,
+                    std::uint32_t meta) noexcept {
+    std::uint32_t q = s.seq.load(std::memory_order_relaxed);
+    s.seq.store(q + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    s.key.store(key, std::memory_order_relaxed);
+    s.mem.store(mem, std::memory_order_relaxed);
+    s.meta.store(meta, std::memory_order_relaxed);
+    s.frame.store(f, std::memory_order_release);
+    s.seq.store(q + 2, std::memory_order_release);
+  }
 
   // A page's home slot. Databases number pages densely (per file, the file often in the high
   // bits). The bits above the table's are first folded into the low ones (multiplied, so that
@@ -101,18 +151,6 @@ class PageTable {
     return static_cast<std::size_t>(folded * 0x9E3779B97F4A7C15ull) & mask_;
   }
 
- public:
-  /** Slots between `id`'s home and the slot holding it (for tests); `id` must be present. */
-  std::size_t displacement(std::uint64_t id) const noexcept {
-    std::size_t d = 0;
-    for (std::size_t i = home(id); slots_[i].key.load(std::memory_order_relaxed) != id ||
-                                   slots_[i].frame.load(std::memory_order_relaxed) == nullptr;
-         i = (i + 1) & mask_)
-      ++d;
-    return d;
-  }
-
- private:
   unsigned bits_;
   std::size_t mask_;
   std::unique_ptr<Slot[]> slots_;

@@ -89,3 +89,27 @@ TEST_CASE("dense page ids sit in their home slots, strided and high-bit ids spre
           return (std::uint64_t{i % 4} << 32) | (i / 4);
         }) <= 16);
 }
+
+TEST_CASE("a slot's snapshot holds the entry's memory and meta, and sees every rewrite of the slot") {
+  std::vector<std::byte> mem(3);
+  std::vector<Item> items(3);
+  for (int i = 0; i < 3; ++i) items[i].mem = &mem[i];
+  PageTable<Item> t(8);
+  t.insert(1, &items[0], 7);
+  t.insert(2, &items[1], 9);
+  auto s1 = t.snapshot(1), s2 = t.snapshot(2);
+  REQUIRE(s1.slot != nullptr);
+  CHECK(s1.mem == &mem[0]);
+  CHECK(s1.meta == 7);
+  CHECK(s2.mem == &mem[1]);
+  CHECK(t.snapshot(3).slot == nullptr);
+  CHECK(PageTable<Item>::unchanged(s1));
+  t.insert(3, &items[2], 0);  // another slot: the snapshots stand
+  CHECK(PageTable<Item>::unchanged(s1));
+  CHECK(PageTable<Item>::unchanged(s2));
+  t.erase(1);  // the slot changes
+  CHECK_FALSE(PageTable<Item>::unchanged(s1));
+  t.insert(1, &items[0], 7);  // filed again, even in the same slot: still a change
+  CHECK_FALSE(PageTable<Item>::unchanged(s1));
+  CHECK(t.snapshot(1).mem == &mem[0]);
+}
