@@ -24,6 +24,10 @@
  * Misses, promotions and replacement are serialised by one pool mutex. A hit that races
  * with a move of its page waits for the move on that mutex.
  *
+ * Signals: the constructor installs tiermem's SIGBUS handler (tm_safety_init(), which puts
+ * it in front of one the program installed, forwarding what is not tiermem's), because
+ * read() copies short ranges inline and relies on it to survive a memory error.
+ *
  * Errors: the constructor and pin() throw tiermem::Error (negative errno-style code, a
  * message naming the object and the remedy); a failed storage callback reaches the caller
  * of pin()/flush() as tiermem::Error and the page concerned stays valid in the pool.
