@@ -8,6 +8,8 @@
 //    and every variant loads the page's first byte (a volatile load: a plain one whose value
 //    only went to DoNotOptimize was dropped by GCC, so the map's loop never touched its
 //    pages). Goal: within 1.2x of the plain lookup. 1 and 2 threads share one pool or map.
+//    Beside them, two yardsticks: the pin floor (two atomics, no lookup) and a model of
+//    read()'s fast path (BM_HitModel) that adds its duties one at a time.
 //
 // 2. A zipfian (theta 0.99) read/update workload over a data set 4x the fast tier, on three
 //    pools: "tiered" (the fast tier + an emulated slow tier holding the rest: nothing goes
@@ -33,6 +35,8 @@
 #include <vector>
 
 #include "bench_bufferpool_zipf.hpp"
+#include "bufferpool/page_table.hpp"
+#include "safety/copy_mc.hpp"
 #include "tiermem/bufferpool.hpp"
 #include "tiermem/tiermem.h"
 
@@ -190,11 +194,108 @@ void BM_HitPinFloor(benchmark::State &state) {
   }
 }
 
+
+// What the hit path's duties cost, one at a time: a model of read()'s fast path, measured in
+// the same run as the pool and the map (this machine has no performance counters to attribute
+// the pool's own time, and its run-to-run spread hides single changes between builds). The
+// model is the pool's own page table (page_table.hpp) over the pool's own frame memory, and
+// BM_HitModel<k> does the first k of read()'s duties:
+//   0: the lookup and a load of the page's byte (a hash table as lean as the pool's);
+//   1: + the slot's sequence lock checked unchanged after the load;
+//   2: + the machine-check-safe inline copy of the byte, instead of a plain load;
+//   3: + CLOCK's reference bit (a load, and a store when clear);
+//   4: + the hit counted in the thread's stripe;
+//   5: all of 4 as a call the compiler cannot see into (noipa), with the length a runtime
+//      argument: read()'s fast path without the pool's own fields and range checks.
+// Steps 0..4 are inline with a constant length, as if read() were inlined into the caller.
+struct HitModel {
+  struct Frame {
+    std::byte *mem;
+  };
+  struct alignas(64) Stripe {
+    std::atomic<std::uint64_t> hits{0};
+  };
+  std::vector<Frame> frames;
+  tiermem::bufferpool_detail::PageTable<Frame> table;
+  std::unique_ptr<std::atomic<bool>[]> refs;
+  std::unique_ptr<Stripe[]> stripes = std::make_unique<Stripe[]>(2);
+
+  explicit HitModel(std::size_t pages)
+      : frames(pages), table(pages), refs(std::make_unique<std::atomic<bool>[]>(pages)) {
+    tiermem::BufferPool &pool = shared<HitPool>(pages).pool;  // its frames' memory
+    for (std::size_t id = 0; id < pages; ++id) {
+      frames[id].mem = pool.pin(id).data().data();
+      table.insert(id, &frames[id], static_cast<std::uint32_t>(id));
+      refs[id] = true;
+    }
+    if (tm_safety_init() != 0) throw std::runtime_error(tm_last_error());
+  }
+};
+
+constinit thread_local unsigned t_model_stripe = 0;
+
+// One hit of the model, doing the first `Duties` duties; false where read() would take its
+// general path.
+template <int Duties>
+[[gnu::always_inline]] inline bool model_hit(HitModel &m, std::uint64_t id, std::byte *dst,
+                                             std::size_t n) {
+  using Table = tiermem::bufferpool_detail::PageTable<HitModel::Frame>;
+  auto snap = m.table.snapshot(id);
+  if (snap.slot == nullptr) return false;
+  if constexpr (Duties >= 2) {
+    if (!tiermem::safety::copy_small_mc(dst, snap.mem, n)) return false;
+  } else {
+    *dst = *static_cast<const volatile std::byte *>(snap.mem);
+  }
+  if constexpr (Duties >= 1)
+    if (!Table::unchanged(snap)) return false;
+  if constexpr (Duties >= 3) {
+    std::atomic<bool> &ref = m.refs[snap.meta];
+    if (!ref.load(std::memory_order_relaxed)) ref.store(true, std::memory_order_relaxed);
+  }
+  if constexpr (Duties >= 4) {
+    unsigned t = t_model_stripe;
+    if (t == 0) t_model_stripe = t = 1;  // one stripe is enough for one thread
+    std::atomic<std::uint64_t> &c = m.stripes[t].hits;
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+[[gnu::noipa]] bool model_hit_call(HitModel &m, std::uint64_t id, std::byte *dst,
+                                   std::size_t n) {
+  return model_hit<4>(m, id, dst, n);
+}
+
+template <int Step>
+void BM_HitModel(benchmark::State &state) {
+  auto pages = static_cast<std::size_t>(state.range(0));
+  HitModel &m = shared<HitModel>(pages);
+  auto ids = random_ids(pages, 7);
+  std::size_t i = 0;
+  bool ok = true;
+  for (auto _ : state) {
+    std::byte b[1];
+    if constexpr (Step == 5)
+      ok &= model_hit_call(m, ids[i++ & (ids.size() - 1)], b, sizeof b);
+    else
+      ok &= model_hit<Step>(m, ids[i++ & (ids.size() - 1)], b, sizeof b);
+    read_byte(b);
+  }
+  if (!ok) state.SkipWithError("a model hit took read()'s general path");
+}
+
 BENCHMARK(BM_HitBufferPool)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
 BENCHMARK(BM_HitBufferPoolRead)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
 BENCHMARK(BM_HitUnorderedMap)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
 BENCHMARK(BM_HitMutexUnorderedMap)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
 BENCHMARK(BM_HitPinFloor)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384)->Threads(1)->Threads(2);
+BENCHMARK(BM_HitModel<0>)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384);
+BENCHMARK(BM_HitModel<1>)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384);
+BENCHMARK(BM_HitModel<2>)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384);
+BENCHMARK(BM_HitModel<3>)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384);
+BENCHMARK(BM_HitModel<4>)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384);
+BENCHMARK(BM_HitModel<5>)->Arg(8)->Arg(64)->Arg(1024)->Arg(16384);
 
 // ---------------------------------------------------------------------------------------
 // 2. Zipfian read/update over a data set 4x the fast tier
