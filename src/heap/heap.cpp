@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "heap/fork.hpp"
 #include "heap/owner.hpp"
 #include "topology/emulate.hpp"
 
@@ -55,34 +56,6 @@ Registry &registry() {
 std::atomic<std::uint64_t> g_foreign{0};
 std::atomic<BadRangeSource> g_bad_source{nullptr};
 
-// Fork: see backend.hpp. The order of the fork handlers is what makes a child safe. Our
-// prepare must run after jemalloc's (so the tiers' memory is copied while jemalloc holds all
-// its locks and its metadata is still) and our child handler before jemalloc's (which
-// re-initialises the arenas' mutexes, inside the tiers' memory: that must already be the
-// child's private copy, not the parent's shared pages). pthread_atfork runs prepare handlers
-// in reverse order of registration and child handlers in order, so ours must be registered
-// first. The private jemalloc registers its handlers from its own constructor when the
-// library loads, so ours are registered from a constructor that runs before it (a priority
-// constructor precedes every plain one of the same object). Registering them later, on first
-// use, let a child inherit a bin lock that a parent thread held: 25 of 300 forks hung.
-void for_each_tier(void (backend::Backend::*fn)() noexcept) {
-  for (auto &slot : g_slots.tier) {
-    tm_tier *t = slot.load(std::memory_order_acquire);
-    if (t != nullptr) (t->backend.get()->*fn)();
-  }
-}
-void fork_prepare() { for_each_tier(&backend::Backend::prepare_fork); }
-void fork_parent() { for_each_tier(&backend::Backend::parent_after_fork); }
-void fork_child() {
-  for_each_tier(&backend::Backend::child_after_fork);
-  // A thread that vanished in the fork may have held the registry lock.
-  new (&registry().mu) std::mutex();
-}
-
-__attribute__((constructor(101))) void register_fork_handlers() {
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
 // The largest small size class (jemalloc's SC_SMALL_MAXCLASS) of this jemalloc build.
 void read_small_max() {
   unsigned nbins = 0;
@@ -95,6 +68,7 @@ void read_small_max() {
 }
 
 void init_locked(Registry &r) {
+  register_fork_handlers();  // before read_small_max() initialises jemalloc
   r.topo = Topology::from_parts({}, {});
   try {
     r.topo = Topology::discover();
@@ -319,7 +293,13 @@ void arena_ctl(unsigned arena, const char *leaf, T value) {
 
 }  // namespace
 
+void registry_after_fork_child() noexcept {
+  // A thread that vanished in the fork may have held the registry lock.
+  new (&registry().mu) std::mutex();
+}
+
 void set_default_decay_ms(long ms) {
+  register_fork_handlers();  // before this first jemalloc call initialises jemalloc
   // "arenas.*_decay_ms" are the defaults jemalloc gives arenas created afterwards.
   ssize_t dirty = ms, muzzy = ms < 0 ? -1 : 0;
   if (tmje_mallctl("arenas.dirty_decay_ms", nullptr, nullptr, &dirty, sizeof dirty) != 0 ||

@@ -3,6 +3,7 @@
 // be identical with and without it.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <string>
 
 #include "support.hpp"
@@ -58,6 +59,41 @@ TEST_CASE("four threads churning malloc, calloc, realloc and free keep their con
 
 TEST_CASE("forked children keep using the heap and exec other programs") {
   probe("fork");
+}
+
+TEST_CASE("children forked while four threads allocate live on every host tier") {
+  // Node memory, an emulated tier (a memfd the fork handlers copy for the child), and two
+  // emulated tiers interleaved: the shapes a new user's program and python3 hit.
+  probe("forkthreads");
+  probe("forkthreads", "TIERMEM_EMULATE=slow:64M TIERMEM_POLICY=emulated:slow");
+  probe("forkthreads", "TIERMEM_EMULATE=slow:256M,fast:256M TIERMEM_POLICY='interleave(emulated:slow, emulated:fast)'");
+  probe("forkthreads", "TIERMEM_EMULATE=slow:256M TIERMEM_POLICY='threshold(512, rank:0, emulated:slow)'");
+}
+
+TEST_CASE("a python3 thread pool that forks keeps every child under tiermem run") {
+  const std::string py = "import os, concurrent.futures as cf\n"
+                         "def work(i): return sum(len(str(x)) for x in range(20000))\n"
+                         "bad = 0\n"
+                         "with cf.ThreadPoolExecutor(4) as ex:\n"
+                         "    futs = [ex.submit(work, i) for i in range(40)]\n"
+                         "    for k in range(10):\n"
+                         "        pid = os.fork()\n"
+                         "        if pid == 0:\n"
+                         "            l = [bytes(1000) for _ in range(10000)]\n"
+                         "            os._exit(16)\n"
+                         "        bad += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 16\n"
+                         "    [f.result() for f in futs]\n"
+                         "print('bad', bad)\n";
+  t::TempDir dir;
+  const std::string script = (dir.path() / "pool.py").string();
+  { std::ofstream(script) << py; }
+  for (const char *flag : {"--interleave=emulated:slow,emulated:fast", "--membind=emulated:slow"}) {
+    const auto r = t::run_command("TIERMEM_EMULATE=slow:256M,fast:256M timeout 120 " TIERMEM_CLI " run " +
+                                  std::string(flag) + " -- /usr/bin/python3 " + script);
+    INFO(flag << " stderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == "bad 0\n");
+  }
 }
 
 TEST_CASE("a bad TIERMEM_POLICY stops the program at start with one line") {
