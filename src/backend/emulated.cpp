@@ -10,6 +10,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/shared_mapping.hpp"
+#include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::backend {
@@ -61,8 +62,11 @@ class EmulatedBackend final : public Backend {
 std::unique_ptr<Backend> make_emulated(const std::string &name, std::uint64_t size,
                                        std::byte *slot, std::size_t slot_size) {
   if (size == 0 || size > slot_size) {
-    throw Error(-EINVAL, "tiermem: emulated tier '" + name + "': size " + std::to_string(size) +
-                             " must be between 1 and " + std::to_string(slot_size) + " bytes");
+    // The slot is smaller than TIERMEM_EMULATE's cap only where address space is short.
+    throw Error(-EINVAL, "tiermem: emulated tier '" + name + "': size " +
+                             platform::size_text(size) + " must be between 1 byte and " +
+                             platform::size_text(slot_size) +
+                             " (the heap's slot); ask for less or raise `ulimit -v`");
   }
   std::size_t len = (size + 4095) & ~std::size_t{4095};
   int fd = ::memfd_create(("tiermem-" + name).c_str(), MFD_CLOEXEC);

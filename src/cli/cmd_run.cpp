@@ -18,8 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "api/policy_check.hpp"
 #include "cli/commands.hpp"
 #include "tiermem/tiermem.h"
+#include "tiermem/topology.hpp"
+#include "topology/emulate.hpp"
+#include "topology/env.hpp"
+#include "topology/spec.hpp"
 
 #ifndef MPOL_PREFERRED_MANY
 #define MPOL_PREFERRED_MANY 5
@@ -39,11 +44,48 @@ struct RunOptions {
   bool stats = false;
   bool dry_run = false;
   std::vector<std::string> command;
+  // Given at all, even as "--membind=" (CLI11 then takes the next word, often "--").
+  CLI::Option *membind_opt = nullptr, *preferred_opt = nullptr, *interleave_opt = nullptr,
+              *weights_opt = nullptr, *threshold_opt = nullptr, *policy_opt = nullptr;
 };
 
 [[noreturn]] void bad_input(const std::string &line) {
   std::fprintf(stderr, "tiermem run: %s\n", line.c_str());
   throw Exit{2};
+}
+
+// A library message without its "tiermem: " prefix, to follow "tiermem run: FLAG: ".
+std::string reason(const std::exception &e) {
+  std::string why = e.what();
+  return why.rfind("tiermem: ", 0) == 0 ? why.substr(9) : why;
+}
+
+// What the user wrote, for messages: "--weights=rank:0=0", or where the policy came from.
+struct Flag {
+  std::string label;
+  [[noreturn]] void refuse(const std::string &why) const { bad_input(label + ": " + why); }
+};
+
+// The machine the child will see: the heap's discovery (--fsroot, else TIERMEM_FSROOT, else
+// this machine) plus TIERMEM_EMULATE's tiers. Specs are resolved on it here, in topology, so
+// that nothing is opened: the launcher needs no heap, no address-space reservation, no lock.
+struct Machine {
+  Topology topo = Topology::from_parts({}, {});
+  bool recorded = false;    // not this machine: libnuma cannot answer for it
+  std::string why_unknown;  // this machine's discovery failed; the heap would carry on too
+};
+
+Machine load_machine(const Global &g) {
+  Machine m;
+  m.recorded = !g.fsroot.empty() || !g.hwloc_xml.empty() || topology::env::fsroot().has_value();
+  try {
+    m.topo = Topology::discover(DiscoverOptions{g.fsroot, g.hwloc_xml});
+  } catch (const std::exception &e) {
+    if (m.recorded) throw;  // the user named that machine: not finding it is the answer
+    m.why_unknown = e.what();
+  }
+  topology::apply_emulate_env(m.topo);  // throws naming TIERMEM_EMULATE, as list and the heap do
+  return m;
 }
 
 std::vector<std::string> split(const std::string &s, char sep) {
@@ -67,50 +109,88 @@ std::string join(const std::vector<std::string> &v, const char *sep) {
   return s;
 }
 
+bool all_digits(const std::string &s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 // numactl's node syntax ("0-3,5", "all", "!2", "+1"), as opposed to tier names ("rank:1").
 bool is_node_list(const std::string &s) {
   static const std::regex re("^(all|[!+]?[0-9][0-9,\\-]*)$");
   return std::regex_match(s, re);
 }
 
-std::vector<unsigned> parse_nodes(const std::string &s, const char *option) {
-  struct bitmask *mask = numa_parse_nodestring(s.c_str());
-  if (mask == nullptr)
-    bad_input(std::string(option) + "=" + s + ": not a node list this machine has (see `tiermem list`)");
-  std::vector<unsigned> nodes;
-  for (unsigned n = 0; n < mask->size; ++n)
-    if (numa_bitmask_isbitset(mask, n)) nodes.push_back(n);
-  numa_bitmask_free(mask);
-  return nodes;
+// numactl's syntax on a recorded machine, against its online nodes ("+N", relative to this
+// process's cpuset, means nothing there). nullopt when a node is missing or the text is bad.
+std::optional<std::vector<unsigned>> recorded_nodes(const std::string &s, const Topology &topo) {
+  std::vector<unsigned> online;
+  for (const auto &n : topo.nodes())
+    if (n.online) online.push_back(n.os_index);
+  if (s == "all") return online;
+  bool invert = !s.empty() && s[0] == '!';
+  std::vector<unsigned> picked;
+  for (const auto &range : split(invert ? s.substr(1) : s, ',')) {
+    auto dash = range.find('-');
+    std::string lo = range.substr(0, dash), hi = dash == std::string::npos ? lo : range.substr(dash + 1);
+    if (!all_digits(lo) || !all_digits(hi) || lo.size() > 6 || hi.size() > 6) return std::nullopt;
+    for (unsigned n = std::stoul(lo); n <= std::stoul(hi); ++n) {
+      if (std::find(online.begin(), online.end(), n) == online.end()) return std::nullopt;
+      picked.push_back(n);
+    }
+  }
+  if (!invert) return picked;
+  std::vector<unsigned> rest;
+  for (unsigned n : online)
+    if (std::find(picked.begin(), picked.end(), n) == picked.end()) rest.push_back(n);
+  return rest;
+}
+
+std::vector<unsigned> parse_nodes(const std::string &s, const Flag &flag, const std::string &whole,
+                                  const Machine &m) {
+  std::optional<std::vector<unsigned>> nodes;
+  if (m.recorded) {
+    nodes = recorded_nodes(s, m.topo);
+  } else if (struct bitmask *mask = numa_parse_nodestring(s.c_str())) {
+    nodes.emplace();
+    for (unsigned n = 0; n < mask->size; ++n)
+      if (numa_bitmask_isbitset(mask, n)) nodes->push_back(n);
+    numa_bitmask_free(mask);
+  }
+  if (!nodes || nodes->empty()) {
+    std::string why = (s == whole ? std::string() : "'" + s + "' is ") +
+                      "not a node list this machine has (see `tiermem list`)";
+    // A bare number is a NUMA node to numactl users, a tier to those who read `tiermem list`.
+    if (all_digits(s) && s.size() < 6 && std::stoul(s) < m.topo.tiers().size())
+      why += "; did you mean rank:" + s + " (tier " + s + ")?";
+    flag.refuse(why);
+  }
+  return *nodes;
 }
 
 // A tier term the kernel can serve: its NUMA nodes; nullopt when only tiermem's heap can.
-std::optional<std::vector<unsigned>> kernel_nodes(const std::string &spec, const char *option) {
-  unsigned nodes[1024];
-  size_t count = 0;
-  int rc = tm_tier_spec_nodes(spec.c_str(), nodes, 1024, &count);
-  if (rc < 0) {
-    std::string why = tm_last_error();
-    if (why.rfind("tiermem: ", 0) == 0) why = why.substr(9);
-    bad_input(std::string(option) + "=" + spec + ": " + why);
+std::optional<std::vector<unsigned>> kernel_nodes(const std::string &spec, const Flag &flag,
+                                                  const Machine &m) {
+  try {
+    auto t = topology::resolve_spec(m.topo, spec, m.why_unknown);
+    if (t.source != topology::TierTarget::Source::nodes) return std::nullopt;
+    return t.nodes;
+  } catch (const Error &e) {
+    flag.refuse(reason(e));
   }
-  if (rc == 0) return std::nullopt;
-  return std::vector<unsigned>(nodes, nodes + count);
 }
 
 // Node numbers become node:N terms so that the heap's grammar can carry them; a whole value
 // may be a numactl node list ("0-2"), or a list of tier names and node numbers.
-std::vector<std::string> terms(const std::string &value, const char *option) {
+std::vector<std::string> terms(const std::string &value, const Flag &flag, const Machine &m) {
   std::vector<std::string> out;
   auto add_nodes = [&](const std::string &list) {
-    for (unsigned n : parse_nodes(list, option)) out.push_back("node:" + std::to_string(n));
+    for (unsigned n : parse_nodes(list, flag, value, m)) out.push_back("node:" + std::to_string(n));
   };
   if (is_node_list(value)) {
     add_nodes(value);
     return out;
   }
   for (const auto &p : split(value, ',')) {
-    if (p.empty()) bad_input(std::string(option) + "=" + value + ": an empty tier name");
+    if (p.empty()) flag.refuse("an empty tier name");
     if (is_node_list(p)) add_nodes(p);
     else out.push_back(p);
   }
@@ -122,6 +202,7 @@ struct Plan {
   int mode = 0;
   std::vector<unsigned> nodes;
   std::string policy;   // TIERMEM_POLICY for the preload library
+  Flag flag;            // where the policy came from, for messages
 };
 
 std::string mode_name(int mode) {
@@ -134,69 +215,102 @@ std::string mode_name(int mode) {
   return std::to_string(mode);
 }
 
-// All terms kernel-servable: the union of their nodes; else nullopt.
-std::optional<std::vector<unsigned>> all_kernel(const std::vector<std::string> &t, const char *option) {
+// All terms kernel-servable: the union of their nodes; else nullopt. Every term is resolved,
+// so a missing tier is refused even after one the kernel cannot serve.
+std::optional<std::vector<unsigned>> all_kernel(const std::vector<std::string> &t, const Flag &flag,
+                                                const Machine &m) {
   std::vector<unsigned> nodes;
+  bool kernel = true;
   for (const auto &spec : t) {
-    auto n = kernel_nodes(spec, option);
-    if (!n) return std::nullopt;
-    for (unsigned x : *n)
-      if (std::find(nodes.begin(), nodes.end(), x) == nodes.end()) nodes.push_back(x);
+    auto n = kernel_nodes(spec, flag, m);
+    if (!n) kernel = false;
+    else
+      for (unsigned x : *n)
+        if (std::find(nodes.begin(), nodes.end(), x) == nodes.end()) nodes.push_back(x);
   }
+  if (!kernel) return std::nullopt;
   std::sort(nodes.begin(), nodes.end());
   return nodes;
 }
 
-Plan make_plan(const RunOptions &o) {
-  int chosen = !o.membind.empty() + !o.preferred.empty() + !o.interleave.empty() +
-               !o.weights.empty() + !o.threshold.empty() + !o.policy.empty();
+Plan make_plan(const RunOptions &o, const Machine &m) {
+  const std::pair<CLI::Option *, const std::string *> given[] = {
+      {o.membind_opt, &o.membind},     {o.preferred_opt, &o.preferred},
+      {o.interleave_opt, &o.interleave}, {o.weights_opt, &o.weights},
+      {o.threshold_opt, &o.threshold}, {o.policy_opt, &o.policy}};
+  int chosen = 0;
+  for (const auto &[opt, value] : given) {
+    if (opt == nullptr || opt->count() == 0) continue;
+    ++chosen;
+    if (value->empty() || (*value)[0] == '-')  // "--membind=" took the next word
+      bad_input(opt->get_name() + " needs a node list or a tier, e.g. " + opt->get_name() +
+                (opt == o.weights_opt     ? "=rank:0=3,rank:1=1"
+                 : opt == o.threshold_opt ? "=64K,rank:0,rank:1"
+                                          : "=rank:0") +
+                " (see `tiermem list`)");
+  }
   if (chosen > 1)
     bad_input("give one of --membind, --preferred, --interleave, --weights, --threshold, --policy");
   Plan plan;
   if (chosen == 0) {
-    plan.policy = "bind(rank:0)";
+    // The user's own TIERMEM_POLICY is what the program would have read without the launcher.
+    const char *env = ::secure_getenv("TIERMEM_POLICY");
+    plan.policy = env && *env ? env : "bind(rank:0)";
+    plan.flag.label = env && *env ? "TIERMEM_POLICY='" + plan.policy + "'" : "the default policy bind(rank:0)";
     return plan;
   }
   if (!o.membind.empty()) {
-    auto t = terms(o.membind, "--membind");
-    if (auto nodes = all_kernel(t, "--membind")) {
-      plan = {true, MPOL_BIND, *nodes, ""};
+    Flag flag{"--membind=" + o.membind};
+    auto t = terms(o.membind, flag, m);
+    if (auto nodes = all_kernel(t, flag, m)) {
+      plan = {true, MPOL_BIND, *nodes, "", flag};
     } else if (t.size() == 1) {
       plan.policy = "bind(" + t[0] + ")";
     } else {
-      bad_input("--membind=" + o.membind + ": several tiers bind together only when all are NUMA "
-                "nodes; use --preferred=" + o.membind + " (in that order) or --interleave");
+      flag.refuse("several tiers bind together only when all are NUMA nodes; use --preferred=" +
+                  o.membind + " (in that order) or --interleave");
     }
+    plan.flag = flag;
   } else if (!o.preferred.empty()) {
-    auto t = terms(o.preferred, "--preferred");
-    auto nodes = t.size() == 1 ? all_kernel(t, "--preferred") : std::nullopt;
-    if (nodes) plan = {true, nodes->size() == 1 ? MPOL_PREFERRED : MPOL_PREFERRED_MANY, *nodes, ""};
+    Flag flag{"--preferred=" + o.preferred};
+    auto t = terms(o.preferred, flag, m);
+    auto nodes = all_kernel(t, flag, m);
+    if (nodes && t.size() == 1)
+      plan = {true, nodes->size() == 1 ? MPOL_PREFERRED : MPOL_PREFERRED_MANY, *nodes, "", flag};
     else plan.policy = "preferred(" + join(t, ", ") + ")";  // an order the kernel cannot keep
+    plan.flag = flag;
   } else if (!o.interleave.empty()) {
-    auto t = terms(o.interleave, "--interleave");
-    if (auto nodes = all_kernel(t, "--interleave")) plan = {true, MPOL_INTERLEAVE, *nodes, ""};
+    Flag flag{"--interleave=" + o.interleave};
+    auto t = terms(o.interleave, flag, m);
+    if (auto nodes = all_kernel(t, flag, m)) plan = {true, MPOL_INTERLEAVE, *nodes, "", flag};
     else plan.policy = "interleave(" + join(t, ", ") + ")";
+    plan.flag = flag;
   } else if (!o.weights.empty()) {
+    Flag flag{"--weights=" + o.weights};
     std::vector<std::string> w;
     for (const auto &item : split(o.weights, ',')) {
       auto eq = item.rfind('=');
       if (eq == std::string::npos || eq == 0)
-        bad_input("--weights=" + o.weights + ": '" + item + "' is not TIER=WEIGHT (e.g. rank:0=3,rank:1=1)");
+        flag.refuse("'" + item + "' is not TIER=WEIGHT (e.g. rank:0=3,rank:1=1)");
       std::string who = item.substr(0, eq);
       if (is_node_list(who)) who = "node:" + who;
       w.push_back(who + "=" + item.substr(eq + 1));
     }
     plan.policy = "weighted(" + join(w, ", ") + ")";
+    plan.flag = flag;
   } else if (!o.threshold.empty()) {
+    Flag flag{"--threshold=" + o.threshold};
     auto parts = split(o.threshold, ',');
     if (parts.size() != 3 || parts[0].empty())
-      bad_input("--threshold=" + o.threshold + ": expected SIZE,SMALL,LARGE (e.g. 64K,rank:0,rank:1)");
-    auto small = terms(parts[1], "--threshold"), large = terms(parts[2], "--threshold");
+      flag.refuse("expected SIZE,SMALL,LARGE (e.g. 64K,rank:0,rank:1)");
+    auto small = terms(parts[1], flag, m), large = terms(parts[2], flag, m);
     if (small.size() != 1 || large.size() != 1)
-      bad_input("--threshold=" + o.threshold + ": SMALL and LARGE are one tier or node each");
+      flag.refuse("SMALL and LARGE are one tier or node each");
     plan.policy = "threshold(" + parts[0] + ", " + small[0] + ", " + large[0] + ")";
+    plan.flag = flag;
   } else {
     plan.policy = o.policy;
+    plan.flag.label = "--policy=" + o.policy;
   }
   return plan;
 }
@@ -240,8 +354,12 @@ void forward(int sig) {
   if (g_child > 0) ::kill(g_child, sig);
 }
 
-int run(const RunOptions &o) {
-  Plan plan = make_plan(o);
+int run(const RunOptions &o, const Global &g) {
+  if (!g.hwloc_xml.empty() && !o.dry_run)
+    bad_input("--hwloc-xml describes a machine the program's heap cannot read; use it with "
+              "--dry-run, or --fsroot with a recorded machine");
+  const Machine machine = load_machine(g);
+  Plan plan = make_plan(o, machine);
   if (o.stats && plan.kernel) {
     // The statistics come from tiermem's heap, so the program runs under it on the same nodes.
     plan.policy = (plan.mode == MPOL_INTERLEAVE ? "interleave(" : plan.mode == MPOL_BIND ? "bind(" : "preferred(");
@@ -254,6 +372,20 @@ int run(const RunOptions &o) {
   }
   std::string preload, ld_preload;
   if (!plan.kernel) {
+    // Refused here, exit 2, naming the flag, rather than by the program's heap after exec.
+    try {
+      api::check_policy(plan.policy, machine.topo);
+    } catch (const Error &e) {
+      plan.flag.refuse(reason(e));
+    }
+    // What the preload library will read, parsed by the same functions it uses.
+    try {
+      topology::env::log_level();
+      topology::env::decay_ms();
+      if (!o.stats) topology::env::stats();
+    } catch (const Error &e) {
+      bad_input(reason(e));
+    }
     preload = preload_library();
     const char *old = std::getenv("LD_PRELOAD");
     ld_preload = old && *old ? std::string(old) + ":" + preload : preload;
@@ -292,6 +424,8 @@ int run(const RunOptions &o) {
       ::setenv("TIERMEM_POLICY", plan.policy.c_str(), 1);
       if (o.stats) ::setenv("TIERMEM_STATS", "1", 1);
     }
+    // The child's heap discovers the machine the launcher resolved the policy on.
+    if (!g.fsroot.empty()) ::setenv("TIERMEM_FSROOT", g.fsroot.c_str(), 1);
     ::execvp(argv[0], argv.data());
     int err = errno;
     std::fprintf(stderr, "tiermem run: cannot run '%s': %s\n", argv[0], std::strerror(err));
@@ -313,27 +447,36 @@ int run(const RunOptions &o) {
 
 }  // namespace
 
-void register_run(CLI::App &app, Global &) {
+void register_run(CLI::App &app, Global &global) {
   auto o = std::make_shared<RunOptions>();
   auto *cmd = app.add_subcommand("run", "run a program with its memory on tiers (numactl-style)");
-  cmd->add_option("--membind", o->membind, "only these nodes or this tier (numactl list or tier name)")
+  o->membind_opt = cmd->add_option("--membind", o->membind, "only these nodes or this tier (numactl list or tier name)")
       ->type_name("NODES|TIER");
-  cmd->add_option("--preferred", o->preferred, "prefer these, falling back in order")
+  o->preferred_opt = cmd->add_option("--preferred", o->preferred, "prefer these, falling back in order")
       ->type_name("NODES|TIER[,TIER...]");
-  cmd->add_option("--interleave", o->interleave, "interleave pages (or blocks) across these")
+  o->interleave_opt = cmd->add_option("--interleave", o->interleave, "interleave pages (or blocks) across these")
       ->type_name("NODES|TIER[,TIER...]");
-  cmd->add_option("--weights", o->weights, "split bytes by weight, e.g. rank:0=3,rank:1=1")
+  o->weights_opt = cmd->add_option("--weights", o->weights, "split bytes by weight, e.g. rank:0=3,rank:1=1")
       ->type_name("TIER=W,...");
-  cmd->add_option("--threshold", o->threshold, "small blocks on one tier, large on another")
+  o->threshold_opt = cmd->add_option("--threshold", o->threshold, "small blocks on one tier, large on another")
       ->type_name("SIZE,SMALL,LARGE");
-  cmd->add_option("--policy", o->policy, "any policy in tiermem's grammar (see README)")
+  o->policy_opt = cmd->add_option("--policy", o->policy, "any policy in tiermem's grammar (see README)")
       ->type_name("TEXT");
   cmd->add_flag("--stats", o->stats, "print per-tier statistics when the program exits");
   cmd->add_flag("--dry-run", o->dry_run, "print what would be done, run nothing");
   cmd->add_option("command", o->command, "the program and its arguments (after --)")
       ->required()
       ->allow_extra_args();
-  cmd->callback([o] { throw Exit{run(*o)}; });
+  // Unknown options are collected, not refused by CLI11, whose message lists them reversed
+  // and mixed with "--"; the launcher names the first one itself.
+  cmd->allow_extras();
+  cmd->callback([o, cmd, &global] {
+    for (const auto &a : cmd->remaining())
+      if (a.size() > 1 && a[0] == '-' && a != "--")
+        bad_input("unknown option " + a + " (see `tiermem run --help`; the program and its "
+                  "arguments go after --)");
+    throw Exit{run(*o, global)};
+  });
 }
 
 }  // namespace tiermem::cli

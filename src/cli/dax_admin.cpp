@@ -11,18 +11,13 @@
 
 #include "backend/backend.hpp"
 #include "tiermem/error.hpp"
+#include "topology/env.hpp"
 
 namespace tiermem::cli {
 
 platform::SysfsRoot sysfs_root(const Global &global) {
   if (!global.fsroot.empty()) return platform::SysfsRoot(global.fsroot);
-  if (const char *env = ::secure_getenv("TIERMEM_FSROOT")) {
-    if (*env == '\0')
-      throw Error(-EINVAL, "tiermem: TIERMEM_FSROOT is set but empty; unset it or point it at "
-                           "a recorded machine (a directory shaped like /)");
-    return platform::SysfsRoot(env);
-  }
-  return platform::SysfsRoot("/");
+  return platform::SysfsRoot(topology::env::fsroot().value_or("/"));
 }
 
 DaxInfo dax_info(const platform::SysfsRoot &root, const std::string &arg) {

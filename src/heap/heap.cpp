@@ -17,6 +17,7 @@
 #include "heap/fork.hpp"
 #include "heap/owner.hpp"
 #include "topology/emulate.hpp"
+#include "topology/spec.hpp"
 
 namespace tiermem::heap {
 
@@ -24,18 +25,8 @@ std::size_t g_small_max = 14336;  // jemalloc 5.3's default; read_small_max() co
 
 namespace {
 
-// What a spec resolves to; `key` identifies the memory so that two specs naming the same
-// memory ("rank:0" and "node:0" on a one-node tier) share one heap tier.
-struct Target {
-  backend::Kind backend = backend::Kind::node;
-  std::vector<unsigned> nodes;
-  std::uint64_t node_bytes = 0;  // sum of the nodes' capacities (0: unknown)
-  std::string dax_path;
-  std::uint64_t size = 0, align = 0;
-  std::string emulated_name;
-  std::string key, name, kind;
-  int rank = -1;
-};
+using Target = topology::TierTarget;
+using Source = topology::TierTarget::Source;
 
 struct Registry {
   std::mutex mu;
@@ -99,175 +90,23 @@ Registry &ready(std::unique_lock<std::mutex> &lock) {
   return r;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char &c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool parse_uint(std::string_view s, unsigned &out) {
-  if (s.empty() || s.size() > 9) return false;
-  unsigned v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  out = v;
-  return true;
-}
-
-const char kSpecHelp[] = "use rank:N, kind:KIND, node:N, dax:daxX.Y or emulated:NAME";
-
-std::string unknown_machine(const Registry &r) {
-  return r.discovery_error.empty() ? "" : " (" + r.discovery_error + ")";
-}
-
-Target from_tier(const Registry &r, unsigned rank, const std::string &spec) {
-  const Tier &t = r.topo.tiers()[rank];
-  Target g;
-  g.rank = static_cast<int>(rank);
-  g.kind = t.kind;
-  if (t.emulated) {
-    g.backend = backend::Kind::emulated;
-    g.emulated_name = t.emulated_name;
-    g.size = t.capacity_bytes;
-    g.key = g.name = "emulated:" + t.emulated_name;
-    return g;
-  }
-  if (!t.numa_nodes.empty()) {
-    g.nodes = t.numa_nodes;
-    std::sort(g.nodes.begin(), g.nodes.end());
-    for (unsigned n : g.nodes) {
-      if (const NumaNode *node = r.topo.node(n)) g.node_bytes += node->capacity_bytes;
-    }
-    g.key = "nodes:";
-    for (unsigned n : g.nodes) g.key += std::to_string(n) + ",";
-    g.name = g.nodes.size() == 1 ? "node:" + std::to_string(g.nodes[0]) : "rank:" + std::to_string(rank);
-    return g;
-  }
-  for (std::size_t i : t.dax_devices) {
-    const DaxDevice &d = r.topo.dax_devices()[i];
-    if (d.mode != DaxMode::devdax) continue;
-    g.backend = backend::Kind::devdax;
-    g.dax_path = d.path;
-    g.size = d.size;
-    g.align = d.align;
-    g.key = g.name = "dax:" + d.name;
-    return g;
-  }
-  throw Error(-ENODEV, "tiermem: tier '" + spec + "' (" + t.kind +
-                           ") has no NUMA node and no device in devdax mode to allocate from; "
-                           "see `tiermem list`");
-}
-
-Target resolve(const Registry &r, std::string_view spec_view) {
-  std::string spec(spec_view);
-  std::size_t colon = spec.find(':');
-  if (colon == std::string::npos) {
-    throw Error(-EINVAL, "tiermem: '" + spec + "' is not a tier; " + kSpecHelp);
-  }
-  std::string key = lower(spec.substr(0, colon));
-  std::string val = spec.substr(colon + 1);
-  const auto &tiers = r.topo.tiers();
-  unsigned n = 0;
-  if (key == "rank") {
-    if (!parse_uint(val, n)) throw Error(-EINVAL, "tiermem: '" + spec + "': rank must be a number");
-    if (n >= tiers.size()) {
-      throw Error(-ENOENT, "tiermem: no tier '" + spec + "': this machine has " +
-                               std::to_string(tiers.size()) + " tier(s)" + unknown_machine(r) +
-                               "; see `tiermem list`");
-    }
-    return from_tier(r, n, spec);
-  }
-  if (key == "kind") {
-    std::string want = lower(val);
-    for (unsigned i = 0; i < tiers.size(); ++i) {
-      if (lower(tiers[i].kind) == want) return from_tier(r, i, spec);
-    }
-    throw Error(-ENOENT, "tiermem: no tier of kind '" + val + "' on this machine" +
-                             unknown_machine(r) + "; see `tiermem list`");
-  }
-  if (key == "node") {
-    if (!parse_uint(val, n)) throw Error(-EINVAL, "tiermem: '" + spec + "': node must be a number");
-    const NumaNode *node = r.topo.node(n);
-    if (node == nullptr || !node->online) {
-      throw Error(-ENOENT, "tiermem: no online NUMA node " + val + " for '" + spec + "'" +
-                               unknown_machine(r) + "; see `tiermem list`");
-    }
-    Target g;
-    g.nodes = {n};
-    g.node_bytes = node->capacity_bytes;
-    g.key = "nodes:" + val + ",";
-    g.name = "node:" + std::to_string(n);
-    g.kind = node->subtype.empty() ? "node" : node->subtype;
-    for (unsigned i = 0; i < tiers.size(); ++i) {
-      if (tiers[i].numa_nodes == std::vector<unsigned>{n}) g.rank = static_cast<int>(i);
-    }
-    return g;
-  }
-  if (key == "dax") {
-    std::string name = val.rfind("/dev/", 0) == 0 ? val.substr(5) : val;
-    const DaxDevice *d = r.topo.dax_device(name);
-    if (d == nullptr) {
-      throw Error(-ENOENT, "tiermem: no dax device '" + val + "'" + unknown_machine(r) +
-                               "; see `tiermem list` or `daxctl list`");
-    }
-    if (d->mode == DaxMode::system_ram) {
-      // Onlined as system RAM: the device's memory is its target node's (node backend).
-      if (!d->target_node) {
-        throw Error(-ENODEV, "tiermem: " + name + " is in system-ram mode but its target node "
-                                 "is unknown; see `daxctl list`");
-      }
-      Target g;
-      g.nodes = {static_cast<unsigned>(*d->target_node)};
-      if (const NumaNode *node = r.topo.node(g.nodes[0])) g.node_bytes = node->capacity_bytes;
-      g.key = "nodes:" + std::to_string(*d->target_node) + ",";
-      g.name = "node:" + std::to_string(*d->target_node);
-      g.kind = "kmem";
-      return g;
-    }
-    if (d->mode != DaxMode::devdax) {
-      throw Error(-ENODEV, "tiermem: " + name + " is " + to_string(d->mode) +
-                               (d->driver.empty() ? "" : " (driver " + d->driver + ")") +
-                               "; run `daxctl reconfigure-device --mode=devdax " + name +
-                               "` (or --mode=system-ram)");
-    }
-    Target g;
-    g.backend = backend::Kind::devdax;
-    g.dax_path = d->path;
-    g.size = d->size;
-    g.align = d->align;
-    g.key = g.name = "dax:" + d->name;
-    g.kind = "devdax";
-    return g;
-  }
-  if (key == "emulated") {
-    std::string have;
-    for (unsigned i = 0; i < tiers.size(); ++i) {
-      if (!tiers[i].emulated) continue;
-      if (tiers[i].emulated_name == val) return from_tier(r, i, spec);
-      have += (have.empty() ? "" : ", ") + tiers[i].emulated_name;
-    }
-    throw Error(-ENOENT, "tiermem: no emulated tier '" + val + "' (" +
-                             (have.empty() ? "TIERMEM_EMULATE is unset" : "have: " + have) +
-                             "); set e.g. TIERMEM_EMULATE=" + val + ":1G");
-  }
-  throw Error(-EINVAL, "tiermem: '" + spec + "' is not a tier; " + kSpecHelp);
+Target resolve(const Registry &r, std::string_view spec) {
+  return topology::resolve_spec(r.topo, spec, r.discovery_error);
 }
 
 std::unique_ptr<backend::Backend> open_backend(const Target &g, std::byte *slot, std::size_t size) {
-  switch (g.backend) {
-    case backend::Kind::node:
+  switch (g.source) {
+    case Source::nodes:
       // Never more than the nodes hold: beyond that MPOL_BIND would mean the OOM killer,
       // not ENOMEM.
       return backend::make_node(g.nodes, backend::NodeMode::bind, slot, size, g.node_bytes);
-    case backend::Kind::devdax: {
+    case Source::devdax: {
       BadRangeSource known_bad = g_bad_source.load();
       return backend::make_devdax(g.dax_path, g.size, g.align, slot, size,
                                   known_bad != nullptr ? known_bad(g.dax_path)
                                                        : std::vector<platform::ByteRange>{});
     }
-    case backend::Kind::emulated:
+    case Source::emulated:
       return backend::make_emulated(g.emulated_name, g.size, slot, size);
   }
   throw Error(-EINVAL, "tiermem: unknown backend");
@@ -276,7 +115,7 @@ std::unique_ptr<backend::Backend> open_backend(const Target &g, std::byte *slot,
 // Repair mode (owner.hpp) maps a fresh page where a node tier's page died and binds it
 // as the rest of the tier is; devdax and emulated memory cannot be replaced that way.
 void set_repair_nodes(tm_tier &t, const Target &g) {
-  if (g.backend != backend::Kind::node) return;
+  if (g.source != Source::nodes) return;
   constexpr unsigned kBits = 8 * sizeof(unsigned long);
   for (unsigned n : g.nodes) {
     if (n >= tm_tier::kMaskWords * kBits) return;  // beyond the mask: leave it unrepairable
@@ -312,7 +151,7 @@ std::vector<unsigned> kernel_nodes(std::string_view spec) {
   std::unique_lock<std::mutex> lock;
   Registry &r = ready(lock);
   Target g = resolve(r, spec);
-  return g.backend == backend::Kind::node ? g.nodes : std::vector<unsigned>{};
+  return g.source == Source::nodes ? g.nodes : std::vector<unsigned>{};
 }
 
 void set_bad_range_source(BadRangeSource source) noexcept { g_bad_source.store(source); }

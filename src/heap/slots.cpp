@@ -7,14 +7,18 @@
 #include <string>
 
 #include "tiermem/error.hpp"
+#include "topology/emulate.hpp"
 
 namespace tiermem::heap {
 
 SlotTable g_slots;
 
 void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift) noexcept {
+  constexpr unsigned kMaxShift = 42;
+  // TIERMEM_EMULATE's cap is stated to users as the largest tier the heap can hold.
+  static_assert(std::uint64_t{1} << kMaxShift == topology::kMaxEmulatedBytes);
   shift = 36;  // 64 GiB
-  while (shift < 42 && (std::uint64_t{1} << shift) < largest_tier) ++shift;
+  while (shift < kMaxShift && (std::uint64_t{1} << shift) < largest_tier) ++shift;
   constexpr unsigned kTotalShift = 44;  // 16 TiB of address space at most
   count = kMaxSlots;
   while (count > 8 && (std::uint64_t{count} << shift) > (std::uint64_t{1} << kTotalShift)) {

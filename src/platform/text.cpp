@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <iterator>
 
 namespace tiermem::platform {
 
@@ -54,6 +56,30 @@ std::vector<std::string_view> words(std::string_view s) {
     i = j;
   }
   return out;
+}
+
+}  // namespace tiermem::platform
+
+namespace tiermem::platform {
+
+std::string size_text(std::uint64_t bytes) {
+  static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  unsigned u = 0;
+  while (u + 1 < std::size(units) && bytes >> (10 * (u + 1)) != 0 &&
+         (bytes & ((std::uint64_t{1} << (10 * (u + 1))) - 1)) == 0) {
+    ++u;
+  }
+  if (u == 0 && bytes >= 1024) {
+    // Not a whole number of any unit: the nearest one, to a tenth, reads better than digits.
+    while (u + 1 < std::size(units) && bytes >> (10 * (u + 1)) != 0) ++u;
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.1f %s",
+                  static_cast<double>(bytes) / static_cast<double>(std::uint64_t{1} << (10 * u)),
+                  units[u]);
+    return buf;
+  }
+  if (bytes == 1) return "1 byte";
+  return std::to_string(bytes >> (10 * u)) + " " + units[u];
 }
 
 }  // namespace tiermem::platform

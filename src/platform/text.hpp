@@ -1,6 +1,7 @@
 // Whole-file reads and splitting without iostreams: discovery runs inside every program that
 // preloads tiermem, and the iostream/locale machinery would add its pages to each one's RSS.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,5 +17,11 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 
 /** Whitespace-separated words of `s`. */
 std::vector<std::string_view> words(std::string_view s);
+
+/**
+ * A size for a message, in the binary unit a user would type: exact where a unit divides it
+ * ("4 TiB", "99999 TiB", "1536 KiB", "17 bytes"), else one decimal ("1.5 GiB").
+ */
+std::string size_text(std::uint64_t bytes);
 
 }  // namespace tiermem::platform

@@ -18,9 +18,11 @@
 
 #include <atomic>
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include "tiermem/tiermem.h"
+#include "topology/env.hpp"
 
 namespace {
 
@@ -164,29 +166,17 @@ void init() {
   if (!g_state.compare_exchange_strong(expected, kInitializing)) return;
   resolve_next();
   Inside in;
-  if (const char *log = ::secure_getenv("TIERMEM_LOG")) {
-    std::string v = log;
-    if (v == "quiet") g_log = 0;
-    else if (v == "error") g_log = 1;
-    else if (v == "info") g_log = 2;
-    else refuse("tiermem: TIERMEM_LOG='" + v + "' is not one of quiet, error, info; fix or unset it");
-  }
-  if (const char *st = ::secure_getenv("TIERMEM_STATS")) {
-    std::string v = st;
-    if (v == "1" || v == "yes") g_stats = true;
-    else if (v == "0" || v == "no" || v.empty()) g_stats = false;
-    else refuse("tiermem: TIERMEM_STATS='" + v + "' is not 0/1; fix or unset it");
-  }
-  // Return freed pages at once, as glibc's trimming does: an unmodified program is judged by
-  // its peak RSS against glibc's, and a tier's capacity is better spent on live data.
+  // The same parsers as the launcher's (topology/env.hpp), so what `tiermem run` accepts
+  // runs here too.
   long decay = 0;
-  if (const char *d = ::secure_getenv("TIERMEM_DECAY_MS")) {
-    char *end = nullptr;
-    errno = 0;
-    decay = std::strtol(d, &end, 10);
-    if (*d == '\0' || *end != '\0' || errno != 0 || decay < -1)
-      refuse(std::string("tiermem: TIERMEM_DECAY_MS='") + d +
-             "' is not -1, 0 or a number of milliseconds; fix or unset it");
+  try {
+    g_log = static_cast<int>(tiermem::topology::env::log_level());
+    g_stats = tiermem::topology::env::stats();
+    // Return freed pages at once, as glibc's trimming does: an unmodified program is judged by
+    // its peak RSS against glibc's, and a tier's capacity is better spent on live data.
+    decay = tiermem::topology::env::decay_ms().value_or(0);
+  } catch (const std::exception &e) {
+    refuse(e.what());
   }
   if (tm_set_decay_ms(decay) != 0) refuse(std::string(tm_last_error()) + " (TIERMEM_DECAY_MS)");
   tm_policy *p = nullptr;

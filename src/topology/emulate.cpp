@@ -2,6 +2,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
+
+#include "platform/text.hpp"
 
 namespace tiermem::topology {
 namespace {
@@ -11,22 +14,21 @@ Error bad_emulate(std::string_view text, const std::string &why) {
                             "; expected NAME:SIZE[,NAME:SIZE...], e.g. slow:1G");
 }
 
-}  // namespace
-
-std::uint64_t parse_size(std::string_view text, std::string_view what) {
-  auto bad = [&](const char *why) {
-    return Error(-EINVAL, "tiermem: " + std::string(what) + ": '" + std::string(text) +
-                              "' is not a size (" + why + "); use e.g. 4096, 64K, 512M, 1G");
+// The size, or nullopt with `why` saying what is wrong.
+std::optional<std::uint64_t> try_parse_size(std::string_view text, const char *&why) {
+  auto bad = [&](const char *reason) {
+    why = reason;
+    return std::nullopt;
   };
   std::size_t i = 0;
   std::uint64_t n = 0;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
     std::uint64_t d = static_cast<std::uint64_t>(text[i] - '0');
-    if (n > (UINT64_MAX - d) / 10) throw bad("too large");
+    if (n > (UINT64_MAX - d) / 10) return bad("too large");
     n = n * 10 + d;
     ++i;
   }
-  if (i == 0) throw bad("no digits");
+  if (i == 0) return bad("no digits");
   std::string suffix;
   for (; i < text.size(); ++i) suffix += static_cast<char>(text[i] | 0x20);  // lower case
   unsigned shift = 0;
@@ -37,15 +39,24 @@ std::uint64_t parse_size(std::string_view text, std::string_view what) {
       case 'g': shift = 30; break;
       case 't': shift = 40; break;
       case 'b': shift = 0; break;
-      default: throw bad("unknown unit");
+      default: return bad("unknown unit");
     }
     std::string rest = suffix.substr(1);
     if (suffix[0] == 'b' ? !rest.empty() : !(rest.empty() || rest == "b" || rest == "ib")) {
-      throw bad("unknown unit");
+      return bad("unknown unit");
     }
   }
-  if (shift != 0 && n > (UINT64_MAX >> shift)) throw bad("too large");
+  if (shift != 0 && n > (UINT64_MAX >> shift)) return bad("too large");
   return n << shift;
+}
+
+}  // namespace
+
+std::uint64_t parse_size(std::string_view text, std::string_view what) {
+  const char *why = "";
+  if (auto n = try_parse_size(text, why)) return *n;
+  throw Error(-EINVAL, "tiermem: " + std::string(what) + ": '" + std::string(text) +
+                           "' is not a size (" + why + "); use e.g. 4096, 64K, 512M, 1G");
 }
 
 std::vector<EmulatedTierSpec> parse_emulate(std::string_view text) {
@@ -72,14 +83,20 @@ std::vector<EmulatedTierSpec> parse_emulate(std::string_view text) {
     for (const auto &e : out) {
       if (e.name == name) throw bad_emulate(text, "name '" + name + "' appears twice");
     }
-    std::uint64_t size = 0;
-    try {
-      size = parse_size(item.substr(colon + 1), "TIERMEM_EMULATE");
-    } catch (const Error &) {
-      throw bad_emulate(text, "'" + std::string(item.substr(colon + 1)) + "' is not a size");
-    }
-    if (size == 0) throw bad_emulate(text, "tier '" + name + "' has size 0");
-    out.push_back({std::move(name), size});
+    const std::string_view size_str = item.substr(colon + 1);
+    const char *why = "";
+    const std::optional<std::uint64_t> size = try_parse_size(size_str, why);
+    const std::string cap = platform::size_text(kMaxEmulatedBytes) +
+                            " an emulated tier may hold (use at most " +
+                            std::to_string(kMaxEmulatedBytes >> 40) + "T)";
+    if (!size && std::string_view(why) == "too large")
+      throw bad_emulate(text, "tier '" + name + "' asks for more than the " + cap);
+    if (!size) throw bad_emulate(text, "'" + std::string(size_str) + "' is not a size");
+    if (*size == 0) throw bad_emulate(text, "tier '" + name + "' has size 0");
+    if (*size > kMaxEmulatedBytes)
+      throw bad_emulate(text, "tier '" + name + "' asks for " + platform::size_text(*size) +
+                                  ", more than the " + cap);
+    out.push_back({std::move(name), *size});
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
   }

@@ -3,7 +3,7 @@
 // Grammar:  TIERMEM_EMULATE = NAME:SIZE[,NAME:SIZE...]
 //   NAME  letters, digits, '_' or '-', at most 32 characters, unique
 //   SIZE  a positive integer with an optional binary suffix K, M, G or T (KiB..TiB; "B",
-//         "iB" accepted, any case): "1G", "512M", "65536"
+//         "iB" accepted, any case): "1G", "512M", "65536"; at most kMaxEmulatedBytes (4 TiB)
 // Each entry becomes a tier ranked after every discovered tier, in the order given.
 #pragma once
 #include <cstdint>
@@ -19,6 +19,12 @@ struct EmulatedTierSpec {
   std::string name;
   std::uint64_t size = 0;
 };
+
+/**
+ * The largest emulated tier: the heap's largest slot (heap/slots.cpp asserts that they agree),
+ * checked here so that `tiermem list`, `tiermem run` and the heap refuse the same values.
+ */
+inline constexpr std::uint64_t kMaxEmulatedBytes = std::uint64_t{1} << 42;
 
 /** "1G" -> 1073741824. Throws tiermem::Error (-EINVAL) naming `what` and the text. */
 std::uint64_t parse_size(std::string_view text, std::string_view what);

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "topology/env.hpp"
 #include "topology/sources.hpp"
 #include "topology/tiermem_dax.hpp"
 
@@ -22,13 +23,7 @@ namespace {
 
 std::string resolve_fsroot(const DiscoverOptions &options) {
   if (!options.fsroot.empty()) return options.fsroot;
-  if (const char *env = ::secure_getenv("TIERMEM_FSROOT")) {
-    if (*env == '\0')
-      throw Error(-EINVAL, "tiermem: TIERMEM_FSROOT is set but empty; unset it or point it at "
-                           "a recorded machine (a directory shaped like /)");
-    return env;
-  }
-  return "/";
+  return topology::env::fsroot().value_or("/");
 }
 
 void merge_hwloc(std::vector<NumaNode> &nodes, const std::vector<topology::HwlocNode> &hw) {

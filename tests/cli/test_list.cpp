@@ -68,3 +68,12 @@ TEST_CASE("an unknown option exits 2") {
   CHECK(r.status == 2);
   CHECK(r.err.find("--bogus") != std::string::npos);
 }
+
+TEST_CASE("list refuses an emulated tier above the heap's cap, stating it in TiB") {
+  const auto r = t::run_cli("list", "TIERMEM_EMULATE=slow:99999T");
+  CHECK(r.status == 2);
+  CHECK(r.out.empty());
+  CHECK(r.err == "tiermem: TIERMEM_EMULATE='slow:99999T': tier 'slow' asks for 99999 TiB, more than "
+                 "the 4 TiB an emulated tier may hold (use at most 4T); expected NAME:SIZE[,NAME:SIZE...], "
+                 "e.g. slow:1G\n");
+}

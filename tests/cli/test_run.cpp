@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "support.hpp"
 
 namespace t = tiermem::test;
@@ -96,9 +98,101 @@ TEST_CASE("bad launcher input exits 2 with one line naming it") {
   CHECK(r.status == 2);
 }
 
-TEST_CASE("a bad policy reaches the program's start and stops it there, with one line") {
-  const auto r = t::run_cli("run --policy='bind(' -- /bin/true");
-  CHECK(r.status == 127);
+TEST_CASE("a bad TIERMEM_POLICY of the user's own is refused before exec, naming it") {
+  const auto r = t::run_cli("run -- /bin/true", "TIERMEM_POLICY='bind('");
+  CHECK(r.status == 2);
   CHECK(lines(r.err) == 1);
-  CHECK(r.err.find("the program was not started") != std::string::npos);
+  CHECK(r.err.find("tiermem run: TIERMEM_POLICY='bind(': policy 'bind(': ") == 0);
+}
+
+TEST_CASE("policies the program's heap would refuse are refused by the launcher, naming the flag") {
+  const char *flags[] = {"--weights=rank:0=0", "--threshold=64Q,0,0", "--policy='bind(rank:0'",
+                         "--preferred=rank:0,rank:5"};
+  for (const char *flag : flags) {
+    for (const char *mode : {"", "--dry-run "}) {
+      const auto r = t::run_cli(std::string("run ") + mode + flag + " -- /bin/true");
+      INFO(mode << flag << ": " << r.err);
+      CHECK(r.status == 2);
+      CHECK(r.out.empty());
+      CHECK(lines(r.err) == 1);
+      std::string named = flag;
+      named.erase(std::remove(named.begin(), named.end(), '\''), named.end());
+      CHECK(r.err.find("tiermem run: " + named + ": ") == 0);
+      CHECK(r.err.find("TIERMEM_POLICY") == std::string::npos);
+    }
+  }
+  CHECK(t::run_cli("run --dry-run --preferred=rank:0,rank:5 -- ls").err.find("no tier 'rank:5'") !=
+        std::string::npos);
+  CHECK(t::run_cli("run --dry-run --weights=rank:0=0 -- ls").err.find("a weight from 1 to 1000000") !=
+        std::string::npos);
+}
+
+TEST_CASE("--fsroot is the machine run resolves tiers on, and the child's") {
+  const std::string root = t::machine("hwloc/fakeheteromemtiers");
+  auto r = t::run_cli("--fsroot '" + root + "' run --dry-run --membind=rank:1 -- ls");
+  CHECK(r.status == 0);
+  CHECK(r.out == "tiermem run: would set_mempolicy(MPOL_BIND, nodes 0,1) and exec: ls\n");
+  r = t::run_cli("run --dry-run --interleave=rank:2 -- ls", "TIERMEM_FSROOT='" + root + "'");
+  CHECK(r.out == "tiermem run: would set_mempolicy(MPOL_INTERLEAVE, nodes 6,8,9) and exec: ls\n");
+  r = t::run_cli("--fsroot '" + root + "' run --dry-run --membind='!0-1' -- ls");
+  CHECK(r.out == "tiermem run: would set_mempolicy(MPOL_BIND, nodes 2,4,6,8,9) and exec: ls\n");
+  // Node 0 is online on both machines, so the kernel accepts the binding here.
+  r = t::run_cli("--fsroot '" + root + "' run --membind=0 -- sh -c 'echo $TIERMEM_FSROOT'");
+  CHECK(r.status == 0);
+  CHECK(r.out == root + "\n");
+}
+
+TEST_CASE("an empty --membind= says the flag needs a tier") {
+  const auto r = t::run_cli("run --membind= -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err == "tiermem run: --membind needs a node list or a tier, e.g. --membind=rank:0 (see `tiermem list`)\n");
+  CHECK(t::run_cli("run --dry-run --weights= -- ls").err.find("--weights needs") != std::string::npos);
+}
+
+TEST_CASE("an unknown option is named as one") {
+  const auto r = t::run_cli("run --bogus -- ls");
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("tiermem run: unknown option --bogus (see `tiermem run --help`") == 0);
+}
+
+TEST_CASE("a bare number that is no node but is a tier gets the hint rank:N") {
+  auto r = t::run_cli("run --dry-run --membind=1 -- ls", "TIERMEM_EMULATE=slow:1G");
+  CHECK(r.status == 2);
+  CHECK(r.err == "tiermem run: --membind=1: not a node list this machine has (see `tiermem list`); "
+                 "did you mean rank:1 (tier 1)?\n");
+  r = t::run_cli("--fsroot '" + t::machine("hwloc/fakeheteromemtiers") + "' run --dry-run --membind=3 -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("did you mean rank:3 (tier 3)?") != std::string::npos);
+  // 63 is neither a node nor a tier: no hint.
+  CHECK(t::run_cli("run --membind=63 -- ls").err.find("did you mean") == std::string::npos);
+}
+
+TEST_CASE("run refuses an emulated tier above the cap as list does, in TiB") {
+  const std::string env = "TIERMEM_EMULATE=slow:99999T";
+  const auto run = t::run_cli("run --dry-run --membind=emulated:slow -- ls", env);
+  const auto kernel = t::run_cli("run --dry-run --membind=0 -- ls", env);
+  const auto list = t::run_cli("list", env);
+  CHECK(run.status == 2);
+  CHECK(kernel.status == 2);
+  CHECK(list.status == 2);
+  CHECK(lines(run.err) == 1);
+  CHECK(run.err.find("TIERMEM_EMULATE='slow:99999T': tier 'slow' asks for 99999 TiB, more than the 4 TiB") !=
+        std::string::npos);
+  CHECK(run.err == list.err);
+  CHECK(kernel.err == list.err);
+  CHECK(t::run_cli("run --dry-run --membind=emulated:slow -- ls", "TIERMEM_EMULATE=slow:4T").status == 0);
+}
+
+TEST_CASE("run checks the preload library's variables with the library's parsers before exec") {
+  auto r = t::run_cli("run --policy=rank:0 -- /bin/true", "TIERMEM_STATS=2");
+  CHECK(r.status == 2);
+  CHECK(r.err == "tiermem run: TIERMEM_STATS='2' is not a boolean (1, yes, true, on or 0, no, false, "
+                 "off); fix or unset it\n");
+  r = t::run_cli("run --policy=rank:0 -- /bin/true", "TIERMEM_STATS=yes");
+  CHECK(r.status == 0);
+  CHECK(r.err.find("tiermem: stats {") != std::string::npos);
+  r = t::run_cli("run --dry-run --policy=rank:0 -- ls", "TIERMEM_DECAY_MS=soon");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("tiermem run: TIERMEM_DECAY_MS='soon' is not -1") == 0);
 }

@@ -59,3 +59,18 @@ TEST_CASE("emulated tiers are appended below the discovered ones and say they ar
   CHECK(t.note.find("emulated") != std::string::npos);
   CHECK(topo.tiers()[before + 1].rank > t.rank);
 }
+
+TEST_CASE("an emulated tier above the heap's largest slot is refused with the cap in TiB") {
+  CHECK(parse_emulate("slow:4T")[0].size == kMaxEmulatedBytes);
+  for (const char *text : {"slow:99999T", "slow:4398046511105", "slow:99999999999999999999"}) {
+    INFO(text);
+    std::string msg;
+    try {
+      parse_emulate(text);
+    } catch (const tiermem::Error &e) {
+      msg = e.what();
+    }
+    CHECK(msg.find(std::string("tiermem: TIERMEM_EMULATE='") + text + "': tier 'slow' asks for ") == 0);
+    CHECK(msg.find("more than the 4 TiB an emulated tier may hold (use at most 4T)") != std::string::npos);
+  }
+}

@@ -122,10 +122,32 @@ TEST_CASE("a malformed TIERMEM_EMULATE stops the program with one line") {
 TEST_CASE("bad TIERMEM_STATS and TIERMEM_LOG values stop the program with one line") {
   auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_STATS=maybe");
   CHECK(r.status == 127);
-  CHECK(r.err == "tiermem: TIERMEM_STATS='maybe' is not 0/1; fix or unset it\n");
+  CHECK(r.err == "tiermem: TIERMEM_STATS='maybe' is not a boolean (1, yes, true, on or 0, no, "
+                 "false, off); fix or unset it\n");
   r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_LOG=loud");
   CHECK(r.status == 127);
   CHECK(r.err.find("TIERMEM_LOG='loud'") != std::string::npos);
+}
+
+TEST_CASE("TIERMEM_STATS takes every boolean spelling, and refuses 2 as it refuses maybe") {
+  for (const char *on : {"yes", "TRUE", "On"}) {
+    const auto r = under_preload(TIERMEM_PROBE " edge", std::string("TIERMEM_STATS=") + on);
+    INFO(on << ": " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("tiermem: stats {") != std::string::npos);
+  }
+  const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_STATS=2");
+  CHECK(r.status == 127);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("TIERMEM_STATS='2' is not a boolean") != std::string::npos);
+}
+
+TEST_CASE("an emulated tier above the cap stops the program with the cap in TiB, as list says") {
+  const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_EMULATE=slow:99999T TIERMEM_POLICY=emulated:slow");
+  CHECK(r.status == 127);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("TIERMEM_EMULATE='slow:99999T': tier 'slow' asks for 99999 TiB, more than the 4 TiB") !=
+        std::string::npos);
 }
 
 TEST_CASE("TIERMEM_STATS=1 prints the per-tier statistics at exit") {

@@ -1,0 +1,85 @@
+#include "topology/env.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "tiermem/error.hpp"
+
+namespace tiermem::topology::env {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char &c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+[[noreturn]] void refuse(std::string_view name, std::string_view value, std::string_view why) {
+  throw Error(-EINVAL, "tiermem: " + std::string(name) + "='" + std::string(value) + "' " +
+                           std::string(why) + "; fix or unset it");
+}
+
+}  // namespace
+
+bool parse_bool(std::string_view name, std::string_view value) {
+  const std::string v = lower(value);
+  if (v == "1" || v == "yes" || v == "true" || v == "on") return true;
+  if (v.empty() || v == "0" || v == "no" || v == "false" || v == "off") return false;
+  refuse(name, value, "is not a boolean (1, yes, true, on or 0, no, false, off)");
+}
+
+LogLevel parse_log(std::string_view value) {
+  const std::string v = lower(value);
+  if (v == "quiet") return LogLevel::quiet;
+  if (v == "error" || v.empty()) return LogLevel::error;
+  if (v == "info") return LogLevel::info;
+  refuse("TIERMEM_LOG", value, "is not one of quiet, error, info");
+}
+
+long parse_decay_ms(std::string_view value) {
+  bool negative = !value.empty() && value[0] == '-';
+  std::string_view digits = negative ? value.substr(1) : value;
+  long n = 0;
+  bool ok = !digits.empty() && digits.size() <= 13;
+  for (char c : digits) {
+    if (c < '0' || c > '9') ok = false;
+    else if (ok) n = n * 10 + (c - '0');
+  }
+  if (ok && negative) {
+    ok = n == 1;  // -1 is the one negative value: "never"
+    n = -1;
+  }
+  if (!ok || n > kMaxDecayMs)
+    refuse("TIERMEM_DECAY_MS", value,
+           "is not -1 (never), 0 (at once) or a number of milliseconds up to " +
+               std::to_string(kMaxDecayMs) + " (about 31 years)");
+  return n;
+}
+
+bool stats() {
+  const char *v = ::secure_getenv("TIERMEM_STATS");
+  return v != nullptr && parse_bool("TIERMEM_STATS", v);
+}
+
+LogLevel log_level() {
+  const char *v = ::secure_getenv("TIERMEM_LOG");
+  return v != nullptr ? parse_log(v) : LogLevel::error;
+}
+
+std::optional<long> decay_ms() {
+  const char *v = ::secure_getenv("TIERMEM_DECAY_MS");
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return parse_decay_ms(v);
+}
+
+std::optional<std::string> fsroot() {
+  const char *v = ::secure_getenv("TIERMEM_FSROOT");
+  if (v == nullptr) return std::nullopt;
+  if (*v == '\0')
+    throw Error(-EINVAL, "tiermem: TIERMEM_FSROOT is set but empty; unset it or point it at "
+                         "a recorded machine (a directory shaped like /)");
+  return std::string(v);
+}
+
+}  // namespace tiermem::topology::env

@@ -1,0 +1,42 @@
+// tiermem's environment variables, each parsed by one function here so that every reader
+// (`tiermem list`, `tiermem run`, the heap, the preload library) accepts and refuses the same
+// values with the same message. TIERMEM_EMULATE's grammar lives in emulate.hpp, TIERMEM_POLICY's
+// in policy.hpp, TIERMEM_POISON's and TIERMEM_COPY_MC's in safety/sigbus.cpp; they too have one
+// reader each.
+//
+// Every variable is read with secure_getenv (ignored for set-id programs). Errors are
+// tiermem::Error (-EINVAL) with one line naming the variable, the value and the remedy.
+//
+//   TIERMEM_STATS     boolean: 1, yes, true, on / 0, no, false, off (any case); empty = off
+//   TIERMEM_LOG       quiet | error | info (any case); empty = error, the default
+//   TIERMEM_DECAY_MS  -1 (never return freed pages), 0 (at once) or milliseconds up to
+//                     kMaxDecayMs; empty = unset
+//   TIERMEM_FSROOT    a directory shaped like / (a recorded machine); empty is refused
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tiermem::topology::env {
+
+/** A boolean variable's value (`name` is for the message). Throws tiermem::Error. */
+bool parse_bool(std::string_view name, std::string_view value);
+
+enum class LogLevel { quiet = 0, error = 1, info = 2 };
+LogLevel parse_log(std::string_view value);
+
+/** 10^12 ms (about 31 years): below jemalloc's own limit, so a parsed value is never refused later. */
+inline constexpr long kMaxDecayMs = 1'000'000'000'000L;
+long parse_decay_ms(std::string_view value);
+
+/** TIERMEM_STATS; false when unset. */
+bool stats();
+/** TIERMEM_LOG; LogLevel::error when unset. */
+LogLevel log_level();
+/** TIERMEM_DECAY_MS; nullopt when unset or empty. */
+std::optional<long> decay_ms();
+/** TIERMEM_FSROOT; nullopt when unset. */
+std::optional<std::string> fsroot();
+
+}  // namespace tiermem::topology::env

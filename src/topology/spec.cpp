@@ -1,0 +1,164 @@
+#include "topology/spec.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+
+namespace tiermem::topology {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char &c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool parse_uint(std::string_view s, unsigned &out) {
+  if (s.empty() || s.size() > 9) return false;
+  unsigned v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  out = v;
+  return true;
+}
+
+TierTarget from_tier(const Topology &topo, unsigned rank, const std::string &spec) {
+  const Tier &t = topo.tiers()[rank];
+  TierTarget g;
+  g.rank = static_cast<int>(rank);
+  g.kind = t.kind;
+  if (t.emulated) {
+    g.source = TierTarget::Source::emulated;
+    g.emulated_name = t.emulated_name;
+    g.size = t.capacity_bytes;
+    g.key = g.name = "emulated:" + t.emulated_name;
+    return g;
+  }
+  if (!t.numa_nodes.empty()) {
+    g.nodes = t.numa_nodes;
+    std::sort(g.nodes.begin(), g.nodes.end());
+    for (unsigned n : g.nodes) {
+      if (const NumaNode *node = topo.node(n)) g.node_bytes += node->capacity_bytes;
+    }
+    g.key = "nodes:";
+    for (unsigned n : g.nodes) g.key += std::to_string(n) + ",";
+    g.name = g.nodes.size() == 1 ? "node:" + std::to_string(g.nodes[0]) : "rank:" + std::to_string(rank);
+    return g;
+  }
+  for (std::size_t i : t.dax_devices) {
+    const DaxDevice &d = topo.dax_devices()[i];
+    if (d.mode != DaxMode::devdax) continue;
+    g.source = TierTarget::Source::devdax;
+    g.dax_path = d.path;
+    g.size = d.size;
+    g.align = d.align;
+    g.key = g.name = "dax:" + d.name;
+    return g;
+  }
+  throw Error(-ENODEV, "tiermem: tier '" + spec + "' (" + t.kind +
+                           ") has no NUMA node and no device in devdax mode to allocate from; "
+                           "see `tiermem list`");
+}
+
+}  // namespace
+
+TierTarget resolve_spec(const Topology &topo, std::string_view spec_view,
+                        std::string_view why_unknown) {
+  const std::string note = why_unknown.empty() ? "" : " (" + std::string(why_unknown) + ")";
+  std::string spec(spec_view);
+  std::size_t colon = spec.find(':');
+  if (colon == std::string::npos) {
+    throw Error(-EINVAL, "tiermem: '" + spec + "' is not a tier; " + kSpecHelp);
+  }
+  std::string key = lower(spec.substr(0, colon));
+  std::string val = spec.substr(colon + 1);
+  const auto &tiers = topo.tiers();
+  unsigned n = 0;
+  if (key == "rank") {
+    if (!parse_uint(val, n)) throw Error(-EINVAL, "tiermem: '" + spec + "': rank must be a number");
+    if (n >= tiers.size()) {
+      throw Error(-ENOENT, "tiermem: no tier '" + spec + "': this machine has " +
+                               std::to_string(tiers.size()) + " tier(s)" + note +
+                               "; see `tiermem list`");
+    }
+    return from_tier(topo, n, spec);
+  }
+  if (key == "kind") {
+    std::string want = lower(val);
+    for (unsigned i = 0; i < tiers.size(); ++i) {
+      if (lower(tiers[i].kind) == want) return from_tier(topo, i, spec);
+    }
+    throw Error(-ENOENT, "tiermem: no tier of kind '" + val + "' on this machine" +
+                             note + "; see `tiermem list`");
+  }
+  if (key == "node") {
+    if (!parse_uint(val, n)) throw Error(-EINVAL, "tiermem: '" + spec + "': node must be a number");
+    const NumaNode *node = topo.node(n);
+    if (node == nullptr || !node->online) {
+      throw Error(-ENOENT, "tiermem: no online NUMA node " + val + " for '" + spec + "'" +
+                               note + "; see `tiermem list`");
+    }
+    TierTarget g;
+    g.nodes = {n};
+    g.node_bytes = node->capacity_bytes;
+    g.key = "nodes:" + val + ",";
+    g.name = "node:" + std::to_string(n);
+    g.kind = node->subtype.empty() ? "node" : node->subtype;
+    for (unsigned i = 0; i < tiers.size(); ++i) {
+      if (tiers[i].numa_nodes == std::vector<unsigned>{n}) g.rank = static_cast<int>(i);
+    }
+    return g;
+  }
+  if (key == "dax") {
+    std::string name = val.rfind("/dev/", 0) == 0 ? val.substr(5) : val;
+    const DaxDevice *d = topo.dax_device(name);
+    if (d == nullptr) {
+      throw Error(-ENOENT, "tiermem: no dax device '" + val + "'" + note +
+                               "; see `tiermem list` or `daxctl list`");
+    }
+    if (d->mode == DaxMode::system_ram) {
+      // Onlined as system RAM: the device's memory is its target node's (node backend).
+      if (!d->target_node) {
+        throw Error(-ENODEV, "tiermem: " + name + " is in system-ram mode but its target node "
+                                 "is unknown; see `daxctl list`");
+      }
+      TierTarget g;
+      g.nodes = {static_cast<unsigned>(*d->target_node)};
+      if (const NumaNode *node = topo.node(g.nodes[0])) g.node_bytes = node->capacity_bytes;
+      g.key = "nodes:" + std::to_string(*d->target_node) + ",";
+      g.name = "node:" + std::to_string(*d->target_node);
+      g.kind = "kmem";
+      return g;
+    }
+    if (d->mode != DaxMode::devdax) {
+      throw Error(-ENODEV, "tiermem: " + name + " is " + to_string(d->mode) +
+                               (d->driver.empty() ? "" : " (driver " + d->driver + ")") +
+                               "; run `daxctl reconfigure-device --mode=devdax " + name +
+                               "` (or --mode=system-ram)");
+    }
+    TierTarget g;
+    g.source = TierTarget::Source::devdax;
+    g.dax_path = d->path;
+    g.size = d->size;
+    g.align = d->align;
+    g.key = g.name = "dax:" + d->name;
+    g.kind = "devdax";
+    return g;
+  }
+  if (key == "emulated") {
+    std::string have;
+    for (unsigned i = 0; i < tiers.size(); ++i) {
+      if (!tiers[i].emulated) continue;
+      if (tiers[i].emulated_name == val) return from_tier(topo, i, spec);
+      have += (have.empty() ? "" : ", ") + tiers[i].emulated_name;
+    }
+    throw Error(-ENOENT, "tiermem: no emulated tier '" + val + "' (" +
+                             (have.empty() ? "TIERMEM_EMULATE is unset" : "have: " + have) +
+                             "); set e.g. TIERMEM_EMULATE=" + val + ":1G");
+  }
+  throw Error(-EINVAL, "tiermem: '" + spec + "' is not a tier; " + kSpecHelp);
+}
+
+}  // namespace tiermem::topology
