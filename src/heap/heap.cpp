@@ -186,6 +186,16 @@ Target from_tier(const Registry &r, unsigned rank, const std::string &spec) {
                            "see `tiermem list`");
 }
 
+// The kind of the topology tier a node belongs to: one memory reports one kind, however it
+// was named (node:N, dax:daxX.Y in system-ram mode, or a rank holding more nodes).
+std::string kind_of_node(const Registry &r, unsigned n) {
+  for (const Tier &t : r.topo.tiers()) {
+    if (std::find(t.numa_nodes.begin(), t.numa_nodes.end(), n) != t.numa_nodes.end()) return t.kind;
+  }
+  const NumaNode *node = r.topo.node(n);
+  return node != nullptr && !node->subtype.empty() ? node->subtype : "node";
+}
+
 Target resolve(const Registry &r, std::string_view spec_view) {
   std::string spec(spec_view);
   std::size_t colon = spec.find(':');
@@ -220,15 +230,18 @@ Target resolve(const Registry &r, std::string_view spec_view) {
       throw Error(-ENOENT, "tiermem: no online NUMA node " + val + " for '" + spec + "'" +
                                unknown_machine(r) + "; see `tiermem list`");
     }
+    // A node that is a whole tier is that tier, whichever name opens it first.
+    for (unsigned i = 0; i < tiers.size(); ++i) {
+      if (!tiers[i].emulated && tiers[i].numa_nodes == std::vector<unsigned>{n}) {
+        return from_tier(r, i, spec);
+      }
+    }
     Target g;
     g.nodes = {n};
     g.node_bytes = node->capacity_bytes;
-    g.key = "nodes:" + val + ",";
+    g.key = "nodes:" + std::to_string(n) + ",";
     g.name = "node:" + std::to_string(n);
-    g.kind = node->subtype.empty() ? "node" : node->subtype;
-    for (unsigned i = 0; i < tiers.size(); ++i) {
-      if (tiers[i].numa_nodes == std::vector<unsigned>{n}) g.rank = static_cast<int>(i);
-    }
+    g.kind = kind_of_node(r, n);
     return g;
   }
   if (key == "dax") {
@@ -244,12 +257,19 @@ Target resolve(const Registry &r, std::string_view spec_view) {
         throw Error(-ENODEV, "tiermem: " + name + " is in system-ram mode but its target node "
                                  "is unknown; see `daxctl list`");
       }
+      unsigned target = static_cast<unsigned>(*d->target_node);
+      // The same memory as node:N, so the same tier as node:N (and its kind).
+      for (unsigned i = 0; i < tiers.size(); ++i) {
+        if (!tiers[i].emulated && tiers[i].numa_nodes == std::vector<unsigned>{target}) {
+          return from_tier(r, i, spec);
+        }
+      }
       Target g;
-      g.nodes = {static_cast<unsigned>(*d->target_node)};
-      if (const NumaNode *node = r.topo.node(g.nodes[0])) g.node_bytes = node->capacity_bytes;
-      g.key = "nodes:" + std::to_string(*d->target_node) + ",";
-      g.name = "node:" + std::to_string(*d->target_node);
-      g.kind = "kmem";
+      g.nodes = {target};
+      if (const NumaNode *node = r.topo.node(target)) g.node_bytes = node->capacity_bytes;
+      g.key = "nodes:" + std::to_string(target) + ",";
+      g.name = "node:" + std::to_string(target);
+      g.kind = kind_of_node(r, target);
       return g;
     }
     if (d->mode != DaxMode::devdax) {

@@ -345,6 +345,34 @@ TEST_CASE("a limit of 0 makes the next allocation on the tier fail with ENOMEM")
   tm_free(p);
 }
 
+TEST_CASE("a node that is a whole tier reports that tier's kind, whichever name opens it") {
+  unsigned nodes[64];
+  std::size_t count = 0;
+  REQUIRE(tm_tier_spec_nodes("rank:0", nodes, 64, &count) > 0);
+  if (count != 1) return;  // rank:0 spans several nodes here: node:N is a tier of its own
+  std::string node = "node:" + std::to_string(nodes[0]);
+  tm_tier *t = tier(node.c_str());  // opened by the node's name first
+  CHECK(tier("rank:0") == t);
+  tm_topology *topo = nullptr;
+  REQUIRE(tm_topology_load(nullptr, &topo) == 0);
+  tm_tier_info info{};
+  REQUIRE(tm_topology_tier(topo, 0, &info) == 0);
+  std::string want = info.kind;
+  tm_topology_free(topo);
+  char *json = tm_stats_json();
+  REQUIRE(json != nullptr);
+  auto doc = nlohmann::json::parse(json);
+  std::free(json);
+  bool found = false;
+  for (const auto &j : doc["tiers"]) {
+    if (j["name"] != node) continue;
+    found = true;
+    CHECK(j["kind"] == want);
+    CHECK(j["rank"] == 0);
+  }
+  CHECK(found);
+}
+
 TEST_CASE("statistics count live bytes and appear as JSON for every opened tier") {
   tm_tier *t = tier("emulated:slow");
   tm_tier_stats before{};
