@@ -13,6 +13,7 @@
 #error "tiermem/heap.hpp needs C++17 or later; compile with -std=c++17 (or newer)"
 #endif
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <memory_resource>
 #include <new>
@@ -59,7 +60,10 @@ class TierHandle {
     if (int rc = tm_tier_stats_get(t_, &s); rc != 0) throw Error(rc, tm_last_error());
     return s;
   }
-  void set_limit(std::uint64_t bytes) const { tm_tier_set_limit(t_, bytes); }
+  /** tm_tier_set_limit(); throws tiermem::Error when it fails. */
+  void set_limit(std::uint64_t bytes) const {
+    if (int rc = tm_tier_set_limit(t_, bytes); rc != 0) throw Error(rc, tm_last_error());
+  }
   tm_tier *get() const noexcept { return t_; }
   friend bool operator==(const TierHandle &a, const TierHandle &b) noexcept { return a.t_ == b.t_; }
 
