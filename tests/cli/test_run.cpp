@@ -102,3 +102,15 @@ TEST_CASE("a bad policy reaches the program's start and stops it there, with one
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("the program was not started") != std::string::npos);
 }
+
+TEST_CASE("--python-malloc sets PYTHONMALLOC=malloc for the child and says so in one line") {
+  auto r = t::run_cli("run --python-malloc -- sh -c 'echo $PYTHONMALLOC'", "env -u PYTHONMALLOC");
+  CHECK(r.status == 0);
+  CHECK(r.out == "malloc\n");
+  CHECK(r.err == "tiermem run: --python-malloc: the child runs with PYTHONMALLOC=malloc\n");
+  r = t::run_cli("run --dry-run --python-malloc --membind=0 -- python3", "env -u PYTHONMALLOC");
+  CHECK(r.status == 0);
+  CHECK(r.err == "tiermem run: --python-malloc: the child runs with PYTHONMALLOC=malloc\n");
+  r = t::run_cli("run -- sh -c 'echo ${PYTHONMALLOC-unset}'", "env -u PYTHONMALLOC");
+  CHECK(r.out == "unset\n");  // never set without being asked
+}
