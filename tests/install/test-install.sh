@@ -25,15 +25,16 @@ TIERMEM_EMULATE=slow:1G LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/heap_cx
 # 2. pkg-config
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 cc -o "$work/list_tiers_pc" "$src/examples/list_tiers.c" $(pkg-config --cflags --libs tiermem)
-LD_LIBRARY_PATH="$prefix/lib" "$work/list_tiers_pc" | grep -q '^tier 0: DRAM'
+# tiermem.pc carries an rpath: a custom prefix needs no LD_LIBRARY_PATH.
+env -u LD_LIBRARY_PATH "$work/list_tiers_pc" | grep -q '^tier 0: DRAM'
 c++ -std=c++20 -o "$work/list_tiers_pc_static" "$src/examples/list_tiers.c" -x none \
     $(pkg-config --cflags tiermem) "$prefix/lib/libtiermem.a" $(pkg-config --libs numa hwloc) -lm -lpthread -ldl
 "$work/list_tiers_pc_static" | grep -q '^tier 0: DRAM'
 # C++ with the compiler's default standard, as a user types it.
 c++ -o "$work/heap_cxx_pc" "$src/examples/heap_cxx.cpp" $(pkg-config --cflags --libs tiermem)
-TIERMEM_EMULATE=slow:1G LD_LIBRARY_PATH="$prefix/lib" "$work/heap_cxx_pc" | grep -q '^sum '
+TIERMEM_EMULATE=slow:1G env -u LD_LIBRARY_PATH "$work/heap_cxx_pc" | grep -q '^sum '
 c++ -o "$work/topology_pc" "$src/examples/topology.cpp" $(pkg-config --cflags --libs tiermem)
-LD_LIBRARY_PATH="$prefix/lib" "$work/topology_pc" | grep -q '^tier 0 (DRAM)'
+env -u LD_LIBRARY_PATH "$work/topology_pc" | grep -q '^tier 0 (DRAM)'
 # Below the headers' standard, the compiler says what to do instead of failing deep inside.
 if c++ -std=c++14 -fsyntax-only -x c++ "$src/examples/heap_cxx.cpp" $(pkg-config --cflags tiermem) \
      2>"$work/cxx14.err"; then
