@@ -33,6 +33,10 @@
  * of pin()/flush() as tiermem::Error and the page concerned stays valid in the pool.
  */
 #pragma once
+// std::span in the interface: the buffer pool's C++ API needs C++20 (its C API does not).
+#if !defined(__cplusplus) || __cplusplus < 202002L
+#error "tiermem/bufferpool.hpp needs C++20 (std::span); compile with -std=c++20, or use tiermem/bufferpool.h"
+#endif
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -83,9 +83,13 @@ TM_API int tm_set_decay_ms(long ms);
 /** The tier's canonical name ("node:0", "rank:1", "dax:dax0.0", "emulated:slow"). */
 TM_API const char *tm_tier_name(const tm_tier *tier);
 /**
- * Caps the bytes tiermem maps from `tier` (UINT64_MAX: no cap). Beyond it, allocations on
- * the tier fail (and policies fall through to their next tier). The cap counts memory the
- * tier's arena took, in extents of up to 1/8 of the tier, not live bytes. 0 or -EINVAL.
+ * Caps `tier` at `bytes` (UINT64_MAX: no cap; 0: nothing more, every allocation fails). The
+ * cap holds for both the bytes of live blocks (usable sizes, counted from the first limit on,
+ * starting from the live bytes at that moment) and the memory the tier's arena maps (its
+ * extents; jemalloc's first 2 MiB metadata block of the arena is not counted). Past it,
+ * allocations on the tier fail with ENOMEM (and policies fall through to their next tier);
+ * freeing makes room again. A limit below the current use lets no block in until enough is
+ * freed. Returns 0, or -EINVAL for a NULL tier.
  */
 TM_API int tm_tier_set_limit(tm_tier *tier, uint64_t bytes);
 
@@ -120,7 +124,8 @@ typedef struct tm_tier_stats {
   const char *backend;   /**< e.g. "node 0 (MPOL_BIND)", "/dev/dax0.0 (devdax, ...)" */
   uint64_t capacity;     /**< bytes the tier can provide to this process */
   uint64_t limit;        /**< tm_tier_set_limit(), UINT64_MAX when none */
-  uint64_t mapped;       /**< bytes taken from the tier so far (kept for reuse once freed) */
+  uint64_t mapped;       /**< bytes taken from the tier so far (kept for reuse once freed),
+                              jemalloc's first 2 MiB metadata block of the tier not counted */
   uint64_t allocated;    /**< bytes in live blocks, including blocks cached by threads */
   uint64_t peak;         /**< highest `allocated` seen by a statistics read (sampled, not
                               tracked per allocation: the hot path keeps no counters) */

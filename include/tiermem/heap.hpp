@@ -5,9 +5,15 @@
  *
  * Errors: lookups and parsing throw tiermem::Error (code and one-line message as the C ABI
  * reports them); allocations that fail throw std::bad_alloc, as STL allocators must.
+ *
+ * Needs C++17 (std::pmr, std::string_view); the library itself is built as C++20.
  */
 #pragma once
+#if !defined(__cplusplus) || __cplusplus < 201703L
+#error "tiermem/heap.hpp needs C++17 or later; compile with -std=c++17 (or newer)"
+#endif
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <memory_resource>
 #include <new>
@@ -54,7 +60,10 @@ class TierHandle {
     if (int rc = tm_tier_stats_get(t_, &s); rc != 0) throw Error(rc, tm_last_error());
     return s;
   }
-  void set_limit(std::uint64_t bytes) const { tm_tier_set_limit(t_, bytes); }
+  /** tm_tier_set_limit(); throws tiermem::Error when it fails. */
+  void set_limit(std::uint64_t bytes) const {
+    if (int rc = tm_tier_set_limit(t_, bytes); rc != 0) throw Error(rc, tm_last_error());
+  }
   tm_tier *get() const noexcept { return t_; }
   friend bool operator==(const TierHandle &a, const TierHandle &b) noexcept { return a.t_ == b.t_; }
 
@@ -159,8 +168,10 @@ std::enable_if_t<!std::is_array_v<T>, tier_unique_ptr<T>> make_unique_on(TierHan
 }
 
 /** `n` value-initialised (zeroed) elements of a trivial T on `tier`. */
+// std::is_unbounded_array_v is C++20; spelled out so that C++17 users can include this header.
 template <class T>
-std::enable_if_t<std::is_unbounded_array_v<T> && std::is_trivial_v<std::remove_extent_t<T>>,
+std::enable_if_t<std::is_array_v<T> && std::extent_v<T> == 0 &&
+                     std::is_trivial_v<std::remove_extent_t<T>>,
                  tier_unique_ptr<T>>
 make_unique_on(TierHandle tier, std::size_t n) {
   using E = std::remove_extent_t<T>;

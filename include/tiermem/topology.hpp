@@ -6,6 +6,9 @@
  * after construction. Failures throw tiermem::Error with a message naming the file.
  */
 #pragma once
+#if !defined(__cplusplus) || __cplusplus < 201703L
+#error "tiermem/topology.hpp needs C++17 or later; compile with -std=c++17 (or newer)"
+#endif
 #include <cstdint>
 #include <optional>
 #include <string>

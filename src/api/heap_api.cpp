@@ -61,7 +61,7 @@ std::unique_ptr<tm_policy> make_policy(std::string_view text) {
   p->text = policy::to_string(p->ast);
   p->selector = std::make_unique<policy::Selector>(p->ast, [](const policy::TierTerm &t) {
     tm_tier *tier = api::find_tier(t.spec);
-    if (t.limit) tier->backend->set_limit(*t.limit);
+    if (t.limit) heap::set_limit(tier, *t.limit > SIZE_MAX ? SIZE_MAX : static_cast<std::size_t>(*t.limit));
     return static_cast<void *>(tier);
   });
   return p;
@@ -171,7 +171,10 @@ TM_API void tm_free(void *p) {
   unsigned slot = 0;
   if (__builtin_expect(heap::slot_of(p, slot), 1)) {
     int flags = heap::t_flags[slot];
-    if (__builtin_expect(flags != 0 && !safety::poison_ever_recorded(), 1)) {
+    // Once a tier has a limit, frees go the slow way too: it finds the tier to count them.
+    if (__builtin_expect(flags != 0 && !safety::poison_ever_recorded() &&
+                             !heap::g_any_limit.load(std::memory_order_relaxed),
+                         1)) {
       heap::release_with(p, flags);
       return;
     }
@@ -212,8 +215,10 @@ TM_API const char *tm_tier_name(const tm_tier *tier) {
 
 TM_API int tm_tier_set_limit(tm_tier *tier, uint64_t bytes) {
   if (tier == nullptr) return api::set_last_error(-EINVAL, "tiermem: tm_tier_set_limit(NULL, ...)");
-  tier->backend->set_limit(bytes > SIZE_MAX ? SIZE_MAX : static_cast<std::size_t>(bytes));
-  return 0;
+  return api::guard([&] {
+    heap::set_limit(tier, bytes > SIZE_MAX ? SIZE_MAX : static_cast<std::size_t>(bytes));
+    return 0;
+  });
 }
 
 TM_API tm_policy *tm_policy_parse(const char *text) {

@@ -59,8 +59,8 @@ class DevdaxBackend final : public Backend {
   // The kernel splits a device-dax mapping only at multiples of the device's align
   // (dev_dax_may_split), so the child's copy covers whole align units.
   std::size_t used_aligned() const noexcept {
-    std::size_t used = (mapped() + align_ - 1) / align_ * align_;
-    return used < capacity() ? used : capacity();
+    std::size_t n = (used() + align_ - 1) / align_ * align_;
+    return n < capacity() ? n : capacity();
   }
   // The first bad range overlapping [off, off + size), or null.
   const platform::ByteRange *bad_overlap(std::size_t off, std::size_t size) const noexcept {
@@ -79,7 +79,7 @@ class DevdaxBackend final : public Backend {
     if (b->bad_.empty()) return hook_alloc(h, new_addr, size, alignment, zero, commit, arena);
     const std::size_t align = alignment == 0 || (alignment & (alignment - 1)) != 0 ? 4096 : alignment;
     for (;;) {
-      const std::size_t cur = b->mapped();
+      const std::size_t cur = b->used();
       const std::size_t start = (cur + align - 1) / align * align;  // base() is slot-aligned
       if (const platform::ByteRange *r = b->bad_overlap(start, size)) {
         if (new_addr != nullptr) return nullptr;  // growing in place would cover it

@@ -29,7 +29,7 @@ class EmulatedBackend final : public Backend {
   }
 
   void prepare_fork() noexcept override {
-    snapshot_.take(name_, fd_, base(), mapped(), capacity());
+    snapshot_.take(name_, fd_, base(), used(), capacity());
   }
   void parent_after_fork() noexcept override { snapshot_.drop(); }
   void child_after_fork() noexcept override {

@@ -43,6 +43,7 @@ struct RunOptions {
   std::string membind, preferred, interleave, weights, threshold, policy;
   bool stats = false;
   bool dry_run = false;
+  bool python_malloc = false;
   std::vector<std::string> command;
   // Given at all, even as "--membind=" (CLI11 then takes the next word, often "--").
   CLI::Option *membind_opt = nullptr, *preferred_opt = nullptr, *interleave_opt = nullptr,
@@ -360,6 +361,10 @@ int run(const RunOptions &o, const Global &g) {
               "--dry-run, or --fsroot with a recorded machine");
   const Machine machine = load_machine(g);
   Plan plan = make_plan(o, machine);
+  // CPython's pymalloc serves objects up to 512 bytes from arenas it maps itself, so most of
+  // a Python program's memory never reaches malloc, hence never the tier; said, never silent.
+  if (o.python_malloc)
+    std::fprintf(stderr, "tiermem run: --python-malloc: the child runs with PYTHONMALLOC=malloc\n");
   if (o.stats && plan.kernel) {
     // The statistics come from tiermem's heap, so the program runs under it on the same nodes.
     plan.policy = (plan.mode == MPOL_INTERLEAVE ? "interleave(" : plan.mode == MPOL_BIND ? "bind(" : "preferred(");
@@ -426,6 +431,7 @@ int run(const RunOptions &o, const Global &g) {
     }
     // The child's heap discovers the machine the launcher resolved the policy on.
     if (!g.fsroot.empty()) ::setenv("TIERMEM_FSROOT", g.fsroot.c_str(), 1);
+    if (o.python_malloc) ::setenv("PYTHONMALLOC", "malloc", 1);
     ::execvp(argv[0], argv.data());
     int err = errno;
     std::fprintf(stderr, "tiermem run: cannot run '%s': %s\n", argv[0], std::strerror(err));
@@ -464,6 +470,8 @@ void register_run(CLI::App &app, Global &global) {
       ->type_name("TEXT");
   cmd->add_flag("--stats", o->stats, "print per-tier statistics when the program exits");
   cmd->add_flag("--dry-run", o->dry_run, "print what would be done, run nothing");
+  cmd->add_flag("--python-malloc", o->python_malloc,
+                "set PYTHONMALLOC=malloc, so that Python's small objects reach the tiers too");
   cmd->add_option("command", o->command, "the program and its arguments (after --)")
       ->required()
       ->allow_extra_args();

@@ -184,6 +184,7 @@ tm_tier *find(std::string_view spec) {
   }
   tier->arena = arena;
   tier->arena_flags = je::arena(arena);
+  tier->backend->exclude_arena_base();
   // Grow a small tier in steps it can satisfy: jemalloc's retained growth asks for ever
   // larger extents and fails once the next step no longer fits.
   std::size_t cap = tier->backend->capacity();

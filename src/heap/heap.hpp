@@ -24,6 +24,13 @@ struct tm_tier {
   unsigned slot = 0;
   unsigned arena = 0;
   int arena_flags = 0;
+  /**
+   * Set when the tier first gets a limit, never cleared: from then on every block is counted
+   * in `live`, so a limit caps live bytes, not only what jemalloc keeps mapped for reuse.
+   * Next to the fields the hot path reads already.
+   */
+  std::atomic<bool> counted{false};
+  std::atomic<std::size_t> live{0};  ///< usable bytes of live blocks, while counted
   std::string name;        ///< canonical spec: "node:0", "rank:0", "dax:dax0.0", "emulated:slow"
   std::string kind;        ///< the topology tier's kind, or "emulated"
   int rank = -1;           ///< topology rank, -1 when the tier is not a whole topology tier
@@ -86,8 +93,23 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
 /** Cold path of allocate(): `p` came from outside the tier's slot (or is null). */
 void *allocate_unbound(tm_tier *tier, void *p, std::size_t n) noexcept;
 
+/** True once any tier has a limit: frees must then find their tier to count them (limit.cpp). */
+extern std::atomic<bool> g_any_limit;
+/** allocate(), reallocate() and release() of a tier with a limit (limit.cpp). */
+void *allocate_counted(tm_tier *tier, std::size_t n, int extra_flags) noexcept;
+void *reallocate_counted(tm_tier *tier, void *p, std::size_t n) noexcept;
+void uncount(tm_tier *tier, const void *p) noexcept;
+/**
+ * Caps the tier at `bytes` (SIZE_MAX: no cap) of live blocks and of memory taken from its
+ * backend; 0 makes every further allocation on it fail.
+ */
+void set_limit(tm_tier *tier, std::size_t bytes);
+
 /** n must be > 0. nullptr when the tier is full (see note_failure). */
 inline void *allocate(tm_tier *tier, std::size_t n, int extra_flags = 0) noexcept {
+  if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) {
+    return allocate_counted(tier, n, extra_flags);
+  }
   if (__builtin_expect(t_bound == tier->slot + 1 && extra_flags == 0 && n <= g_small_max, 1)) {
     // The arena binding is jemalloc's state, not ours: check where the block landed (a
     // subtraction and a compare) rather than trust it, so nothing ever lands off the tier.
@@ -107,9 +129,15 @@ inline void release_with(void *p, int flags) noexcept {
   }
 }
 /** p must belong to `tier`. */
-inline void release(tm_tier *tier, void *p) noexcept { release_with(p, thread_flags(tier)); }
+inline void release(tm_tier *tier, void *p) noexcept {
+  if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) uncount(tier, p);
+  release_with(p, thread_flags(tier));
+}
 /** n must be > 0; the result stays on `tier`. */
 inline void *reallocate(tm_tier *tier, void *p, std::size_t n) noexcept {
+  if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) {
+    return reallocate_counted(tier, p, n);
+  }
   return tmje_rallocx(p, n, thread_flags(tier) | block_flags(n, 0));
 }
 inline std::size_t usable_size(const void *p) noexcept { return tmje_sallocx(p, 0); }

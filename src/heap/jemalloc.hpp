@@ -15,6 +15,7 @@ void *tmje_mallocx(std::size_t size, int flags);
 void *tmje_rallocx(void *ptr, std::size_t size, int flags);
 void tmje_dallocx(void *ptr, int flags);
 std::size_t tmje_sallocx(const void *ptr, int flags);
+std::size_t tmje_nallocx(std::size_t size, int flags);
 int tmje_mallctl(const char *name, void *oldp, std::size_t *oldlenp, void *newp,
                  std::size_t newlen);
 #pragma GCC visibility pop

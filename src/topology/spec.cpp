@@ -62,6 +62,25 @@ TierTarget from_tier(const Topology &topo, unsigned rank, const std::string &spe
                            "see `tiermem list`");
 }
 
+// The kind of the topology tier a node belongs to: one memory reports one kind, however it
+// was named (node:N, dax:daxX.Y in system-ram mode, or a rank holding more nodes).
+std::string kind_of_node(const Topology &topo, unsigned n) {
+  for (const Tier &t : topo.tiers()) {
+    if (std::find(t.numa_nodes.begin(), t.numa_nodes.end(), n) != t.numa_nodes.end()) return t.kind;
+  }
+  const NumaNode *node = topo.node(n);
+  return node != nullptr && !node->subtype.empty() ? node->subtype : "node";
+}
+
+// The rank of the (non-emulated) tier made of exactly node n, or -1.
+int whole_tier_of_node(const Topology &topo, unsigned n) {
+  const auto &tiers = topo.tiers();
+  for (unsigned i = 0; i < tiers.size(); ++i) {
+    if (!tiers[i].emulated && tiers[i].numa_nodes == std::vector<unsigned>{n}) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 }  // namespace
 
 TierTarget resolve_spec(const Topology &topo, std::string_view spec_view,
@@ -100,15 +119,16 @@ TierTarget resolve_spec(const Topology &topo, std::string_view spec_view,
       throw Error(-ENOENT, "tiermem: no online NUMA node " + val + " for '" + spec + "'" +
                                note + "; see `tiermem list`");
     }
+    // A node that is a whole tier is that tier, whichever name opens it first.
+    if (int rank = whole_tier_of_node(topo, n); rank >= 0) {
+      return from_tier(topo, static_cast<unsigned>(rank), spec);
+    }
     TierTarget g;
     g.nodes = {n};
     g.node_bytes = node->capacity_bytes;
-    g.key = "nodes:" + val + ",";
+    g.key = "nodes:" + std::to_string(n) + ",";
     g.name = "node:" + std::to_string(n);
-    g.kind = node->subtype.empty() ? "node" : node->subtype;
-    for (unsigned i = 0; i < tiers.size(); ++i) {
-      if (tiers[i].numa_nodes == std::vector<unsigned>{n}) g.rank = static_cast<int>(i);
-    }
+    g.kind = kind_of_node(topo, n);
     return g;
   }
   if (key == "dax") {
@@ -124,12 +144,17 @@ TierTarget resolve_spec(const Topology &topo, std::string_view spec_view,
         throw Error(-ENODEV, "tiermem: " + name + " is in system-ram mode but its target node "
                                  "is unknown; see `daxctl list`");
       }
+      unsigned target = static_cast<unsigned>(*d->target_node);
+      // The same memory as node:N, so the same tier as node:N (and its kind).
+      if (int rank = whole_tier_of_node(topo, target); rank >= 0) {
+        return from_tier(topo, static_cast<unsigned>(rank), spec);
+      }
       TierTarget g;
-      g.nodes = {static_cast<unsigned>(*d->target_node)};
-      if (const NumaNode *node = topo.node(g.nodes[0])) g.node_bytes = node->capacity_bytes;
-      g.key = "nodes:" + std::to_string(*d->target_node) + ",";
-      g.name = "node:" + std::to_string(*d->target_node);
-      g.kind = "kmem";
+      g.nodes = {target};
+      if (const NumaNode *node = topo.node(target)) g.node_bytes = node->capacity_bytes;
+      g.key = "nodes:" + std::to_string(target) + ",";
+      g.name = "node:" + std::to_string(target);
+      g.kind = kind_of_node(topo, target);
       return g;
     }
     if (d->mode != DaxMode::devdax) {

@@ -196,3 +196,15 @@ TEST_CASE("run checks the preload library's variables with the library's parsers
   CHECK(r.status == 2);
   CHECK(r.err.find("tiermem run: TIERMEM_DECAY_MS='soon' is not -1") == 0);
 }
+
+TEST_CASE("--python-malloc sets PYTHONMALLOC=malloc for the child and says so in one line") {
+  auto r = t::run_cli("run --python-malloc -- sh -c 'echo $PYTHONMALLOC'", "env -u PYTHONMALLOC");
+  CHECK(r.status == 0);
+  CHECK(r.out == "malloc\n");
+  CHECK(r.err == "tiermem run: --python-malloc: the child runs with PYTHONMALLOC=malloc\n");
+  r = t::run_cli("run --dry-run --python-malloc --membind=0 -- python3", "env -u PYTHONMALLOC");
+  CHECK(r.status == 0);
+  CHECK(r.err == "tiermem run: --python-malloc: the child runs with PYTHONMALLOC=malloc\n");
+  r = t::run_cli("run -- sh -c 'echo ${PYTHONMALLOC-unset}'", "env -u PYTHONMALLOC");
+  CHECK(r.out == "unset\n");  // never set without being asked
+}

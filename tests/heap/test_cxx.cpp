@@ -21,6 +21,21 @@ TEST_CASE("TierHandle::find throws tiermem::Error naming an unknown tier") {
   }
 }
 
+TEST_CASE("TierHandle::set_limit applies the limit and throws tiermem::Error when it fails") {
+  try {
+    TierHandle(nullptr).set_limit(1);
+    FAIL("no exception");
+  } catch (const tiermem::Error &e) {
+    CHECK(e.code() == -EINVAL);
+    CHECK(std::string(e.what()).find("tm_tier_set_limit") != std::string::npos);
+  }
+  TierHandle t = TierHandle::find("emulated:cxx");
+  t.set_limit(0);
+  CHECK_THROWS_AS(t.allocate(64), std::bad_alloc);
+  t.set_limit(UINT64_MAX);
+  TierHandle::deallocate(t.allocate(64));
+}
+
 TEST_CASE("a vector with TierAllocator keeps its elements on the tier") {
   TierHandle slow = TierHandle::find("emulated:slow");
   std::vector<long, tiermem::TierAllocator<long>> v{tiermem::TierAllocator<long>(slow)};

@@ -1,5 +1,5 @@
 // The heap's C ABI on this machine: node tiers from discovery, emulated tiers from
-// TIERMEM_EMULATE (set for this binary in CMakeLists.txt: slow:256M, tiny:16M, side:64M).
+// TIERMEM_EMULATE (set for this binary in test_env.cpp: slow:256M, tiny:16M, side:64M, ...).
 #include <numaif.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -294,6 +294,83 @@ TEST_CASE("a tier limit caps the memory taken from the tier") {
   for (void *p : blocks) tm_free(p);
   CHECK(tm_tier_set_limit(t, UINT64_MAX) == 0);
   CHECK(tm_tier_set_limit(nullptr, 1) == -EINVAL);
+}
+
+TEST_CASE("a limit counts live bytes: memory kept for reuse is not served past it") {
+  tm_tier *t = tier("emulated:live");
+  std::vector<void *> blocks;
+  for (int i = 0; i < 16; ++i) {
+    blocks.push_back(tm_malloc(t, 1 << 20));
+    REQUIRE(blocks.back() != nullptr);
+  }
+  for (void *p : blocks) tm_free(p);  // 16 MiB stay mapped, kept by jemalloc for reuse
+  blocks.clear();
+  REQUIRE(tm_tier_set_limit(t, 4u << 20) == 0);
+  while (void *p = tm_malloc(t, 1 << 20)) {
+    blocks.push_back(p);
+    REQUIRE(blocks.size() < 32);
+  }
+  CHECK(errno == ENOMEM);
+  CHECK(contains(tm_last_error(), "tier 'emulated:live': its limit of 4194304 bytes is reached"));
+  CHECK(blocks.size() == 4);
+  errno = 0;
+  CHECK(tm_realloc(blocks[0], 2 << 20) == nullptr);  // growing past the limit fails too
+  CHECK(errno == ENOMEM);
+  tm_free(blocks.back());  // freeing makes room again
+  blocks.back() = tm_malloc(t, 1 << 20);
+  CHECK(blocks.back() != nullptr);
+  for (void *p : blocks) tm_free(p);
+  REQUIRE(tm_tier_set_limit(t, UINT64_MAX) == 0);
+}
+
+TEST_CASE("a limit of 0 makes the next allocation on the tier fail with ENOMEM") {
+  tm_tier *t = tier("emulated:nil");
+  void *warm[] = {tm_malloc(t, 1 << 20), tm_malloc(t, 64)};
+  for (void *p : warm) {
+    REQUIRE(p != nullptr);
+    tm_free(p);
+  }
+  REQUIRE(tm_tier_set_limit(t, 0) == 0);
+  for (std::size_t n : {std::size_t{1}, std::size_t{64}, std::size_t{1} << 20}) {
+    errno = 0;
+    CHECK(tm_malloc(t, n) == nullptr);
+    CHECK(errno == ENOMEM);
+    CHECK(contains(tm_last_error(), "tier 'emulated:nil': its limit of 0 bytes is reached"));
+  }
+  CHECK(tm_calloc(t, 1, 8) == nullptr);
+  CHECK(tm_aligned_alloc(t, 4096, 8) == nullptr);
+  REQUIRE(tm_tier_set_limit(t, UINT64_MAX) == 0);  // UINT64_MAX lifts it
+  void *p = tm_malloc(t, 1 << 20);
+  CHECK(p != nullptr);
+  tm_free(p);
+}
+
+TEST_CASE("a node that is a whole tier reports that tier's kind, whichever name opens it") {
+  unsigned nodes[64];
+  std::size_t count = 0;
+  REQUIRE(tm_tier_spec_nodes("rank:0", nodes, 64, &count) > 0);
+  if (count != 1) return;  // rank:0 spans several nodes here: node:N is a tier of its own
+  std::string node = "node:" + std::to_string(nodes[0]);
+  tm_tier *t = tier(node.c_str());  // opened by the node's name first
+  CHECK(tier("rank:0") == t);
+  tm_topology *topo = nullptr;
+  REQUIRE(tm_topology_load(nullptr, &topo) == 0);
+  tm_tier_info info{};
+  REQUIRE(tm_topology_tier(topo, 0, &info) == 0);
+  std::string want = info.kind;
+  tm_topology_free(topo);
+  char *json = tm_stats_json();
+  REQUIRE(json != nullptr);
+  auto doc = nlohmann::json::parse(json);
+  std::free(json);
+  bool found = false;
+  for (const auto &j : doc["tiers"]) {
+    if (j["name"] != node) continue;
+    found = true;
+    CHECK(j["kind"] == want);
+    CHECK(j["rank"] == 0);
+  }
+  CHECK(found);
 }
 
 TEST_CASE("statistics count live bytes and appear as JSON for every opened tier") {

@@ -1,4 +1,5 @@
-// Policies through the C ABI, on emulated tiers pa (64M), pb (64M), tiny (16M), slow (256M).
+// Policies through the C ABI, on emulated tiers pa (64M), pb (64M), tiny (16M), slow (256M),
+// lim and zero (64M; given limits here).
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -121,6 +122,52 @@ TEST_CASE("a per-tier limit in a policy makes preferred fall through early") {
   for (void *p : blocks) tm_free(p);
   tm_tier_set_limit(tm_tier_find("emulated:pb"), UINT64_MAX);
   tm_policy_free(pol);
+}
+
+TEST_CASE("a policy limit below one extent still takes blocks up to it") {
+  tm_policy *pol = policy("preferred(emulated:lim<=1M, emulated:slow)");
+  std::vector<void *> blocks;
+  int landed = 0;
+  for (int i = 0; i < 40; ++i) {
+    blocks.push_back(tm_policy_malloc(pol, 16 << 10));
+    REQUIRE(blocks.back() != nullptr);
+    landed += name_of(blocks.back()) == "emulated:lim";
+  }
+  CHECK(landed == 40);  // 640 KiB: all of it fits under the megabyte
+  std::size_t bytes = static_cast<std::size_t>(landed) * (16 << 10);
+  for (int i = 0; i < 4096; ++i) {  // then small blocks fill up most of what is left
+    void *p = tm_policy_malloc(pol, 256);
+    REQUIRE(p != nullptr);
+    if (name_of(p) == "emulated:lim") bytes += tm_usable_size(p);
+    blocks.push_back(p);
+  }
+  CHECK(bytes <= 1u << 20);
+  CHECK(bytes >= 3u << 18);
+  tm_tier_stats s{};
+  REQUIRE(tm_tier_stats_get(tm_tier_find("emulated:lim"), &s) == 0);
+  CHECK(s.mapped <= 1u << 20);
+  for (void *p : blocks) tm_free(p);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("a policy limit of 0 sends every block to the next tier, or fails a bind") {
+  tm_tier *zero = tm_tier_find("emulated:zero");
+  REQUIRE(zero != nullptr);
+  void *warm = tm_malloc(zero, 64);  // memory the tier keeps for reuse is no way around it
+  REQUIRE(warm != nullptr);
+  tm_free(warm);
+  tm_policy *pref = policy("preferred(emulated:zero<=0, emulated:slow)");
+  void *p = tm_policy_malloc(pref, 64);
+  REQUIRE(p != nullptr);
+  CHECK(name_of(p) == "emulated:slow");
+  tm_free(p);
+  tm_policy *bind = policy("bind(emulated:zero<=0)");
+  errno = 0;
+  CHECK(tm_policy_malloc(bind, 64) == nullptr);
+  CHECK(errno == ENOMEM);
+  CHECK(std::string(tm_last_error()).find("its limit of 0 bytes is reached") != std::string::npos);
+  tm_policy_free(bind);
+  tm_policy_free(pref);
 }
 
 TEST_CASE("policy calloc and aligned_alloc follow the policy") {

@@ -18,12 +18,28 @@ cmake -S "$src/tests/install/consumer" -B "$work/cmake-build" -DCMAKE_PREFIX_PAT
 cmake --build "$work/cmake-build" >/dev/null
 LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/list_tiers" | grep -q '^tier 0: DRAM'
 "$work/cmake-build/list_tiers_static" | grep -q '^tier 0: DRAM'
+TIERMEM_EMULATE=slow:1G LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/heap_cxx" | grep -q '^sum '
+TIERMEM_EMULATE=slow:1G LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/heap_cxx_asks_cxx14" | grep -q '^sum '
+"$work/cmake-build/topology_cxx" | grep -q '^tier 0 (DRAM)'
 
 # 2. pkg-config
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 cc -o "$work/list_tiers_pc" "$src/examples/list_tiers.c" $(pkg-config --cflags --libs tiermem)
-LD_LIBRARY_PATH="$prefix/lib" "$work/list_tiers_pc" | grep -q '^tier 0: DRAM'
+# tiermem.pc carries an rpath: a custom prefix needs no LD_LIBRARY_PATH.
+env -u LD_LIBRARY_PATH "$work/list_tiers_pc" | grep -q '^tier 0: DRAM'
 c++ -std=c++20 -o "$work/list_tiers_pc_static" "$src/examples/list_tiers.c" -x none \
     $(pkg-config --cflags tiermem) "$prefix/lib/libtiermem.a" $(pkg-config --libs numa hwloc) -lm -lpthread -ldl
 "$work/list_tiers_pc_static" | grep -q '^tier 0: DRAM'
+# C++ with the compiler's default standard, as a user types it.
+c++ -o "$work/heap_cxx_pc" "$src/examples/heap_cxx.cpp" $(pkg-config --cflags --libs tiermem)
+TIERMEM_EMULATE=slow:1G env -u LD_LIBRARY_PATH "$work/heap_cxx_pc" | grep -q '^sum '
+c++ -o "$work/topology_pc" "$src/examples/topology.cpp" $(pkg-config --cflags --libs tiermem)
+env -u LD_LIBRARY_PATH "$work/topology_pc" | grep -q '^tier 0 (DRAM)'
+# Below the headers' standard, the compiler says what to do instead of failing deep inside.
+if c++ -std=c++14 -fsyntax-only -x c++ "$src/examples/heap_cxx.cpp" $(pkg-config --cflags tiermem) \
+     2>"$work/cxx14.err"; then
+  echo "install: heap.hpp compiled as C++14"; exit 1
+fi
+grep -q 'tiermem/heap.hpp needs C++17' "$work/cxx14.err" ||
+  { echo "install: no clear message for C++14:"; head -3 "$work/cxx14.err"; exit 1; }
 echo "install: find_package and pkg-config consumers built and ran from $prefix"
