@@ -20,6 +20,13 @@ int set_last_error(int code, const std::string &message) noexcept {
   return code;
 }
 
+int set_last_error(int code, const char *message) noexcept {
+  std::size_t n = ::strnlen(message, sizeof last_error - 1);
+  std::memcpy(last_error, message, n);
+  last_error[n] = '\0';
+  return code;
+}
+
 }  // namespace tiermem::api
 
 extern "C" {

@@ -9,6 +9,8 @@ namespace tiermem::api {
 
 /** Records `message` as the calling thread's last error and returns `code` (negative). */
 int set_last_error(int code, const std::string &message) noexcept;
+/** The same for a C string: allocates nothing, for failure paths of the allocator itself. */
+int set_last_error(int code, const char *message) noexcept;
 
 /**
  * Runs `fn` (returning int, 0 or a negative code); converts a tiermem::Error,

@@ -30,13 +30,29 @@ T *fail_null(int code, const std::string &message) noexcept {
   return nullptr;
 }
 
-void *out_of_memory(tm_tier *tier, std::size_t n) noexcept {
-  try {
-    heap::count_failure(tier);
-    return fail_null<void>(-ENOMEM, heap::failure_message(tier, n));
-  } catch (...) {
-    return fail_null<void>(-ENOMEM, "tiermem: out of memory");
-  }
+// Failure paths allocate nothing (see heap::failure_message), and stay out of line so that
+// their buffers are no part of the allocation functions' frames.
+[[gnu::noinline, gnu::cold]] void *out_of_memory(tm_tier *tier, std::size_t n) noexcept {
+  heap::count_failure(tier);
+  char msg[480];
+  heap::failure_message(tier, n, msg, sizeof msg);
+  api::set_last_error(-ENOMEM, msg);
+  errno = ENOMEM;
+  return nullptr;
+}
+
+[[gnu::noinline, gnu::cold]] void *policy_out_of_memory(const tm_policy *pol, void *const *cands,
+                                                        std::size_t k, std::size_t n,
+                                                        const char *call) noexcept {
+  char last[400] = "none of its tiers was tried";
+  if (k > 0) heap::failure_message(static_cast<tm_tier *>(cands[k - 1]), n, last, sizeof last);
+  char msg[512];
+  std::snprintf(msg, sizeof msg,
+                "tiermem: %s: no tier of policy '%s' can allocate %zu bytes (last: %s)", call,
+                pol->text.c_str(), n, last);
+  api::set_last_error(-ENOMEM, msg);
+  errno = ENOMEM;
+  return nullptr;
 }
 
 std::string ptr_text(const void *p) {
@@ -87,14 +103,7 @@ void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) n
     }
     heap::count_failure(t);
   }
-  try {
-    std::string last = k > 0 ? heap::failure_message(static_cast<tm_tier *>(cands[k - 1]), n) : "";
-    return fail_null<void>(-ENOMEM, std::string("tiermem: ") + call + ": no tier of policy '" +
-                                        pol->text + "' can allocate " + std::to_string(n) +
-                                        " bytes (last: " + last + ")");
-  } catch (...) {
-    return fail_null<void>(-ENOMEM, "tiermem: out of memory");
-  }
+  return policy_out_of_memory(pol, cands, k, n, call);
 }
 
 // First free on this thread for the tier, NULL, or a foreign pointer: kept out of tm_free so

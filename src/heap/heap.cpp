@@ -245,14 +245,18 @@ void quarantine(tm_tier *tier, void *p) noexcept {
   tier->quarantined_blocks.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string failure_message(tm_tier *tier, std::size_t n) {
+void failure_message(tm_tier *tier, std::size_t n, char *out, std::size_t cap) noexcept {
   const auto &b = *tier->backend;
-  std::string why = b.limit() < b.capacity()
-                        ? "its limit of " + std::to_string(b.limit()) + " bytes is reached"
-                        : std::to_string(b.mapped()) + " of " + std::to_string(b.capacity()) +
-                              " bytes are in use";
-  return "tiermem: cannot allocate " + std::to_string(n) + " bytes on tier '" + tier->name +
-         "': " + why + "; free memory, raise the limit or use a preferred(...) policy";
+  char why[96];
+  if (b.limit() < b.capacity()) {
+    std::snprintf(why, sizeof why, "its limit of %zu bytes is reached", b.limit());
+  } else {
+    std::snprintf(why, sizeof why, "%zu of %zu bytes are in use", b.mapped(), b.capacity());
+  }
+  std::snprintf(out, cap,
+                "tiermem: cannot allocate %zu bytes on tier '%s': %s; free memory, raise the "
+                "limit or use a preferred(...) policy",
+                n, tier->name.c_str(), why);
 }
 
 void report_foreign(const void *p, const char *call) noexcept {

@@ -175,7 +175,13 @@ inline void count_failure(tm_tier *tier) noexcept {
   tier->failures.fetch_add(1, std::memory_order_relaxed);
 }
 /** The one-line message for a failed `n`-byte request on `tier` (why, and what to do). */
-std::string failure_message(tm_tier *tier, std::size_t n);
+/**
+ * Writes the one-line message for a failed `n`-byte request on `tier` (why, and what to do)
+ * into `out` (truncated to `cap`). Allocates nothing: the failure path must not ask the
+ * allocator that just failed for memory (under the preload library that allocator is malloc
+ * itself, and building the message with it recursed until the stack overflowed).
+ */
+void failure_message(tm_tier *tier, std::size_t n, char *out, std::size_t cap) noexcept;
 
 /** Counts and reports (stderr, first few) a pointer tiermem never gave out. */
 void report_foreign(const void *p, const char *call) noexcept;

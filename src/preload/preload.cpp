@@ -203,12 +203,26 @@ inline bool ready() {
 
 inline bool ours(const void *p) { return p != nullptr && tm_tier_of(p) != nullptr; }
 
+// A request the policy's tiers cannot serve: NULL with ENOMEM, as glibc's malloc, and the
+// heap's one-line reason on stderr the first time (a program that runs out on its tier should
+// learn why, but one that probes with huge requests should not fill its log). Allocates
+// nothing: the allocator that just failed is this one.
+std::atomic<bool> g_said_oom{false};
+[[gnu::noinline, gnu::cold]] void *out_of_memory() noexcept {
+  if (g_log >= 1 && !g_said_oom.exchange(true, std::memory_order_relaxed)) {
+    const char *why = tm_last_error();
+    static const char kTail[] = "; further allocation failures are not reported\n";
+    (void)!::write(STDERR_FILENO, why, ::strlen(why));
+    (void)!::write(STDERR_FILENO, kTail, sizeof kTail - 1);
+  }
+  errno = ENOMEM;
+  return nullptr;
+}
+
 void *alloc_aligned(size_t align, size_t n) {
   if (!ready()) return next_memalign(align, n);
-  Inside in;  // a failed request builds its message with malloc
   void *p = tm_policy_aligned_alloc(g_policy, align, n);
-  if (!p) errno = ENOMEM;
-  return p;
+  return p != nullptr ? p : out_of_memory();
 }
 
 __attribute__((constructor(101))) void preload_ctor() {
@@ -222,8 +236,7 @@ extern "C" {
 __attribute__((visibility("default"))) void *malloc(size_t n) {
   if (!ready()) return next_malloc(n);
   if (void *p = tm_policy_malloc(g_policy, n)) return p;
-  errno = ENOMEM;
-  return nullptr;
+  return out_of_memory();
 }
 
 __attribute__((visibility("default"))) void free(void *p) {
@@ -240,8 +253,7 @@ __attribute__((visibility("default"))) void *calloc(size_t count, size_t n) {
     return nullptr;
   }
   if (void *p = tm_policy_calloc(g_policy, count, n)) return p;
-  errno = ENOMEM;
-  return nullptr;
+  return out_of_memory();
 }
 
 __attribute__((visibility("default"))) void *realloc(void *p, size_t n) {
@@ -252,8 +264,7 @@ __attribute__((visibility("default"))) void *realloc(void *p, size_t n) {
       return nullptr;
     }
     void *q = tm_realloc(p, n);
-    if (!q) errno = ENOMEM;
-    return q;
+    return q != nullptr ? q : out_of_memory();
   }
   if (from_boot(p)) {  // an arena block: copy it out, the arena keeps its bytes
     void *q = malloc(n);

@@ -267,9 +267,28 @@ static void forkthreads(void) {
   }
 }
 
+/* malloc(64) until the bound tier is full: NULL with ENOMEM, never a crash; after freeing,
+ * the tier serves again. */
+static void fill(void) {
+  enum { MAX = 1 << 20 };
+  static void *blk[MAX];
+  int n = 0;
+  errno = 0;
+  while (n < MAX && (blk[n] = malloc(64)) != NULL) memset(blk[n++], 0xab, 64);
+  CHECK(n < MAX);   /* the tier did fill up */
+  CHECK(n > 1000);  /* and served many blocks first */
+  CHECK(errno == ENOMEM);
+  CHECK(malloc(64) == NULL); /* still full: a second failure, reported no more */
+  for (int i = 0; i < n; ++i) free(blk[i]);
+  void *again = malloc(64);
+  CHECK(again != NULL);
+  free(again);
+  fprintf(stderr, "probe: %d blocks of 64 bytes before the tier was full\n", n);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads\n");
+    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads|fill\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -279,6 +298,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "threads")) threads();
   else if (!strcmp(mode, "fork")) forks();
   else if (!strcmp(mode, "forkthreads")) forkthreads();
+  else if (!strcmp(mode, "fill")) fill();
   else { fprintf(stderr, "probe: unknown mode %s\n", mode); return 2; }
   printf("ok %s\n", mode);
   return 0;

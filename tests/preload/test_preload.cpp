@@ -96,6 +96,32 @@ TEST_CASE("a python3 thread pool that forks keeps every child under tiermem run"
   }
 }
 
+TEST_CASE("a bound tier full of small blocks returns NULL with ENOMEM and says why once") {
+  // The failure message used to be built with malloc, which is the preload library itself:
+  // malloc -> policy -> message -> operator new -> malloc ..., until SIGSEGV.
+  const auto r = under_preload(TIERMEM_PROBE " fill", "TIERMEM_EMULATE=slow:16M TIERMEM_POLICY=emulated:slow");
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out == "ok fill\n");
+  CHECK(lines(r.err) == 2);  // the heap's reason once, then the probe's count
+  CHECK(r.err.find("tiermem: ") == 0);
+  CHECK(r.err.find("cannot allocate 64 bytes on tier 'emulated:slow'") != std::string::npos);
+  CHECK(r.err.find("further allocation failures are not reported") != std::string::npos);
+  const auto quiet = under_preload(TIERMEM_PROBE " fill",
+                                   "TIERMEM_LOG=quiet TIERMEM_EMULATE=slow:16M TIERMEM_POLICY=emulated:slow");
+  CHECK(quiet.status == 0);
+  CHECK(lines(quiet.err) == 1);  // the probe's count alone
+}
+
+TEST_CASE("a program under a policy whose tier has a 1 MiB limit does not crash") {
+  const auto r = under_preload("/bin/true", "TIERMEM_POLICY='rank:0<=1M'");
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 0);
+  const auto sh = under_preload("sh -c 'echo hello'", "TIERMEM_POLICY='rank:0<=1M'");
+  CHECK(sh.status == 0);
+  CHECK(sh.out == "hello\n");
+}
+
 TEST_CASE("a bad TIERMEM_POLICY stops the program at start with one line") {
   const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_POLICY='bind(rank:0'");
   CHECK(r.status == 127);
