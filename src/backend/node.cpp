@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "platform/mempolicy.hpp"
 #include "tiermem/error.hpp"
 
 #ifndef MPOL_PREFERRED_MANY
@@ -62,13 +63,13 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
   int m = MPOL_BIND;
   if (mode == NodeMode::preferred) m = nodes.size() == 1 ? MPOL_PREFERRED : MPOL_PREFERRED_MANY;
   unsigned long maxnode = mask.size() * kBits + 1;
-  long rc = ::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
+  long rc = platform::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
   if (rc != 0 && m == MPOL_PREFERRED_MANY && errno == EINVAL) {
     // Kernels before 5.15 lack MPOL_PREFERRED_MANY: prefer the first node.
     std::fill(mask.begin(), mask.end(), 0UL);
     mask[nodes.front() / kBits] = 1UL << (nodes.front() % kBits);
     m = MPOL_PREFERRED;
-    rc = ::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
+    rc = platform::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
   }
   if (rc != 0) {
     int err = errno;

@@ -9,12 +9,14 @@
 #include <cerrno>
 
 #include "heap/heap.hpp"
+#include "platform/mempolicy.hpp"
+
+namespace {
+constexpr int kMpolBind = 2;  // <numaif.h> MPOL_BIND
+}
 
 namespace tiermem::heap {
 
-namespace {
-constexpr long kMpolBind = 2;  // <numaif.h> MPOL_BIND; libnuma's wrapper is not needed here
-}
 
 bool block_at(const void *addr, Block *out) noexcept {
   tm_tier *t = slot_owner(addr);
@@ -33,7 +35,7 @@ int repair_pages(tm_tier *tier, std::uintptr_t start, std::size_t len) noexcept 
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   if (p == MAP_FAILED) return -errno;
   unsigned long maxnode = tm_tier::kMaskWords * 8 * sizeof(unsigned long);
-  if (::syscall(SYS_mbind, start, len, kMpolBind, tier->node_mask, maxnode, 0UL) != 0) {
+  if (platform::mbind(reinterpret_cast<void *>(start), len, kMpolBind, tier->node_mask, maxnode, 0) != 0) {
     return -errno;
   }
   tier->repaired_bytes.fetch_add(len, std::memory_order_relaxed);
