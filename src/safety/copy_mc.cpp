@@ -9,7 +9,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
-#include <cpuid.h>
+#include <sys/platform/x86.h>
 #endif
 
 #include "safety/poison_registry.hpp"
@@ -60,22 +60,29 @@ std::size_t copy_portable(void *dst, const void *src, std::size_t n) noexcept {
 }
 
 CopyRoutine detail::active_routine = CopyRoutine::portable;
-#if defined(__x86_64__)
-const bool detail::have_avx2 = __builtin_cpu_supports("avx2");
-#else
-const bool detail::have_avx2 = false;
-#endif
+bool detail::have_avx2 = false;
 
 PortableFrame *current_portable_frame() noexcept { return tls_frame; }
 
-CopyRoutine detect_copy_routine() noexcept {
+namespace {
+// glibc's own record of the CPU's features (read once by the dynamic loader): no cpuid here.
+// In a virtual machine every cpuid is a VM exit; __builtin_cpu_supports' probe ran a dozen of
+// them from a constructor in every process that loaded tiermem, and the direct cpuid calls
+// that replaced it still cost 3% of a preloaded /bin/true.
+bool avx2_usable() noexcept {
 #if defined(__x86_64__)
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
-    bool erms = (ebx >> 9) & 1;
-    bool fsrm = (edx >> 4) & 1;
-    if (erms || fsrm) return CopyRoutine::rep_movsb;
-  }
+  return CPU_FEATURE_ACTIVE(AVX2);
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+CopyRoutine detect_copy_routine() noexcept {
+  detail::have_avx2 = avx2_usable();
+#if defined(__x86_64__)
+  // Present is enough: fast rep movsb needs no OS support, unlike AVX2 (the YMM state).
+  if (CPU_FEATURE_PRESENT(ERMS) || CPU_FEATURE_PRESENT(FSRM)) return CopyRoutine::rep_movsb;
   return CopyRoutine::word_loop;
 #else
   return CopyRoutine::portable;
@@ -96,7 +103,7 @@ const char *routine_name(CopyRoutine r) noexcept {
 
 bool routine_available(CopyRoutine r) noexcept {
 #if defined(__x86_64__)
-  if (r == CopyRoutine::avx2) return __builtin_cpu_supports("avx2");
+  if (r == CopyRoutine::avx2) return avx2_usable();
   return true;
 #else
   return r == CopyRoutine::portable;

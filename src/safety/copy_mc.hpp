@@ -52,7 +52,8 @@ std::size_t copy_portable(void *dst, const void *src, std::size_t n) noexcept;
 inline constexpr std::size_t kWordsBelow = 256;
 inline constexpr std::size_t kMovsbFrom = 8192;
 namespace detail {
-extern const bool have_avx2;
+/** Set by detect_copy_routine() (when the SIGBUS handler is installed); false before. */
+extern bool have_avx2;
 }
 
 /** Copies with routine `r`, ignoring the poison registry. */

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Async-signal-safety by construction: the object files whose code runs inside the SIGBUS
 # handler (or on tm_copy_mc's fast path) may only call functions on an allowlist of
-# async-signal-safe, lock-free, allocation-free functions. Usage: check-async-safe.sh OBJ...
+# async-signal-safe, lock-free, allocation-free functions (__x86_get_cpuid_feature_leaf:
+# glibc's CPU feature record, read-only). Usage: check-async-safe.sh OBJ...
 set -eu
-allow='^(sigaction|sigemptyset|sigaddset|sigdelset|sigismember|pthread_sigmask|sigaltstack|syscall|getpid|_exit|write|__errno_location|mmap|munmap|mprotect|sysconf|siglongjmp|__sigsetjmp|memcpy|memset|__stack_chk_fail|__cxa_thread_atexit|__cxa_thread_atexit_impl|__gxx_personality_v0|__tls_get_addr|_GLOBAL_OFFSET_TABLE_|__dso_handle|__get_cpuid_count|__cpu_model|__cpu_indicator_init|tiermem_copy_mc_.*|__(start|stop)_tiermem_mc_extable|_ZNK?7tiermem(6safety|8platform).*|_ZN7tiermem4heap7g_slotsE|_ZNK7tiermem4heap9ExtentMap4find.*)$'
+allow='^(sigaction|sigemptyset|sigaddset|sigdelset|sigismember|pthread_sigmask|sigaltstack|syscall|getpid|_exit|write|__errno_location|mmap|munmap|mprotect|sysconf|siglongjmp|__sigsetjmp|memcpy|memset|__stack_chk_fail|__cxa_thread_atexit|__cxa_thread_atexit_impl|__gxx_personality_v0|__tls_get_addr|_GLOBAL_OFFSET_TABLE_|__dso_handle|__x86_get_cpuid_feature_leaf|tiermem_copy_mc_.*|__(start|stop)_tiermem_mc_extable|_ZNK?7tiermem(6safety|8platform).*|_ZN7tiermem4heap7g_slotsE|_ZNK7tiermem4heap9ExtentMap4find.*)$'
 status=0
 checked=0
 for obj in "$@"; do
