@@ -82,4 +82,16 @@ std::optional<std::string> fsroot() {
   return std::string(v);
 }
 
+CacheDir cache_dir() {
+  const char *v = ::secure_getenv("TIERMEM_CACHE_DIR");
+  CacheDir c;
+  if (v == nullptr) return c;
+  if (*v == '\0')
+    throw Error(-EINVAL, "tiermem: TIERMEM_CACHE_DIR is set but empty; unset it, set it to a "
+                         "directory, or to 'off' to read the machine afresh in every process");
+  if (lower(v) == "off") c.off = true;
+  else c.dir = v;
+  return c;
+}
+
 }  // namespace tiermem::topology::env

@@ -12,6 +12,8 @@
 //   TIERMEM_DECAY_MS  -1 (never return freed pages), 0 (at once) or milliseconds up to
 //                     kMaxDecayMs; empty = unset
 //   TIERMEM_FSROOT    a directory shaped like / (a recorded machine); empty is refused
+//   TIERMEM_CACHE_DIR where the per-boot hwloc cache lives (hwloc_cache.hpp); "off" turns the
+//                     cache off; empty is refused
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -38,5 +40,12 @@ LogLevel log_level();
 std::optional<long> decay_ms();
 /** TIERMEM_FSROOT; nullopt when unset. */
 std::optional<std::string> fsroot();
+
+/** TIERMEM_CACHE_DIR: unset gives the default place, "off" no cache, else the directory. */
+struct CacheDir {
+  bool off = false;
+  std::optional<std::string> dir;  ///< nullopt: the default place
+};
+CacheDir cache_dir();
 
 }  // namespace tiermem::topology::env

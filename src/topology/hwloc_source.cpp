@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "platform/text.hpp"
+#include "topology/hwloc_lib.hpp"
 #include "topology/sources.hpp"
 
 namespace tiermem::topology {
@@ -13,13 +14,9 @@ namespace tiermem::topology {
 namespace {
 
 struct TopologyDeleter {
-  void operator()(hwloc_topology *t) const { hwloc_topology_destroy(t); }
+  void operator()(hwloc_topology *t) const { hwloc_lib().topology_destroy(t); }
 };
 using TopologyPtr = std::unique_ptr<hwloc_topology, TopologyDeleter>;
-
-struct BitmapDeleter {
-  void operator()(hwloc_bitmap_s *b) const { hwloc_bitmap_free(b); }
-};
 
 // hwloc takes a recorded root only through its environment; set the variables for the load
 // and put back what the process had, so that discovery leaves no trace.
@@ -51,15 +48,16 @@ class ScopedEnv {
 // reported (hwloc marks higher-is-better attributes with HWLOC_MEMATTR_FLAG_HIGHER_FIRST).
 std::optional<std::uint64_t> local_value(hwloc_topology_t topo, hwloc_memattr_id_t attr,
                                          hwloc_obj_t node) {
+  const HwlocLib &hw = hwloc_lib();
   unsigned nr = 0;
-  if (hwloc_memattr_get_initiators(topo, attr, node, 0, &nr, nullptr, nullptr) != 0 || nr == 0)
+  if (hw.memattr_get_initiators(topo, attr, node, 0, &nr, nullptr, nullptr) != 0 || nr == 0)
     return std::nullopt;
   std::vector<hwloc_location> initiators(nr);
   std::vector<hwloc_uint64_t> values(nr);
-  if (hwloc_memattr_get_initiators(topo, attr, node, 0, &nr, initiators.data(), values.data()) != 0)
+  if (hw.memattr_get_initiators(topo, attr, node, 0, &nr, initiators.data(), values.data()) != 0)
     return std::nullopt;
   unsigned long flags = 0;
-  hwloc_memattr_get_flags(topo, attr, &flags);
+  hw.memattr_get_flags(topo, attr, &flags);
   const bool higher_first = flags & HWLOC_MEMATTR_FLAG_HIGHER_FIRST;
   std::optional<std::uint64_t> local, best;
   for (unsigned i = 0; i < nr; ++i) {
@@ -69,24 +67,27 @@ std::optional<std::uint64_t> local_value(hwloc_topology_t topo, hwloc_memattr_id
     if (initiators[i].type == HWLOC_LOCATION_TYPE_CPUSET) where = initiators[i].location.cpuset;
     else if (initiators[i].type == HWLOC_LOCATION_TYPE_OBJECT)
       where = initiators[i].location.object->cpuset;
-    if (where && node->cpuset && hwloc_bitmap_intersects(where, node->cpuset))
+    if (where && node->cpuset && hw.bitmap_intersects(where, node->cpuset))
       if (!local || (higher_first ? v > *local : v < *local)) local = v;
   }
   return local ? local : best;
 }
 
 std::vector<HwlocNode> collect(hwloc_topology_t topo) {
+  const HwlocLib &hw = hwloc_lib();
   std::vector<HwlocNode> out;
   // A node whose locality is shared with another node listed before it at the same place
   // is, in hwloc's XML, usually the CPU-less one; sysfs replaces this guess when present.
-  std::vector<hwloc_bitmap_s *> seen;
-  for (hwloc_obj_t obj = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, nullptr); obj;
-       obj = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_NUMANODE, obj)) {
+  const int depth = hw.get_type_depth(topo, HWLOC_OBJ_NUMANODE);
+  const unsigned count = hw.get_nbobjs_by_depth(topo, depth);
+  for (unsigned i = 0; i < count; ++i) {
+    hwloc_obj_t obj = hw.get_obj_by_depth(topo, depth, i);
+    if (obj == nullptr) continue;
     HwlocNode n;
     n.os_index = obj->os_index;
     n.subtype = obj->subtype ? obj->subtype : "";
     n.capacity_bytes = obj->attr ? obj->attr->numanode.local_memory : 0;
-    n.has_cpus_guess = obj->cpuset && !hwloc_bitmap_iszero(obj->cpuset) &&
+    n.has_cpus_guess = obj->cpuset && !hw.bitmap_iszero(obj->cpuset) &&
                        (n.subtype.empty() || n.subtype == "DRAM");
     n.bandwidth_mbps = local_value(topo, HWLOC_MEMATTR_ID_BANDWIDTH, obj);
     n.latency_ns = local_value(topo, HWLOC_MEMATTR_ID_LATENCY, obj);
@@ -96,14 +97,15 @@ std::vector<HwlocNode> collect(hwloc_topology_t topo) {
 }
 
 TopologyPtr init_topology() {
+  const HwlocLib &hw = hwloc_lib();
   hwloc_topology_t raw = nullptr;
-  if (hwloc_topology_init(&raw) != 0)
+  if (hw.topology_init(&raw) != 0)
     throw Error(-ENOMEM, "tiermem: hwloc_topology_init failed: out of memory");
   TopologyPtr topo(raw);
   // Disallowed (cgroup-restricted) nodes are still memory of the machine: list them.
-  hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+  hw.topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   // Memory only: I/O devices are irrelevant here and slow to read on large machines.
-  hwloc_topology_set_io_types_filter(raw, HWLOC_TYPE_FILTER_KEEP_NONE);
+  hw.topology_set_io_types_filter(raw, HWLOC_TYPE_FILTER_KEEP_NONE);
   return topo;
 }
 
@@ -120,7 +122,7 @@ std::vector<HwlocNode> read_hwloc_fsroot(const std::string &root) {
     // A recorded machine is not this system: never bind or read live cpuid through it.
     env.set("HWLOC_THISSYSTEM", "0");
   }
-  if (hwloc_topology_load(topo.get()) != 0)
+  if (hwloc_lib().topology_load(topo.get()) != 0)
     throw Error(-errno ? -errno : -EIO, "tiermem: hwloc could not read the topology below " +
                                             root + ": " + std::strerror(errno));
   return collect(topo.get());
@@ -148,10 +150,10 @@ std::vector<HwlocNode> read_hwloc_xml(const std::string &xml_path) {
   }
 
   auto topo = init_topology();
-  if (hwloc_topology_set_xml(topo.get(), xml_path.c_str()) != 0)
+  if (hwloc_lib().topology_set_xml(topo.get(), xml_path.c_str()) != 0)
     throw Error(-EINVAL, "tiermem: hwloc rejected " + xml_path + ": " + std::strerror(errno));
   // hwloc prints its own XML diagnostics to stderr; HWLOC_XML_VERBOSE stays as the user set it.
-  if (hwloc_topology_load(topo.get()) != 0)
+  if (hwloc_lib().topology_load(topo.get()) != 0)
     throw Error(-EINVAL, "tiermem: " + xml_path +
                              " is truncated or not a valid hwloc XML; re-export it with lstopo");
   auto nodes = collect(topo.get());

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "topology/env.hpp"
+#include "topology/hwloc_cache.hpp"
 #include "topology/sources.hpp"
 #include "topology/tiermem_dax.hpp"
 
@@ -94,7 +95,7 @@ Topology Topology::discover(const DiscoverOptions &options) {
   }
   const platform::SysfsRoot root(resolve_fsroot(options));
   auto nodes = topology::read_sysfs_nodes(root);
-  merge_hwloc(nodes, topology::read_hwloc_fsroot(root.root()));
+  merge_hwloc(nodes, topology::read_hwloc_cached(root));
   topology::read_memory_tiers(root, nodes);
   // Devices of the bundled tiermem_dax driver sit beside device-dax's and map the same way.
   auto dax = topology::read_dax_devices(root);

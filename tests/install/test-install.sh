@@ -28,7 +28,7 @@ cc -o "$work/list_tiers_pc" "$src/examples/list_tiers.c" $(pkg-config --cflags -
 # tiermem.pc carries an rpath: a custom prefix needs no LD_LIBRARY_PATH.
 env -u LD_LIBRARY_PATH "$work/list_tiers_pc" | grep -q '^tier 0: DRAM'
 c++ -std=c++20 -o "$work/list_tiers_pc_static" "$src/examples/list_tiers.c" -x none \
-    $(pkg-config --cflags tiermem) "$prefix/lib/libtiermem.a" $(pkg-config --libs numa hwloc) -lm -lpthread -ldl
+    $(pkg-config --cflags tiermem) "$prefix/lib/libtiermem.a" -lm -lpthread -ldl
 "$work/list_tiers_pc_static" | grep -q '^tier 0: DRAM'
 # C++ with the compiler's default standard, as a user types it.
 c++ -o "$work/heap_cxx_pc" "$src/examples/heap_cxx.cpp" $(pkg-config --cflags --libs tiermem)
