@@ -122,6 +122,24 @@ TEST_CASE("a program under a policy whose tier has a 1 MiB limit does not crash"
   CHECK(sh.out == "hello\n");
 }
 
+TEST_CASE("a program started with a warm topology cache never loads libhwloc") {
+  // The start-up tax: hwloc's discovery (a hundred sysfs reads, a probe of every CPU) runs
+  // once per boot and machine state; later processes read its answer from the cache.
+  t::TempDir cache;
+  const std::string env = "TIERMEM_CACHE_DIR=" + cache.path().string();
+  const std::string maps = "/usr/bin/python3 -S -c \"print(open('/proc/self/maps').read())\"";
+  const auto cold = under_preload(maps, env);
+  REQUIRE(cold.status == 0);
+  CHECK(cold.out.find("libhwloc") != std::string::npos);  // the first process asks hwloc
+  CHECK_FALSE(t::fs::is_empty(cache.path()));
+  const auto warm = under_preload(maps, env);
+  REQUIRE(warm.status == 0);
+  CHECK(warm.out.find("libhwloc") == std::string::npos);
+  CHECK(warm.out.find("libnuma") == std::string::npos);  // not needed by the library at all
+  const auto off = under_preload(maps, "TIERMEM_CACHE_DIR=off");
+  CHECK(off.out.find("libhwloc") != std::string::npos);
+}
+
 TEST_CASE("a bad TIERMEM_POLICY stops the program at start with one line") {
   const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_POLICY='bind(rank:0'");
   CHECK(r.status == 127);
