@@ -101,7 +101,7 @@ void add(const std::string &which) {
   static const Peer peers[] = {
       {"plain", "", ""},
       {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", ""},
-      {"memtier", "/usr/lib/x86_64-linux-gnu/libmemtier.so.0", "MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1"},
+      {"memtier", "/usr/lib/x86_64-linux-gnu/libmemtier.so.0", "MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1;POLICY:STATIC_RATIO"},
       {"tiermem", TIERMEM_PRELOAD_LIB, ""},
   };
   for (const Peer &p : peers) {
