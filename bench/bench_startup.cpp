@@ -6,6 +6,7 @@
 //   jemalloc  LD_PRELOAD=libjemalloc.so.2 (Debian's jemalloc, a plain malloc replacement)
 //   memtier   LD_PRELOAD=libmemtier.so.0, memkind's tiering preload, one DRAM tier
 //   tiermem   LD_PRELOAD=libtiermem_preload.so with the default policy, bind(rank:0)
+//   tiermem_baseline  another build of it, when TIERMEM_BENCH_BASELINE_PRELOAD names one
 //
 // Programs: /bin/true (start-up alone), `git log -p` in a small repository, `gcc -c` of a
 // small C file. Each iteration is one posix_spawn + waitpid, timed as wall time. Run with
@@ -98,13 +99,17 @@ void add(const std::string &which) {
   struct Peer {
     const char *name, *lib, *extra;
   };
-  static const Peer peers[] = {
+  const Peer peers[] = {
       {"plain", "", ""},
       {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", ""},
       {"memtier", "/usr/lib/x86_64-linux-gnu/libmemtier.so.0", "MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1;POLICY:STATIC_RATIO"},
       {"tiermem", TIERMEM_PRELOAD_LIB, ""},
   };
-  for (const Peer &p : peers) {
+  std::vector<Peer> all(std::begin(peers), std::end(peers));
+  // Another build of the preload library, measured in the same run (before/after a change).
+  if (const char *base = std::getenv("TIERMEM_BENCH_BASELINE_PRELOAD"))
+    all.push_back({"tiermem_baseline", base, ""});
+  for (const Peer &p : all) {
     benchmark::RegisterBenchmark(("startup/" + which + "/" + p.name).c_str(),
                                  [which, p](benchmark::State &s) {
                                    spawn_loop(s, program(which), preload_env(p.lib, p.extra));
