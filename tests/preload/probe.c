@@ -210,8 +210,8 @@ static void forks(void) {
 }
 
 /* Many forks while four other threads allocate and free 16 B - 4 KiB without pause: some
- * allocator lock is then often held at the moment of a fork. Each child allocates 10 000 x
- * 1000 B, checks them and exits 16; a child that hangs (an inherited held lock) is ended by
+ * allocator lock is then often held at the moment of a fork. Each child allocates BLOCKS
+ * (default 10 000) x 1000 B, checks them and exits 16; a child that hangs (an inherited held lock) is ended by
  * its alarm, and one that crashes is counted. Before the heap's fork handlers were
  * registered ahead of the private jemalloc's under the preload library, 3 of 5 runs on an
  * emulated tier hung and the rest lost children to SIGSEGV. */
@@ -230,7 +230,7 @@ static void *churn_until_stopped(void *arg) {
   return NULL;
 }
 
-static void forkthreads(void) {
+static void forkthreads(int blocks) {
   enum { T = 4, FORKS = 20 };
   pthread_t th[T];
   for (int i = 0; i < T; ++i)
@@ -242,14 +242,14 @@ static void forkthreads(void) {
     if (pid == 0) {
       alarm(20);
       static char *blk[10000];
-      for (int i = 0; i < 10000; ++i) {
+      for (int i = 0; i < blocks; ++i) {
         blk[i] = malloc(1000);
         if (!blk[i]) _exit(3);
         memset(blk[i], (unsigned char)i, 1000);
       }
-      for (int i = 0; i < 10000; ++i)
+      for (int i = 0; i < blocks; ++i)
         if (blk[i][0] != (char)(unsigned char)i || blk[i][999] != (char)(unsigned char)i) _exit(4);
-      for (int i = 0; i < 10000; ++i) free(blk[i]);
+      for (int i = 0; i < blocks; ++i) free(blk[i]);
       _exit(16);
     }
     int st;
@@ -288,7 +288,7 @@ static void fill(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads|fill\n");
+    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads [BLOCKS]|fill\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -297,7 +297,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "foreign")) foreign();
   else if (!strcmp(mode, "threads")) threads();
   else if (!strcmp(mode, "fork")) forks();
-  else if (!strcmp(mode, "forkthreads")) forkthreads();
+  else if (!strcmp(mode, "forkthreads"))
+    forkthreads(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 10000 ? atoi(argv[2]) : 10000);
   else if (!strcmp(mode, "fill")) fill();
   else { fprintf(stderr, "probe: unknown mode %s\n", mode); return 2; }
   printf("ok %s\n", mode);
