@@ -212,6 +212,7 @@ const Topology &topology() {
 }
 
 Stats stats(tm_tier *tier) {
+  if (t_net[tier->slot] != 0) fold_net(tier->slot);  // the reading thread's own bytes, exact
   Stats s;
   s.capacity = tier->backend->capacity();
   s.limit = tier->backend->limit();
@@ -225,11 +226,10 @@ Stats stats(tm_tier *tier) {
     std::size_t v = 0, vsz = sizeof v;
     if (tmje_mallctl(name.c_str(), &v, &vsz, nullptr, 0) == 0) s.allocated += v;
   }
-  std::uint64_t peak = tier->peak.load(std::memory_order_relaxed);
-  while (s.allocated > peak &&
-         !tier->peak.compare_exchange_weak(peak, s.allocated, std::memory_order_relaxed)) {
-  }
-  s.peak = std::max(peak, s.allocated);
+  // Blocks cached by threads count in `allocated` but not in the folded live bytes: a peak
+  // below `allocated` would read as a contradiction.
+  raise_peak(tier, s.allocated);
+  s.peak = tier->peak.load(std::memory_order_relaxed);
   s.failures = tier->failures.load(std::memory_order_relaxed);
   s.fallbacks = tier->fallbacks.load(std::memory_order_relaxed);
   s.quarantined = tier->quarantined_bytes.load(std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "stats_lines.hpp"
 #include "support.hpp"
 
 namespace t = tiermem::test;
@@ -59,6 +60,17 @@ TEST_CASE("--stats prints the heap's statistics when the program exits") {
   CHECK(r.status == 0);
   CHECK(r.err.find("tiermem: stats {") != std::string::npos);
   CHECK(r.err.find("emulated:slow") != std::string::npos);
+}
+
+TEST_CASE("--stats reports the peak of a program, not what it holds at exit") {
+  const auto r = t::run_cli("run --stats --membind=emulated:slow -- /usr/bin/python3 -c "
+                            "'x=[bytes(1000) for _ in range(80000)]; del x'",
+                            "TIERMEM_EMULATE=slow:256M");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto docs = t::stats_lines(r.err);
+  REQUIRE(docs.size() == 1);
+  CHECK(t::max_peak(docs[0]) >= 80000u * 1000);
 }
 
 TEST_CASE("the child's exit status passes through and a signal becomes 128+N") {
