@@ -147,8 +147,9 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out);
 /** The tiers opened so far; writes up to `max` of them to `out`, returns how many exist. */
 TM_API size_t tm_tiers_opened(tm_tier **out, size_t max);
 /** {"tiers":[{name, kind, rank, backend, capacity, limit, mapped, allocated, peak, failures,
- *  fallbacks, quarantined, quarantined_blocks, repaired}...], "foreign_frees": N}; free() the
- *  result. NULL on ENOMEM. */
+ *  fallbacks, quarantined, quarantined_blocks, repaired}...], "foreign_frees": N,
+ *  "pid": the calling process's id, "command": its name as ps shows it (/proc/self/comm)};
+ *  free() the result. NULL on ENOMEM. */
 TM_API char *tm_stats_json(void);
 
 #ifdef __cplusplus

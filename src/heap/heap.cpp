@@ -16,6 +16,7 @@
 
 #include "heap/fork.hpp"
 #include "heap/owner.hpp"
+#include "platform/process.hpp"
 #include "topology/emulate.hpp"
 #include "topology/spec.hpp"
 
@@ -293,7 +294,13 @@ std::string stats_json() {
     doc["tiers"].push_back(std::move(j));
   }
   doc["foreign_frees"] = foreign_count();
-  return doc.dump();
+  // Several processes of one job (a shell script, a compiler driver, a shim) print to the
+  // same stderr at exit: each line must say whose it is. getpid() now, not at start: a
+  // forked child prints its own.
+  doc["pid"] = static_cast<long>(::getpid());
+  doc["command"] = platform::command_name();
+  // A name set with prctl(PR_SET_NAME) may be any bytes: replaced, never a throw.
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tiermem::heap

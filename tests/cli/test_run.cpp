@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "stats_lines.hpp"
 #include "support.hpp"
@@ -60,6 +61,24 @@ TEST_CASE("--stats prints the heap's statistics when the program exits") {
   CHECK(r.status == 0);
   CHECK(r.err.find("tiermem: stats {") != std::string::npos);
   CHECK(r.err.find("emulated:slow") != std::string::npos);
+}
+
+TEST_CASE("--stats labels each process's line with its pid and command") {
+  const auto r = t::run_cli("run --stats --membind=emulated:slow -- sh -c '/usr/bin/python3 -c pass; /bin/true'",
+                            "TIERMEM_EMULATE=slow:256M");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto docs = t::stats_lines(r.err);
+  REQUIRE(docs.size() >= 2);
+  std::set<long> pids;
+  std::set<std::string> commands;
+  for (const auto &d : docs) {
+    pids.insert(d.at("pid").get<long>());
+    commands.insert(d.at("command").get<std::string>());
+  }
+  CHECK(pids.size() == docs.size());
+  CHECK(commands.count("python3") == 1);
+  CHECK(commands.count("true") == 1);
 }
 
 TEST_CASE("--stats reports the peak of a program, not what it holds at exit") {

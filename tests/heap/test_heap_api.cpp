@@ -488,6 +488,17 @@ TEST_CASE("blocks freed by another thread than their allocator's do not inflate 
   CHECK(s.peak < std::uint64_t{8} << 20);
 }
 
+TEST_CASE("the statistics JSON names the process: its pid and command") {
+  char *json = tm_stats_json();
+  REQUIRE(json != nullptr);
+  auto doc = nlohmann::json::parse(json);
+  std::free(json);
+  CHECK(doc["pid"].get<long>() == static_cast<long>(::getpid()));
+  CHECK(doc["command"] == "heap_tests");
+  CHECK(doc.contains("tiers"));
+  CHECK(doc.contains("foreign_frees"));
+}
+
 TEST_CASE("threads allocate, check, reallocate and free across tiers concurrently") {
   tm_tier *tiers[] = {tier("emulated:slow"), tier("emulated:side"), tier("rank:0")};
   constexpr int kThreads = 4, kRounds = 4000;
