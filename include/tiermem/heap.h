@@ -127,8 +127,11 @@ typedef struct tm_tier_stats {
   uint64_t mapped;       /**< bytes taken from the tier so far (kept for reuse once freed),
                               jemalloc's first 2 MiB metadata block of the tier not counted */
   uint64_t allocated;    /**< bytes in live blocks, including blocks cached by threads */
-  uint64_t peak;         /**< highest `allocated` seen by a statistics read (sampled, not
-                              tracked per allocation: the hot path keeps no counters) */
+  uint64_t peak;         /**< highest bytes in live blocks the tier has held since it was
+                              opened, also when they were freed before any statistics read:
+                              each thread folds its own count in every 64 KiB it moves (so
+                              the figure may trail the true high by up to 64 KiB a thread),
+                              and never below an `allocated` a statistics read has seen */
   uint64_t failures;     /**< requests the tier could not serve (a policy may then have
                               served them elsewhere: see fallbacks) */
   uint64_t fallbacks;    /**< policy allocations that moved on from this tier to the next */
@@ -144,8 +147,9 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out);
 /** The tiers opened so far; writes up to `max` of them to `out`, returns how many exist. */
 TM_API size_t tm_tiers_opened(tm_tier **out, size_t max);
 /** {"tiers":[{name, kind, rank, backend, capacity, limit, mapped, allocated, peak, failures,
- *  fallbacks, quarantined, quarantined_blocks, repaired}...], "foreign_frees": N}; free() the
- *  result. NULL on ENOMEM. */
+ *  fallbacks, quarantined, quarantined_blocks, repaired}...], "foreign_frees": N,
+ *  "pid": the calling process's id, "command": its name as ps shows it (/proc/self/comm)};
+ *  free() the result. NULL on ENOMEM. */
 TM_API char *tm_stats_json(void);
 
 #ifdef __cplusplus

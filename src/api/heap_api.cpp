@@ -184,7 +184,7 @@ TM_API void tm_free(void *p) {
     if (__builtin_expect(flags != 0 && !safety::poison_ever_recorded() &&
                              !heap::g_any_limit.load(std::memory_order_relaxed),
                          1)) {
-      heap::release_with(p, flags);
+      heap::release_with(slot, p, flags);
       return;
     }
   }

@@ -16,6 +16,7 @@
 
 #include "heap/fork.hpp"
 #include "heap/owner.hpp"
+#include "platform/process.hpp"
 #include "topology/emulate.hpp"
 #include "topology/spec.hpp"
 
@@ -212,6 +213,7 @@ const Topology &topology() {
 }
 
 Stats stats(tm_tier *tier) {
+  if (t_net[tier->slot] != 0) fold_net(tier->slot);  // the reading thread's own bytes, exact
   Stats s;
   s.capacity = tier->backend->capacity();
   s.limit = tier->backend->limit();
@@ -225,11 +227,10 @@ Stats stats(tm_tier *tier) {
     std::size_t v = 0, vsz = sizeof v;
     if (tmje_mallctl(name.c_str(), &v, &vsz, nullptr, 0) == 0) s.allocated += v;
   }
-  std::uint64_t peak = tier->peak.load(std::memory_order_relaxed);
-  while (s.allocated > peak &&
-         !tier->peak.compare_exchange_weak(peak, s.allocated, std::memory_order_relaxed)) {
-  }
-  s.peak = std::max(peak, s.allocated);
+  // Blocks cached by threads count in `allocated` but not in the folded live bytes: a peak
+  // below `allocated` would read as a contradiction.
+  raise_peak(tier, s.allocated);
+  s.peak = tier->peak.load(std::memory_order_relaxed);
   s.failures = tier->failures.load(std::memory_order_relaxed);
   s.fallbacks = tier->fallbacks.load(std::memory_order_relaxed);
   s.quarantined = tier->quarantined_bytes.load(std::memory_order_relaxed);
@@ -293,7 +294,13 @@ std::string stats_json() {
     doc["tiers"].push_back(std::move(j));
   }
   doc["foreign_frees"] = foreign_count();
-  return doc.dump();
+  // Several processes of one job (a shell script, a compiler driver, a shim) print to the
+  // same stderr at exit: each line must say whose it is. getpid() now, not at start: a
+  // forked child prints its own.
+  doc["pid"] = static_cast<long>(::getpid());
+  doc["command"] = platform::command_name();
+  // A name set with prctl(PR_SET_NAME) may be any bytes: replaced, never a throw.
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tiermem::heap

@@ -1,7 +1,8 @@
 // The tiered heap: one jemalloc arena per tier, its pages from the tier's backend, in the
 // tier's address-space slot. Tiers are created on first use (tm_tier_find) and live until
 // the process exits. The inline functions below are the hot path: a thread-local array gives
-// the jemalloc flags (arena + this thread's tcache for the tier), then one jemalloc call.
+// the jemalloc flags (arena + this thread's tcache for the tier), then one jemalloc call,
+// whose bytes a thread-local count keeps for the tier's peak (see t_net).
 // One tcache per tier and thread matters: a jemalloc tcache caches regions of any arena, so a
 // shared one would hand a region of one tier to a request for another (see tcache.cpp).
 #pragma once
@@ -37,6 +38,12 @@ struct tm_tier {
   std::unique_ptr<tiermem::backend::Backend> backend;
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> fallbacks{0};
+  /**
+   * Usable bytes of live blocks as the threads have folded them in (see t_net): behind the
+   * truth by what each thread holds unfolded, so it may dip below zero for a moment.
+   */
+  std::atomic<std::int64_t> folded_live{0};
+  /** The highest `folded_live` (and `allocated` read by stats()) so far. */
   std::atomic<std::uint64_t> peak{0};
   /** jemalloc's extents on this tier, for poison reports (see extent_map.hpp). */
   std::unique_ptr<tiermem::heap::ExtentMap> extents;
@@ -74,6 +81,52 @@ inline int thread_flags(tm_tier *tier) noexcept {
   return __builtin_expect(f != 0, 1) ? f : thread_flags_slow(tier);
 }
 
+/**
+ * The true peak of a tier without a counter shared by every malloc. jemalloc already adds each
+ * block's usable size to per-thread totals (`thread.allocatedp`, `thread.deallocatedp`) on its
+ * fast paths; the heap reads the total before and after its one jemalloc call, so the
+ * difference is that call's bytes, for the tier it served (an extra call elsewhere on the
+ * thread changes nothing). A thread keeps its per-tier net change in plain TLS and folds it
+ * into the tier's shared `folded_live` only after it has moved by kFoldStep, raising `peak`
+ * then: one atomic add per 64 KiB, and a peak short of the truth by at most 64 KiB a thread.
+ * Summing the threads' nets, not their own high-water marks, keeps a block freed by another
+ * thread than its allocator's from inflating the peak.
+ *
+ * Until a thread has used a tier, the pointers name a zero, so a read before the thread's
+ * first thread_flags_slow() yields no bytes rather than a null dereference.
+ */
+extern constinit thread_local const std::uint64_t *t_je_allocated [[gnu::tls_model("initial-exec")]];
+extern constinit thread_local const std::uint64_t *t_je_deallocated [[gnu::tls_model("initial-exec")]];
+extern constinit thread_local std::int64_t t_net[kMaxSlots] [[gnu::tls_model("initial-exec")]];
+inline constexpr std::int64_t kFoldStep = 64 << 10;
+/** Adds this thread's net change on `slot` to the tier, raising its peak (cold). */
+void fold_net(unsigned slot) noexcept;
+/** fold_net() for every slot this thread has bytes on (thread exit, statistics reads). */
+void fold_thread_nets() noexcept;
+
+/** Points t_je_allocated / t_je_deallocated at jemalloc's totals for this thread (once). */
+void bind_thread_totals() noexcept;
+/** Raises the tier's peak to `bytes` if that is higher. */
+void raise_peak(tm_tier *tier, std::uint64_t bytes) noexcept;
+
+[[gnu::always_inline]] inline void note_allocated(unsigned slot, std::uint64_t bytes) noexcept {
+  std::int64_t net = t_net[slot] += static_cast<std::int64_t>(bytes);
+  if (__builtin_expect(net >= kFoldStep, 0)) fold_net(slot);
+}
+[[gnu::always_inline]] inline void note_freed(unsigned slot, std::uint64_t bytes) noexcept {
+  std::int64_t net = t_net[slot] -= static_cast<std::int64_t>(bytes);
+  if (__builtin_expect(net <= -kFoldStep, 0)) fold_net(slot);
+}
+
+/** tmje_mallocx with its bytes noted for `slot`. */
+[[gnu::always_inline]] inline void *mallocx_noted(unsigned slot, std::size_t n, int flags) noexcept {
+  const std::uint64_t *total = t_je_allocated;
+  std::uint64_t before = *total;
+  void *p = tmje_mallocx(n, flags);
+  note_allocated(slot, *total - before);
+  return p;
+}
+
 /** Requests above this are jemalloc "large" blocks, each an extent of its own. */
 extern std::size_t g_small_max;
 inline constexpr int kLgAlignMask = 0x3f;
@@ -105,40 +158,70 @@ void uncount(tm_tier *tier, const void *p) noexcept;
  */
 void set_limit(tm_tier *tier, std::size_t bytes);
 
-/** n must be > 0. nullptr when the tier is full (see note_failure). */
-inline void *allocate(tm_tier *tier, std::size_t n, int extra_flags = 0) noexcept {
+/**
+ * n must be > 0. nullptr when the tier is full (see note_failure). Always inline: with the
+ * byte counting, GCC's heuristics began to call it out of line from tm_malloc, an extra call
+ * and frame on the fastest path.
+ */
+[[gnu::always_inline]] inline void *allocate(tm_tier *tier, std::size_t n, int extra_flags = 0) noexcept {
   if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) {
     return allocate_counted(tier, n, extra_flags);
   }
   if (__builtin_expect(t_bound == tier->slot + 1 && extra_flags == 0 && n <= g_small_max, 1)) {
+    const std::uint64_t *total = t_je_allocated;
+    std::uint64_t before = *total;
     // The arena binding is jemalloc's state, not ours: check where the block landed (a
     // subtraction and a compare) rather than trust it, so nothing ever lands off the tier.
     void *p = tmje_malloc(n);
     unsigned s = 0;
-    if (__builtin_expect(slot_of(p, s) && s == tier->slot, 1)) return p;
+    if (__builtin_expect(slot_of(p, s) && s == tier->slot, 1)) {
+      note_allocated(s, *total - before);
+      return p;
+    }
     return allocate_unbound(tier, p, n);
   }
-  return tmje_mallocx(n, thread_flags(tier) | block_flags(n, extra_flags));
+  // The flags first: a thread's first call on the tier binds it to jemalloc's totals.
+  int flags = thread_flags(tier) | block_flags(n, extra_flags);
+  return mallocx_noted(tier->slot, n, flags);
 }
-/** Frees with the flags of p's tier `flags` (non-zero): plain free for the bound tier. */
-inline void release_with(void *p, int flags) noexcept {
+/**
+ * Frees p, which lies in `slot`, with the flags of that tier on this thread (`flags`,
+ * non-zero: the thread has used the tier): plain free for the bound tier.
+ */
+[[gnu::always_inline]] inline void release_with(unsigned slot, void *p, int flags) noexcept {
+  const std::uint64_t *total = t_je_deallocated;
+  std::uint64_t before = *total;
   if (je::automatic_tcache(flags)) {
     tmje_free(p);
   } else {
     tmje_dallocx(p, flags);
   }
+  note_freed(slot, *total - before);
 }
 /** p must belong to `tier`. */
 inline void release(tm_tier *tier, void *p) noexcept {
   if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) uncount(tier, p);
-  release_with(p, thread_flags(tier));
+  release_with(tier->slot, p, thread_flags(tier));
+}
+/** tmje_rallocx with the net change noted for `slot` (both totals: it frees and allocates). */
+inline void *rallocx_noted(unsigned slot, void *p, std::size_t n, int flags) noexcept {
+  const std::uint64_t *got = t_je_allocated, *gone = t_je_deallocated;
+  std::uint64_t got0 = *got, gone0 = *gone;
+  void *q = tmje_rallocx(p, n, flags);
+  std::uint64_t up = *got - got0, down = *gone - gone0;
+  if (up >= down) {
+    note_allocated(slot, up - down);
+  } else {
+    note_freed(slot, down - up);
+  }
+  return q;
 }
 /** n must be > 0; the result stays on `tier`. */
 inline void *reallocate(tm_tier *tier, void *p, std::size_t n) noexcept {
   if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) {
     return reallocate_counted(tier, p, n);
   }
-  return tmje_rallocx(p, n, thread_flags(tier) | block_flags(n, 0));
+  return rallocx_noted(tier->slot, p, n, thread_flags(tier) | block_flags(n, 0));
 }
 inline std::size_t usable_size(const void *p) noexcept { return tmje_sallocx(p, 0); }
 

@@ -40,7 +40,7 @@ void *allocate_counted(tm_tier *tier, std::size_t n, int extra_flags) noexcept {
   // Reserve before allocating: a request past the limit must not take an extent first.
   std::size_t usable = tmje_nallocx(n, flags);
   if (usable == 0 || !reserve(tier, usable)) return nullptr;
-  void *p = tmje_mallocx(n, flags);
+  void *p = mallocx_noted(tier->slot, n, flags);
   if (p == nullptr) give_back(tier, usable);
   return p;
 }
@@ -52,7 +52,7 @@ void *reallocate_counted(tm_tier *tier, void *p, std::size_t n) noexcept {
   if (want == 0) return nullptr;
   std::size_t grow = want > old ? want - old : 0;
   if (grow != 0 && !reserve(tier, grow)) return nullptr;
-  void *q = tmje_rallocx(p, n, flags);
+  void *q = rallocx_noted(tier->slot, p, n, flags);
   if (q == nullptr) {
     give_back(tier, grow);
     return nullptr;

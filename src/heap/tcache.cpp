@@ -23,6 +23,7 @@ pthread_key_t g_exit_key;
 pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
 
 void destroy_thread_tcaches(void *) {
+  fold_thread_nets();  // what the thread holds unfolded would otherwise never reach a peak
   t_bound = 0;
   for (unsigned i = 0; i < kMaxSlots; ++i) {
     int f = t_flags[i];
@@ -40,6 +41,7 @@ void make_exit_key() { pthread_key_create(&g_exit_key, destroy_thread_tcaches); 
 
 int thread_flags_slow(tm_tier *tier) noexcept {
   pthread_once(&g_exit_once, make_exit_key);
+  bind_thread_totals();  // before t_flags: a non-zero entry promises the totals are bound
   unsigned tc = 0;
   std::size_t sz = sizeof tc;
   int f = tier->arena_flags;
@@ -72,7 +74,8 @@ void *allocate_unbound(tm_tier *tier, void *p, std::size_t n) noexcept {
   if (p != nullptr) tmje_dallocx(p, je::tcache_none);
   tmje_mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
   t_bound = 0;
-  return tmje_mallocx(n, thread_flags(tier));
+  int flags = thread_flags(tier);
+  return mallocx_noted(tier->slot, n, flags);
 }
 
 }  // namespace tiermem::heap

@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 
+#include "stats_lines.hpp"
 #include "support.hpp"
 
 namespace t = tiermem::test;
@@ -59,6 +61,35 @@ TEST_CASE("--stats prints the heap's statistics when the program exits") {
   CHECK(r.status == 0);
   CHECK(r.err.find("tiermem: stats {") != std::string::npos);
   CHECK(r.err.find("emulated:slow") != std::string::npos);
+}
+
+TEST_CASE("--stats labels each process's line with its pid and command") {
+  const auto r = t::run_cli("run --stats --membind=emulated:slow -- sh -c '/usr/bin/python3 -c pass; /bin/true'",
+                            "TIERMEM_EMULATE=slow:256M");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto docs = t::stats_lines(r.err);
+  REQUIRE(docs.size() >= 2);
+  std::set<long> pids;
+  std::set<std::string> commands;
+  for (const auto &d : docs) {
+    pids.insert(d.at("pid").get<long>());
+    commands.insert(d.at("command").get<std::string>());
+  }
+  CHECK(pids.size() == docs.size());
+  CHECK(commands.count("python3") == 1);
+  CHECK(commands.count("true") == 1);
+}
+
+TEST_CASE("--stats reports the peak of a program, not what it holds at exit") {
+  const auto r = t::run_cli("run --stats --membind=emulated:slow -- /usr/bin/python3 -c "
+                            "'x=[bytes(1000) for _ in range(80000)]; del x'",
+                            "TIERMEM_EMULATE=slow:256M");
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const auto docs = t::stats_lines(r.err);
+  REQUIRE(docs.size() == 1);
+  CHECK(t::max_peak(docs[0]) >= 80000u * 1000);
 }
 
 TEST_CASE("the child's exit status passes through and a signal becomes 128+N") {
