@@ -105,6 +105,13 @@ typedef struct tm_policy tm_policy;
  * offending part; ENOENT/EBUSY/...: a tier). Free with tm_policy_free().
  */
 TM_API tm_policy *tm_policy_parse(const char *text);
+/**
+ * Checks a policy as tm_policy_parse() would (the grammar, and that every tier it names exists
+ * on this machine and TIERMEM_EMULATE) without opening any tier: no memory is reserved, no
+ * device opened, the heap not started. 0, or a negative code with tm_last_error(). A checked
+ * policy can still fail to open (a device another process holds, say).
+ */
+TM_API int tm_policy_check(const char *text);
 TM_API void tm_policy_free(tm_policy *policy);
 /** The process default: `TIERMEM_POLICY` if set, else "bind(rank:0)". Not to be freed. */
 TM_API tm_policy *tm_policy_default(void);

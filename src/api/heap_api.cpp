@@ -8,6 +8,7 @@
 
 #include "api/error.hpp"
 #include "api/heap_poison.hpp"
+#include "api/policy_check.hpp"
 #include "heap/heap.hpp"
 #include "safety/poison_registry.hpp"
 #include "policy/policy.hpp"
@@ -239,6 +240,14 @@ TM_API tm_policy *tm_policy_parse(const char *text) {
   });
   if (rc != 0) errno = -rc;
   return out;
+}
+
+TM_API int tm_policy_check(const char *text) {
+  if (text == nullptr) return api::set_last_error(-EINVAL, "tiermem: tm_policy_check(NULL)");
+  return api::guard([&] {
+    api::check_policy(text, heap::topology());
+    return 0;
+  });
 }
 
 TM_API void tm_policy_free(tm_policy *policy) {

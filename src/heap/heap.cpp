@@ -59,8 +59,10 @@ void read_small_max() {
   if (tmje_mallctl(name.c_str(), &v, &sz, nullptr, 0) == 0 && v != 0) g_small_max = v;
 }
 
-void init_locked(Registry &r) {
-  register_fork_handlers();  // before read_small_max() initialises jemalloc
+// What specs are resolved against: discovery plus TIERMEM_EMULATE. Neither jemalloc nor the
+// slots are touched, so a caller that only checks specs (the preload library at start, before
+// the program allocates anything) pays for no heap.
+void discover_locked(Registry &r) {
   r.topo = Topology::from_parts({}, {});
   try {
     r.topo = Topology::discover();
@@ -70,6 +72,11 @@ void init_locked(Registry &r) {
     r.discovery_error = std::string("tiermem: topology discovery failed: ") + e.what();
   }
   topology::apply_emulate_env(r.topo);  // throws on a malformed TIERMEM_EMULATE
+}
+
+// The heap proper, before its first tier opens: fork handlers, jemalloc, the slots.
+void open_heap_locked(Registry &r) {
+  register_fork_handlers();  // before read_small_max() initialises jemalloc
   read_small_max();
   std::uint64_t largest = 0;
   for (const auto &t : r.topo.tiers()) largest = std::max<std::uint64_t>(largest, t.capacity_bytes);
@@ -78,15 +85,26 @@ void init_locked(Registry &r) {
   reserve_slots(count, shift);
 }
 
-// Called with the registry lock held; initialises on first use. A failed initialisation
-// (bad TIERMEM_EMULATE) is retried, and reported, on every call.
-Registry &ready(std::unique_lock<std::mutex> &lock) {
+// Called with the registry lock held; discovers on first use. A failed discovery (bad
+// TIERMEM_EMULATE) is retried, and reported, on every call.
+Registry &known(std::unique_lock<std::mutex> &lock) {
   Registry &r = registry();
   lock = std::unique_lock<std::mutex>(r.mu);
-  static bool done = false;
-  if (!done) {
-    init_locked(r);
-    done = true;
+  static bool discovered = false;
+  if (!discovered) {
+    discover_locked(r);
+    discovered = true;
+  }
+  return r;
+}
+
+// known(), and the heap opened: what opening a tier needs.
+Registry &ready(std::unique_lock<std::mutex> &lock) {
+  Registry &r = known(lock);
+  static bool opened = false;
+  if (!opened) {
+    open_heap_locked(r);
+    opened = true;
   }
   return r;
 }
@@ -150,7 +168,7 @@ void set_default_decay_ms(long ms) {
 
 std::vector<unsigned> kernel_nodes(std::string_view spec) {
   std::unique_lock<std::mutex> lock;
-  Registry &r = ready(lock);
+  Registry &r = known(lock);
   Target g = resolve(r, spec);
   return g.source == Source::nodes ? g.nodes : std::vector<unsigned>{};
 }
@@ -209,7 +227,7 @@ std::vector<tm_tier *> active_tiers() {
 
 const Topology &topology() {
   std::unique_lock<std::mutex> lock;
-  return ready(lock).topo;
+  return known(lock).topo;
 }
 
 Stats stats(tm_tier *tier) {

@@ -124,11 +124,16 @@ void next_free(void *p) {
   g_next.free(p);
 }
 
-enum State : int { kUninit = 0, kInitializing = 1, kReady = 2 };
+// At load the environment and the policy are checked (init); the heap itself opens at the
+// program's first allocation (open_heap), so a program that allocates nothing, such as
+// /bin/true, never starts jemalloc, reserves no address space and takes none of its page
+// faults, while a bad policy still stops every program before main.
+enum State : int { kUninit = 0, kChecking = 1, kChecked = 2, kOpening = 3, kReady = 4 };
 std::atomic<int> g_state{kUninit};
 tm_policy *g_policy = nullptr;
 bool g_stats = false;
 int g_log = 1;  // 0 quiet, 1 error, 2 info
+long g_decay = 0;
 
 // Initial-exec is right here: this library is preloaded, so its TLS is always in the static
 // block (it is never dlopen()ed later), and the flag is read on every call.
@@ -149,8 +154,13 @@ void say(const std::string &line) {
   ::_exit(127);
 }
 
+void open_heap();
+
 void print_stats() {
   if (!g_stats) return;
+  // A program that never allocated still reports its policy's tiers (all zero): the heap
+  // opens now, only because statistics were asked for.
+  if (g_state.load(std::memory_order_acquire) == kChecked) open_heap();
   Inside in;
   char *json = tm_stats_json();
   if (json) {
@@ -159,45 +169,74 @@ void print_stats() {
   }
 }
 
-// Reads the environment once. A bad value stops the program now, with one line, rather than
-// running it with a placement it did not ask for. secure_getenv: ignored for set-id programs.
+// Why the policy was refused, naming TIERMEM_POLICY when the user set it.
+std::string policy_error(const char *text) {
+  std::string why = tm_last_error();
+  if (text && *text && why.find("TIERMEM_POLICY") == std::string::npos)
+    why += " (from TIERMEM_POLICY='" + std::string(text) + "')";
+  return why;
+}
+
+// Reads the environment once and checks the policy against the machine without opening it.
+// A bad value stops the program now, with one line, rather than running it with a placement
+// it did not ask for. secure_getenv: ignored for set-id programs.
 void init() {
   int expected = kUninit;
-  if (!g_state.compare_exchange_strong(expected, kInitializing)) return;
+  if (!g_state.compare_exchange_strong(expected, kChecking)) return;
   resolve_next();
   Inside in;
   // The same parsers as the launcher's (topology/env.hpp), so what `tiermem run` accepts
   // runs here too.
-  long decay = 0;
   try {
     g_log = static_cast<int>(tiermem::topology::env::log_level());
     g_stats = tiermem::topology::env::stats();
     // Return freed pages at once, as glibc's trimming does: an unmodified program is judged by
     // its peak RSS against glibc's, and a tier's capacity is better spent on live data.
-    decay = tiermem::topology::env::decay_ms().value_or(0);
+    g_decay = tiermem::topology::env::decay_ms().value_or(0);
   } catch (const std::exception &e) {
     refuse(e.what());
   }
-  if (tm_set_decay_ms(decay) != 0) refuse(std::string(tm_last_error()) + " (TIERMEM_DECAY_MS)");
-  tm_policy *p = nullptr;
   const char *text = ::secure_getenv("TIERMEM_POLICY");
-  p = text && *text ? tm_policy_parse(text) : tm_policy_default();
-  if (p == nullptr) {
-    std::string why = tm_last_error();
-    if (text && *text && why.find("TIERMEM_POLICY") == std::string::npos)
-      why += " (from TIERMEM_POLICY='" + std::string(text) + "')";
-    refuse(why + "; the program was not started");
-  }
+  if (tm_policy_check(text && *text ? text : "bind(rank:0)") != 0)
+    refuse(policy_error(text) + "; the program was not started");
+  if (g_stats) ::atexit(print_stats);
+  g_state.store(kChecked, std::memory_order_release);
+}
+
+// The program's first allocation: the heap starts and the policy's tiers open. What can
+// still fail here (a device another process holds, say) stops the program as init() does.
+[[gnu::noinline, gnu::cold]] void open_heap() {
+  int expected = kChecked;
+  if (!g_state.compare_exchange_strong(expected, kOpening)) return;
+  Inside in;
+  if (tm_set_decay_ms(g_decay) != 0) refuse(std::string(tm_last_error()) + " (TIERMEM_DECAY_MS)");
+  const char *text = ::secure_getenv("TIERMEM_POLICY");
+  tm_policy *p = text && *text ? tm_policy_parse(text) : tm_policy_default();
+  if (p == nullptr) refuse(policy_error(text) + "; the program was stopped at its first allocation");
   g_policy = p;
   if (g_log >= 2) say(std::string("tiermem: preload policy ") + tm_policy_text(p));
-  if (g_stats) ::atexit(print_stats);
   g_state.store(kReady, std::memory_order_release);
 }
 
-inline bool ready() {
-  if (__builtin_expect(g_state.load(std::memory_order_acquire) == kReady, 1)) return !t_inside;
-  if (t_inside) return false;
-  init();
+extern "C" char __ehdr_start;  // this library's first and last byte of code (the linker's)
+extern "C" char etext;
+
+// Code of this library, its private libstdc++ included. That libstdc++'s emergency exception
+// pool is allocated by a constructor as the library loads: left to open the heap, it made
+// every preloaded process, even one that never allocates, start jemalloc.
+inline bool from_self(const void *caller) {
+  return caller >= &__ehdr_start && caller < &etext;
+}
+
+// `caller`: the allocation's return address, asked only until the heap is open.
+inline bool ready(const void *caller = nullptr) {
+  int s = g_state.load(std::memory_order_acquire);
+  if (__builtin_expect(s == kReady, 1)) return !t_inside;
+  if (t_inside || from_self(caller)) return false;
+  if (s == kUninit) init();
+  // Another thread opening the heap meanwhile: this request goes to the allocator below, as
+  // requests made while the library itself starts do.
+  if (g_state.load(std::memory_order_acquire) == kChecked) open_heap();
   return g_state.load(std::memory_order_acquire) == kReady && !t_inside;
 }
 
@@ -225,6 +264,13 @@ void *alloc_aligned(size_t align, size_t n) {
   return p != nullptr ? p : out_of_memory();
 }
 
+// malloc for the program, `caller` its return address (see from_self).
+void *program_malloc(size_t n, const void *caller) {
+  if (!ready(caller)) return next_malloc(n);
+  if (void *p = tm_policy_malloc(g_policy, n)) return p;
+  return out_of_memory();
+}
+
 __attribute__((constructor(101))) void preload_ctor() {
   if (!t_inside) init();
 }
@@ -234,9 +280,7 @@ __attribute__((constructor(101))) void preload_ctor() {
 extern "C" {
 
 __attribute__((visibility("default"))) void *malloc(size_t n) {
-  if (!ready()) return next_malloc(n);
-  if (void *p = tm_policy_malloc(g_policy, n)) return p;
-  return out_of_memory();
+  return program_malloc(n, __builtin_return_address(0));
 }
 
 __attribute__((visibility("default"))) void free(void *p) {
@@ -246,7 +290,7 @@ __attribute__((visibility("default"))) void free(void *p) {
 }
 
 __attribute__((visibility("default"))) void *calloc(size_t count, size_t n) {
-  if (!ready()) return next_calloc(count, n);
+  if (!ready(__builtin_return_address(0))) return next_calloc(count, n);
   size_t bytes;
   if (__builtin_mul_overflow(count, n, &bytes)) {
     errno = ENOMEM;
@@ -257,7 +301,7 @@ __attribute__((visibility("default"))) void *calloc(size_t count, size_t n) {
 }
 
 __attribute__((visibility("default"))) void *realloc(void *p, size_t n) {
-  if (p == nullptr) return malloc(n);
+  if (p == nullptr) return program_malloc(n, nullptr);
   if (ours(p)) {
     if (n == 0) {  // glibc frees and returns NULL
       tm_free(p);
@@ -267,7 +311,7 @@ __attribute__((visibility("default"))) void *realloc(void *p, size_t n) {
     return q != nullptr ? q : out_of_memory();
   }
   if (from_boot(p)) {  // an arena block: copy it out, the arena keeps its bytes
-    void *q = malloc(n);
+    void *q = program_malloc(n, nullptr);
     if (q) ::memcpy(q, p, boot_size(p) < n ? boot_size(p) : n);
     return q;
   }
@@ -280,7 +324,7 @@ __attribute__((visibility("default"))) void *realloc(void *p, size_t n) {
   // the program asked for it.
   size_t old = g_next.usable ? g_next.usable(p) : 0;
   if (old == 0) return next_realloc(p, n);  // size unknown: leave the block with its owner
-  void *q = malloc(n);
+  void *q = program_malloc(n, nullptr);
   if (!q) return nullptr;
   ::memcpy(q, p, old < n ? old : n);
   next_free(p);

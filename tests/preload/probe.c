@@ -4,6 +4,7 @@
  * program. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -286,9 +287,42 @@ static void fill(void) {
   fprintf(stderr, "probe: %d blocks of 64 bytes before the tier was full\n", n);
 }
 
+/* Whether the process holds a mapping of 64 GiB or more (the heap's slot reservation), read
+ * with system calls alone: no stdio, no malloc. */
+static int has_heap_reservation(void) {
+  static char buf[1 << 16];
+  int fd = open("/proc/self/maps", O_RDONLY);
+  if (fd < 0) _exit(3);
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
+  close(fd);
+  buf[len] = '\0';
+  for (char *line = buf; *line;) {
+    char *end = strchr(line, '\n');
+    unsigned long lo = strtoul(line, NULL, 16), hi = strtoul(strchr(line, '-') + 1, NULL, 16);
+    if (hi - lo >= (64UL << 30)) return 1;
+    if (!end) break;
+    line = end + 1;
+  }
+  return 0;
+}
+
+/* A program that allocates nothing must not pay for a heap: no reservation, no jemalloc. */
+static void nomalloc(void) {
+  if (has_heap_reservation()) {
+    static const char msg[] = "probe: the heap was opened in a program that never allocated\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(1);
+  }
+  void *p = malloc(1); /* the first allocation opens it */
+  CHECK(p != NULL && has_heap_reservation());
+  free(p);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads [BLOCKS]|fill\n");
+    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads [BLOCKS]|fill|nomalloc\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -300,6 +334,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "forkthreads"))
     forkthreads(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 10000 ? atoi(argv[2]) : 10000);
   else if (!strcmp(mode, "fill")) fill();
+  else if (!strcmp(mode, "nomalloc")) nomalloc();
   else { fprintf(stderr, "probe: unknown mode %s\n", mode); return 2; }
   printf("ok %s\n", mode);
   return 0;

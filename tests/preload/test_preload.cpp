@@ -142,6 +142,14 @@ TEST_CASE("a program started with a warm topology cache never loads libhwloc") {
   CHECK(off.out.find("libhwloc") != std::string::npos);
 }
 
+TEST_CASE("the heap opens at the program's first allocation, not before") {
+  // Start-up: /bin/true and the like never allocate, so they never start jemalloc. The
+  // library's own bundled libstdc++ allocates its exception pool as it loads; that goes to
+  // the allocator below, as tiermem's own allocations do.
+  probe("nomalloc");
+  probe("nomalloc", "TIERMEM_EMULATE=slow:64M TIERMEM_POLICY=emulated:slow");
+}
+
 TEST_CASE("a bad TIERMEM_POLICY stops the program at start with one line") {
   const auto r = under_preload(TIERMEM_PROBE " edge", "TIERMEM_POLICY='bind(rank:0'");
   CHECK(r.status == 127);
