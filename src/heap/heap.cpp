@@ -80,9 +80,9 @@ void open_heap_locked(Registry &r) {
   read_small_max();
   std::uint64_t largest = 0;
   for (const auto &t : r.topo.tiers()) largest = std::max<std::uint64_t>(largest, t.capacity_bytes);
-  unsigned count = 0, shift = 0;
-  plan_slots(largest, count, shift);
-  reserve_slots(count, shift);
+  unsigned count = 0, shift = 0, min_shift = 0;
+  plan_slots(largest, count, shift, min_shift);
+  reserve_slots(count, shift, min_shift);
 }
 
 // Called with the registry lock held; discovers on first use. A failed discovery (bad

@@ -13,12 +13,14 @@ namespace tiermem::heap {
 
 SlotTable g_slots;
 
-void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift) noexcept {
+void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift,
+                unsigned &min_shift) noexcept {
   constexpr unsigned kMaxShift = 42;
   // TIERMEM_EMULATE's cap is stated to users as the largest tier the heap can hold.
   static_assert(std::uint64_t{1} << kMaxShift == topology::kMaxEmulatedBytes);
-  shift = 36;  // 64 GiB
-  while (shift < kMaxShift && (std::uint64_t{1} << shift) < largest_tier) ++shift;
+  min_shift = 30;  // 1 GiB
+  while (min_shift < kMaxShift && (std::uint64_t{1} << min_shift) < largest_tier) ++min_shift;
+  shift = min_shift > 36 ? min_shift : 36;  // 64 GiB
   constexpr unsigned kTotalShift = 44;  // 16 TiB of address space at most
   count = kMaxSlots;
   while (count > 8 && (std::uint64_t{count} << shift) > (std::uint64_t{1} << kTotalShift)) {
@@ -35,18 +37,23 @@ void *try_reserve(std::size_t bytes) {
 
 }  // namespace
 
-void reserve_slots(unsigned count, unsigned shift) {
+void reserve_slots(unsigned count, unsigned shift, unsigned min_shift) {
   // Over-reserve by one slot and trim, so that the first slot starts on a slot boundary
   // (device-dax mappings must be aligned to the device's align, at most 1 GiB). Where the
-  // address space is smaller (ulimit -v, sanitizer runtimes that own most of it), take fewer
-  // slots, then smaller ones, down to 4 slots of 1 GiB.
+  // address space is smaller (ulimit -v, sanitizer runtimes that own most of it), take smaller
+  // slots while the largest tier still fits one, then fewer slots, then smaller ones again,
+  // down to 4 slots of 1 GiB. Slots before size: a process runs out of slots (one a tier)
+  // long before a tier outgrows a slot that fits the largest tier (under ThreadSanitizer, 8
+  // slots of 64 GiB were all that was left of 64, and the heap tests open more tiers).
   const unsigned want_count = count, want_shift = shift;
   void *p = nullptr;
   for (;;) {
     std::size_t slot = std::size_t{1} << shift;
     p = try_reserve(slot * count + slot);
     if (p != nullptr) break;
-    if (count > 4) {
+    if (shift > min_shift) {
+      --shift;
+    } else if (count > 4) {
       count /= 2;
     } else if (shift > 30) {
       --shift;

@@ -47,10 +47,15 @@ inline tm_tier *slot_owner(const void *p) noexcept {
  * space is not available, fewer slots, then smaller ones (at least 4 x 1 GiB). Throws
  * tiermem::Error when even that is refused.
  */
-void reserve_slots(unsigned count, unsigned shift);
+void reserve_slots(unsigned count, unsigned shift, unsigned min_shift);
 
-/** Slot size for the largest tier: 64 GiB at least, grown to fit, total reservation <= 16 TiB. */
-void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift) noexcept;
+/**
+ * Slot size for the largest tier: 64 GiB at least, grown to fit, total reservation <= 16 TiB.
+ * `min_shift`: the smallest slot (a power of two, at least 1 GiB) that still holds the
+ * largest tier, which reserve_slots() may fall back to before it takes fewer slots.
+ */
+void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift,
+                unsigned &min_shift) noexcept;
 
 inline std::byte *slot_address(unsigned i) noexcept {
   return reinterpret_cast<std::byte *>(g_slots.base.load(std::memory_order_relaxed) +

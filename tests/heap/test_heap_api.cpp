@@ -27,7 +27,8 @@ namespace {
 
 tm_tier *tier(const char *spec) {
   tm_tier *t = tm_tier_find(spec);
-  INFO(spec << ": " << tm_last_error());
+  const std::string why = tm_last_error();  // INFO keeps references: copy before it is read
+  INFO(spec << ": " << why);
   REQUIRE(t != nullptr);
   return t;
 }

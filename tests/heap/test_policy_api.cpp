@@ -13,7 +13,8 @@ namespace {
 
 tm_policy *policy(const char *text) {
   tm_policy *p = tm_policy_parse(text);
-  INFO(text << ": " << tm_last_error());
+  const std::string why = tm_last_error();  // INFO keeps references: copy before it is read
+  INFO(text << ": " << why);
   REQUIRE(p != nullptr);
   return p;
 }
