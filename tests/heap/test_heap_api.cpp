@@ -37,6 +37,15 @@ bool contains(const std::string &s, const std::string &part) {
   return s.find(part) != std::string::npos;
 }
 
+// tm_stats_json() as a document (the C call returns malloc'ed text the caller frees).
+nlohmann::json stats_doc() {
+  char *json = tm_stats_json();
+  REQUIRE(json != nullptr);
+  auto doc = nlohmann::json::parse(json);
+  std::free(json);
+  return doc;
+}
+
 }  // namespace
 
 TEST_CASE("tm_tier_find returns one tier per memory, whatever the spelling") {
@@ -213,9 +222,7 @@ TEST_CASE("tm_aligned_alloc honours every power-of-two alignment and rejects oth
 TEST_CASE("a pointer tiermem never gave out is reported and left alone") {
   char *mine = static_cast<char *>(std::malloc(64));
   std::strcpy(mine, "still here");
-  char *json = tm_stats_json();
-  auto before = nlohmann::json::parse(json)["foreign_frees"].get<unsigned long>();
-  std::free(json);
+  auto before = stats_doc()["foreign_frees"].get<unsigned long>();
   tm_free(mine);
   char text[32];
   std::snprintf(text, sizeof text, "%p", static_cast<void *>(mine));
@@ -227,9 +234,7 @@ TEST_CASE("a pointer tiermem never gave out is reported and left alone") {
   CHECK(errno == EINVAL);
   CHECK(tm_usable_size(mine) == 0);
   CHECK(tm_tier_of(mine) == nullptr);
-  json = tm_stats_json();
-  CHECK(nlohmann::json::parse(json)["foreign_frees"].get<unsigned long>() == before + 3);
-  std::free(json);
+  CHECK(stats_doc()["foreign_frees"].get<unsigned long>() == before + 3);
   std::free(mine);  // the program's own free still owns it: no double free
 }
 
@@ -360,10 +365,7 @@ TEST_CASE("a node that is a whole tier reports that tier's kind, whichever name 
   REQUIRE(tm_topology_tier(topo, 0, &info) == 0);
   std::string want = info.kind;
   tm_topology_free(topo);
-  char *json = tm_stats_json();
-  REQUIRE(json != nullptr);
-  auto doc = nlohmann::json::parse(json);
-  std::free(json);
+  auto doc = stats_doc();
   bool found = false;
   for (const auto &j : doc["tiers"]) {
     if (j["name"] != node) continue;
@@ -389,10 +391,7 @@ TEST_CASE("statistics count live bytes and appear as JSON for every opened tier"
   CHECK(std::string(during.name) == "emulated:slow");
   CHECK(contains(during.backend, "memfd"));
   tm_free(p);
-  char *json = tm_stats_json();
-  REQUIRE(json != nullptr);
-  auto doc = nlohmann::json::parse(json);
-  std::free(json);
+  auto doc = stats_doc();
   bool found = false;
   for (const auto &j : doc["tiers"]) {
     if (j["name"] == "emulated:slow") {
@@ -490,10 +489,7 @@ TEST_CASE("blocks freed by another thread than their allocator's do not inflate 
 }
 
 TEST_CASE("the statistics JSON names the process: its pid and command") {
-  char *json = tm_stats_json();
-  REQUIRE(json != nullptr);
-  auto doc = nlohmann::json::parse(json);
-  std::free(json);
+  auto doc = stats_doc();
   CHECK(doc["pid"].get<long>() == static_cast<long>(::getpid()));
   CHECK(doc["command"] == "heap_tests");
   CHECK(doc.contains("tiers"));
