@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -134,6 +135,9 @@ tm_policy *g_policy = nullptr;
 bool g_stats = false;
 int g_log = 1;  // 0 quiet, 1 error, 2 info
 long g_decay = 0;
+// TIERMEM_POLICY as init() checked it, opened as such even if the program changes its
+// environment before it allocates. Immortal: exit handlers may still open the heap.
+const std::string *g_policy_text = nullptr;
 
 // Initial-exec is right here: this library is preloaded, so its TLS is always in the static
 // block (it is never dlopen()ed later), and the flag is read on every call.
@@ -199,6 +203,7 @@ void init() {
   const char *text = ::secure_getenv("TIERMEM_POLICY");
   if (tm_policy_check(text && *text ? text : "bind(rank:0)") != 0)
     refuse(policy_error(text) + "; the program was not started");
+  g_policy_text = std::make_unique<std::string>(text ? text : "").release();
   if (g_stats) ::atexit(print_stats);
   g_state.store(kChecked, std::memory_order_release);
 }
@@ -210,8 +215,8 @@ void init() {
   if (!g_state.compare_exchange_strong(expected, kOpening)) return;
   Inside in;
   if (tm_set_decay_ms(g_decay) != 0) refuse(std::string(tm_last_error()) + " (TIERMEM_DECAY_MS)");
-  const char *text = ::secure_getenv("TIERMEM_POLICY");
-  tm_policy *p = text && *text ? tm_policy_parse(text) : tm_policy_default();
+  const char *text = g_policy_text->c_str();
+  tm_policy *p = *text ? tm_policy_parse(text) : tm_policy_default();
   if (p == nullptr) refuse(policy_error(text) + "; the program was stopped at its first allocation");
   g_policy = p;
   if (g_log >= 2) say(std::string("tiermem: preload policy ") + tm_policy_text(p));
