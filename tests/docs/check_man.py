@@ -38,7 +38,7 @@ def help_options(text):
     """-x/--long names from CLI11's option lines: the name column, before the description."""
     names = set()
     for line in text.splitlines():
-        m = re.match(r"^\s+(-\S.*)$", line)
+        m = re.match(r"^  (-\S.*)$", line)  # a name column; wrapped descriptions sit deeper
         if not m:
             continue
         column = re.split(r"\s{2,}", m.group(1))[0]
@@ -52,7 +52,7 @@ def help_subcommands(text):
         if re.match(r"^[A-Z][A-Za-z ]*:\s*$", line):
             inside = line.strip().rstrip(":").upper() == "SUBCOMMANDS"
             continue
-        m = re.match(r"^\s+([a-z][a-z0-9-]*)(\s|$)", line)
+        m = re.match(r"^  ([a-z][a-z0-9-]*)(\s|$)", line)
         if inside and m:
             subs.append(m.group(1))
     return subs
