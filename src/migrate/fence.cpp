@@ -1,7 +1,6 @@
 #include "migrate/fence.hpp"
 
 #include <linux/futex.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,9 +8,8 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <mutex>
 
-#include "platform/signal.hpp"
+#include "migrate/faults.hpp"
 
 namespace tiermem::migrate {
 namespace {
@@ -28,8 +26,6 @@ struct Slot {
 constinit Slot g_slots[kFenceSlots];
 constinit std::atomic<int> g_next_reuse{0};
 constinit std::atomic<std::uint64_t> g_waited{0};
-constinit platform::SignalChain g_chain;
-std::mutex g_install;
 
 long futex(std::atomic<std::uint32_t> *word, int op, std::uint32_t value) noexcept {
   return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t *>(word), op, value, nullptr, nullptr, 0);
@@ -39,35 +35,28 @@ bool in(const Slot &s, std::uintptr_t a) noexcept {
   return a >= s.begin.load(std::memory_order_acquire) && a < s.end.load(std::memory_order_acquire);
 }
 
-// Async-signal-safe: atomics and futex only.
-void on_sigsegv(int sig, siginfo_t *info, void *ctx) {
-  if (platform::sent_by_kernel(info) && info->si_code == SEGV_ACCERR) {
-    const auto a = reinterpret_cast<std::uintptr_t>(info->si_addr);
-    bool waited = false;
-    for (Slot &s : g_slots) {
-      if (s.state.load(std::memory_order_acquire) != kClosed || !in(s, a)) continue;
-      while (s.state.load(std::memory_order_acquire) == kClosed) futex(&s.state, FUTEX_WAIT_PRIVATE, kClosed);
-      waited = true;
-    }
-    if (waited) {
-      g_waited.fetch_add(1, std::memory_order_relaxed);
-      return;  // the write is retried on the memory now mapped there
-    }
-    // Released between the fault and this check: the range is writable again. Heap memory is
-    // never read-only outside a fence, so a retry here cannot loop.
-    for (Slot &s : g_slots) {
-      if (s.state.load(std::memory_order_acquire) == kReleased && in(s, a)) return;
-    }
+}  // namespace
+
+bool fence_fault(std::uintptr_t a) noexcept {
+  bool waited = false;
+  for (Slot &s : g_slots) {
+    if (s.state.load(std::memory_order_acquire) != kClosed || !in(s, a)) continue;
+    while (s.state.load(std::memory_order_acquire) == kClosed) futex(&s.state, FUTEX_WAIT_PRIVATE, kClosed);
+    waited = true;
   }
-  g_chain.forward(sig, info, ctx);
+  if (waited) {
+    g_waited.fetch_add(1, std::memory_order_relaxed);
+    return true;  // the write is retried on the memory now mapped there
+  }
+  // Released between the fault and this check: the range is writable again. Heap memory is
+  // never read-only outside a fence, so a retry here cannot loop.
+  for (Slot &s : g_slots) {
+    if (s.state.load(std::memory_order_acquire) == kReleased && in(s, a)) return true;
+  }
+  return false;
 }
 
-// Asked of the kernel at every fence (one sigaction call, next to a 2 MiB copy): a program
-// that installed its own SIGSEGV handler since then gets ours put back in front of it.
-int install() noexcept {
-  std::lock_guard<std::mutex> lock(g_install);
-  return g_chain.install(SIGSEGV, on_sigsegv);
-}
+namespace {
 
 // A free slot, else the released one reused longest ago (its range is remembered until then,
 // for writers that faulted just before its release).
@@ -90,7 +79,7 @@ int fence(void *addr, std::size_t len) noexcept {
   const auto a = reinterpret_cast<std::uintptr_t>(addr);
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   if (len == 0 || a % page != 0 || len % page != 0) return -EINVAL;
-  if (int rc = install(); rc != 0) return rc;
+  if (int rc = install_fault_handler(); rc != 0) return rc;
   const int i = claim();
   if (i < 0) return i;
   Slot &s = g_slots[i];

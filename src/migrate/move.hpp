@@ -31,6 +31,14 @@ struct MoveResult {
  * `align`. On a memory error in the source nothing changes: the range keeps its old memory
  * (writable again), the error is -EIO and `unreadable_at` says where the copy stopped (the
  * poisoned unit is in the poison registry, as for every tm_copy_mc).
+ *
+ * What a fence cannot stop: a write the kernel makes on the program's behalf (read(2), recv(2)
+ * into the range) meets a read-only page inside the kernel and fails with EFAULT instead of
+ * waiting, because the kernel sends no signal for its own accesses. On a stock kernel only
+ * userfaultfd write-protection holds such writers, and it takes anonymous and shmem memory
+ * only, with privilege (vm.unprivileged_userfaultfd is 0 on Debian), never device-dax. So the
+ * fence is held for one copy and one mremap of the range (bench_migrate: copy_remap), and a
+ * caller that cannot rule out such writes must not move the range.
  */
 MoveResult remap_range(void *addr, std::size_t len, const Destination &to) noexcept;
 
