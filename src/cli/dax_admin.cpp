@@ -52,9 +52,8 @@ void require_root(const std::string &doing, const std::string &device) {
                           " needs root (it reconfigures the kernel's memory); run it with sudo");
 }
 
-LockedDevice::LockedDevice(const DaxInfo &d) {
-  fd_ = ::open(d.path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd_ < 0) {
+LockedDevice::LockedDevice(const DaxInfo &d) : fd_(::open(d.path.c_str(), O_RDWR | O_CLOEXEC)) {
+  if (!fd_) {
     int err = errno;
     throw Error(-err, "tiermem: cannot open " + d.path + ": " + std::strerror(err) +
                           (err == EACCES || err == EPERM ? "; run as root or join the device's group"
@@ -62,24 +61,11 @@ LockedDevice::LockedDevice(const DaxInfo &d) {
                                            : ""));
   }
   struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISCHR(st.st_mode)) {
-    close();
+  if (::fstat(fd_.get(), &st) != 0 || !S_ISCHR(st.st_mode)) {
     throw Error(-ENODEV, "tiermem: " + d.path + " is not a character device; is " + d.name +
                              " in devdax mode?");
   }
-  try {
-    backend::lock_exclusive(fd_, d.path);
-  } catch (...) {
-    close();
-    throw;
-  }
-}
-
-LockedDevice::~LockedDevice() { close(); }
-
-void LockedDevice::close() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  backend::lock_exclusive(fd_.get(), d.path);
 }
 
 std::string bytes_text(std::uint64_t n) {

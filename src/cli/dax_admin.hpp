@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "platform/raii.hpp"
 #include "platform/sysfs.hpp"
 #include "safety/badblocks.hpp"
 #include "safety/scrub.hpp"
@@ -45,15 +46,14 @@ class LockedDevice {
  public:
   /** Throws tiermem::Error: not a character device, no permission, busy (with the pid). */
   explicit LockedDevice(const DaxInfo &d);
-  ~LockedDevice();
   LockedDevice(const LockedDevice &) = delete;
   LockedDevice &operator=(const LockedDevice &) = delete;
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
   /** Closes the descriptor early (the lock goes with it). */
-  void close() noexcept;
+  void close() noexcept { fd_.reset(); }
 
  private:
-  int fd_ = -1;
+  platform::UniqueFd fd_;
 };
 
 /** A scrub of one device: what was read, and the known bad blocks it skipped. */

@@ -1,5 +1,7 @@
 #include "platform/text.hpp"
 
+#include "platform/raii.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,25 +12,23 @@
 namespace tiermem::platform {
 
 std::optional<std::string> read_file(const std::string &path, int &err) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     err = errno;
     return std::nullopt;
   }
   std::string out;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       err = errno;
-      ::close(fd);
       return std::nullopt;
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(fd);
   err = 0;
   return out;
 }

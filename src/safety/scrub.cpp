@@ -74,7 +74,7 @@ ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &o
   return res;
 }
 
-DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len) : len_(len) {
+DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len) {
   // Errors the kernel finds in these units while we run are reported to us at once (as
   // BUS_MCEERR_AO), recorded by the handler for the registered range and skipped by the verify.
   // The kernel sends such a report only to a process that asked for early reports when the
@@ -88,24 +88,22 @@ DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len)
   sigemptyset(&bus);
   sigaddset(&bus, SIGBUS);
   pthread_sigmask(SIG_BLOCK, &bus, &old);
-  void *p = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (p == MAP_FAILED) {
+  map_ = platform::Mapping::map(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd);
+  if (!map_) {
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0);
     throw Error(-err, "tiermem: cannot map " + path + " for scrubbing: " + std::strerror(err) +
                           (err == EINVAL ? "; is it in devdax mode with the align sysfs reports?" : ""));
   }
-  base_ = p;
-  tm_safety_register_range(base_, len_, -1);
+  tm_safety_register_range(map_.addr(), map_.len(), -1);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 DevdaxScrubber::~DevdaxScrubber() {
-  tm_safety_unregister_range(base_);
-  tm_poison_forget(base_, len_);  // the addresses may be reused by a later mapping
+  tm_safety_unregister_range(map_.addr());
+  tm_poison_forget(map_.addr(), map_.len());  // the addresses may be reused by a later mapping
   ::prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0);
-  ::munmap(base_, len_);
-}
+}  // map_ unmaps after the range is unregistered
 
 }  // namespace tiermem::safety

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "platform/raii.hpp"
 #include "safety/badblocks.hpp"
 
 namespace tiermem::safety {
@@ -63,12 +64,11 @@ class DevdaxScrubber {
   DevdaxScrubber(const DevdaxScrubber &) = delete;
   DevdaxScrubber &operator=(const DevdaxScrubber &) = delete;
 
-  ScrubResult run(const ScrubOptions &opts) const { return scrub_range(base_, len_, opts); }
-  std::size_t length() const noexcept { return len_; }
+  ScrubResult run(const ScrubOptions &opts) const { return scrub_range(map_.addr(), map_.len(), opts); }
+  std::size_t length() const noexcept { return map_.len(); }
 
  private:
-  void *base_ = nullptr;
-  std::size_t len_ = 0;
+  platform::Mapping map_;
 };
 
 }  // namespace tiermem::safety
