@@ -2,12 +2,13 @@
  * @file error.hpp
  * @brief The exception the C++ API throws. It carries the same negative errno-style code
  * the C ABI returns, and a one-line message that names the object and the remedy.
+ * Depends on export.h only, so that every layer may use it without the C ABI.
  */
 #pragma once
 #include <stdexcept>
 #include <string>
 
-#include "tiermem/tiermem.h"  // TM_API
+#include "tiermem/export.h"
 
 namespace tiermem {
 
@@ -21,5 +22,13 @@ class TM_API Error : public std::runtime_error {
  private:
   int code_;
 };
+
+/**
+ * Records `message` as the calling thread's tm_last_error() text and returns `code`: for
+ * libraries on tiermem that offer a C ABI of their own (the buffer pool's), so that their
+ * callers read errors where they read tiermem's. Allocates nothing; a message longer than
+ * 511 bytes is cut there.
+ */
+TM_API int set_last_error(int code, const char *message) noexcept;
 
 }  // namespace tiermem

@@ -7,10 +7,18 @@
 
 namespace tiermem::api {
 
-/** Records `message` as the calling thread's last error and returns `code` (negative). */
-int set_last_error(int code, const std::string &message) noexcept;
+/**
+ * Records `message` as the calling thread's last error and returns `code` (negative): the
+ * exported tiermem::set_last_error(), so that a library outside libtiermem (the buffer pool)
+ * can use guard() too.
+ */
+inline int set_last_error(int code, const std::string &message) noexcept {
+  return tiermem::set_last_error(code, message.c_str());
+}
 /** The same for a C string: allocates nothing, for failure paths of the allocator itself. */
-int set_last_error(int code, const char *message) noexcept;
+inline int set_last_error(int code, const char *message) noexcept {
+  return tiermem::set_last_error(code, message);
+}
 
 /**
  * Runs `fn` (returning int, 0 or a negative code); converts a tiermem::Error,
