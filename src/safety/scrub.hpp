@@ -1,5 +1,5 @@
 // Scrubbing: read every byte of a memory range or a device-dax device with the machine-check-
-// safe verify (tm_verify_mc), so that a memory error costs a short count instead of the
+// safe verify (verify_mc), so that a memory error costs a short count instead of the
 // process, and list where the unreadable units are.
 #pragma once
 #include <csignal>
@@ -40,7 +40,7 @@ struct ScrubResult {
 };
 
 /**
- * Reads `[base, base + len)` with tm_verify_mc(). After an error it skips the poisoned unit
+ * Reads `[base, base + len)` with verify_mc(). After an error it skips the poisoned unit
  * (from the poison registry) or the faulting 4 KiB page and carries on. Never writes.
  */
 ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &opts);

@@ -3,7 +3,6 @@ list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/copy_mc.cpp
   ${CMAKE_CURRENT_LIST_DIR}/handler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sigbus.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/c_api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/badblocks.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scrub.cpp
 )
