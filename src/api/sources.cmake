@@ -3,6 +3,7 @@ list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/topology_api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/spec_api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/safety_api.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/admin.cpp
 )
 # bufferpool_api.cpp is the buffer pool's C ABI: compiled into tiermem_bufferpool
 # (src/bufferpool/CMakeLists.txt), not into libtiermem, which must not depend on a front end.
