@@ -26,6 +26,14 @@ std::string dax_base(const platform::SysfsRoot &root) {
   return "";
 }
 
+std::string dax_dir(const platform::SysfsRoot &root, const std::string &name) {
+  for (const char *base : {kBus, kClass}) {
+    std::string rel = std::string(base) + "/" + name;
+    if (root.is_dir(rel)) return rel;
+  }
+  return "";
+}
+
 std::vector<std::string> dax_device_names(const platform::SysfsRoot &root) {
   auto names = root.list(kBus);
   if (names.empty()) names = root.list(kClass);
@@ -54,8 +62,7 @@ std::string dax_device_name(const platform::SysfsRoot &root, const std::string &
   std::string name = arg;
   if (name.rfind("/dev/", 0) == 0) name = name.substr(5);
   bool plausible = name.rfind("dax", 0) == 0 && name.find('/') == std::string::npos;
-  if (!plausible || (!root.is_dir(std::string(kBus) + "/" + name) &&
-                     !root.is_dir(std::string(kClass) + "/" + name))) {
+  if (!plausible || dax_dir(root, name).empty()) {
     throw Error(-ENODEV, "tiermem: " + arg + " is not a dax device (no " +
                              root.path(std::string(kBus) + "/" + name) +
                              "); name one from `tiermem list`, e.g. dax0.0");

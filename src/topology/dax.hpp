@@ -12,6 +12,9 @@ namespace tiermem::topology {
 /** The dax devices' directory: the dax bus, else the pre-5.1 class layout; "" when neither. */
 std::string dax_base(const platform::SysfsRoot &root);
 
+/** The directory of dax device `name` (below dax_base()), or "" when sysfs has no such device. */
+std::string dax_dir(const platform::SysfsRoot &root, const std::string &name);
+
 /** Every dax device's name (the bus's, else the class's), sorted; empty when there are none. */
 std::vector<std::string> dax_device_names(const platform::SysfsRoot &root);
 
