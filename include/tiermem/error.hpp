@@ -23,12 +23,4 @@ class TM_API Error : public std::runtime_error {
   int code_;
 };
 
-/**
- * Records `message` as the calling thread's tm_last_error() text and returns `code`: for
- * libraries on tiermem that offer a C ABI of their own (the buffer pool's), so that their
- * callers read errors where they read tiermem's. Allocates nothing; a message longer than
- * 511 bytes is cut there.
- */
-TM_API int set_last_error(int code, const char *message) noexcept;
-
 }  // namespace tiermem

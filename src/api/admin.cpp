@@ -21,19 +21,19 @@ DaxDevice dax_device(const platform::SysfsRoot &root, const std::string &arg) {
   return topology::find_dax_device(root, arg);
 }
 
-std::string dax_device_name(const platform::SysfsRoot &root, const std::string &arg) {
+std::string dax_name_of(const platform::SysfsRoot &root, const std::string &arg) {
   return topology::dax_device_name(root, arg);
 }
 
-std::vector<std::string> dax_device_names(const platform::SysfsRoot &root) {
+std::vector<std::string> dax_names(const platform::SysfsRoot &root) {
   return topology::dax_device_names(root);
 }
 
-safety::KnownBadBlocks known_bad_blocks(const platform::SysfsRoot &root, const std::string &name) {
+safety::KnownBadBlocks bad_blocks_of(const platform::SysfsRoot &root, const std::string &name) {
   return safety::known_bad_blocks(root, name);
 }
 
-std::vector<safety::DaxExtent> dax_extents(const platform::SysfsRoot &root, const std::string &name) {
+std::vector<safety::DaxExtent> extents_of(const platform::SysfsRoot &root, const std::string &name) {
   return safety::dax_extents(root, name);
 }
 

@@ -20,14 +20,14 @@ platform::SysfsRoot sysfs_root(const std::string &fsroot);
 /** The dax device "dax0.0" or "/dev/dax0.0" names; throws tiermem::Error naming the argument. */
 DaxDevice dax_device(const platform::SysfsRoot &root, const std::string &arg);
 /** The name alone ("dax0.0"), checked like dax_device(). */
-std::string dax_device_name(const platform::SysfsRoot &root, const std::string &arg);
+std::string dax_name_of(const platform::SysfsRoot &root, const std::string &arg);
 /** Every dax device's name (the bus's, else the class's), sorted; empty when there are none. */
-std::vector<std::string> dax_device_names(const platform::SysfsRoot &root);
+std::vector<std::string> dax_names(const platform::SysfsRoot &root);
 
 /** The known bad blocks of dax device `name` (safety/badblocks.hpp). */
-safety::KnownBadBlocks known_bad_blocks(const platform::SysfsRoot &root, const std::string &name);
+safety::KnownBadBlocks bad_blocks_of(const platform::SysfsRoot &root, const std::string &name);
 /** Where dax device `name` lies in physical memory (safety/badblocks.hpp). */
-std::vector<safety::DaxExtent> dax_extents(const platform::SysfsRoot &root, const std::string &name);
+std::vector<safety::DaxExtent> extents_of(const platform::SysfsRoot &root, const std::string &name);
 
 /** An open, exclusively locked device-dax character device (closed at scope exit). */
 class LockedDevice {

@@ -5,13 +5,21 @@
 
 #include "tiermem/error.hpp"
 
-namespace tiermem::api {
+namespace tiermem {
 
 /**
- * Records `message` as the calling thread's last error and returns `code` (negative): the
- * exported tiermem::set_last_error(), so that a library outside libtiermem (the buffer pool)
- * can use guard() too.
+ * Records `message` as the calling thread's tm_last_error() text and returns `code`.
+ * Exported (not hidden like the rest of src/), so that a C ABI compiled outside libtiermem
+ * (the buffer pool's, api/bufferpool_api.cpp) records its errors where tiermem's are read,
+ * whether it links libtiermem.a or libtiermem.so. Allocates nothing; cut at 511 bytes.
  */
+TM_API int set_last_error(int code, const char *message) noexcept;
+
+}  // namespace tiermem
+
+namespace tiermem::api {
+
+/** Records `message` as the calling thread's last error and returns `code` (negative). */
 inline int set_last_error(int code, const std::string &message) noexcept {
   return tiermem::set_last_error(code, message.c_str());
 }

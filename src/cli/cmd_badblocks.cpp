@@ -21,13 +21,13 @@ void register_badblocks(CLI::App &app, Global &global) {
   cmd->callback([&global, device, json] {
     const auto root = sysfs_root(global);
     std::vector<std::string> names;
-    if (device->empty()) names = api::dax_device_names(root);
-    else names.push_back(api::dax_device_name(root, *device));
+    if (device->empty()) names = api::dax_names(root);
+    else names.push_back(api::dax_name_of(root, *device));
     // Read everything first: a malformed file fails the command before anything is printed.
     std::vector<safety::KnownBadBlocks> all;
     for (const auto &n : names) {
       try {
-        all.push_back(api::known_bad_blocks(root, n));
+        all.push_back(api::bad_blocks_of(root, n));
       } catch (const Error &e) {
         // The physical addresses (region and dax resource) are readable by root only.
         if (e.code() != -EACCES && e.code() != -EPERM) throw;

@@ -141,7 +141,7 @@ void register_online(CLI::App &app, Global &global) {
     bad.insert(bad.end(), rep.known.ranges.begin(), rep.known.ranges.end());
     bad = safety::merge_ranges(std::move(bad));
 
-    const auto extents = api::dax_extents(root, d.name);
+    const auto extents = api::extents_of(root, d.name);
     const std::uint64_t bs = memory_block_size(root);
     const auto blocks = device_blocks(extents, bad, bs);
 

@@ -133,7 +133,7 @@ std::uint64_t clear_physical(ndctl_ctx *ctx, std::uint64_t addr, std::uint64_t l
 ScrubReport scrub_device(const platform::SysfsRoot &root, const DaxInfo &d, int fd,
                          bool progress_bar) {
   ScrubReport rep;
-  rep.known = api::known_bad_blocks(root, d.name);
+  rep.known = api::bad_blocks_of(root, d.name);
   const std::uint64_t align = d.align == 0 ? (2ULL << 20) : d.align;
   // Before the mapping: a Ctrl-C while MAP_POPULATE runs still ends in a (partial) report.
   StopSignals signals;
@@ -210,7 +210,7 @@ void register_scrub(CLI::App &app, Global &global) {
           NdctlCtx ctx;
           if (int rc = ndctl_new(&ctx.ctx); rc < 0)
             throw Error(rc, std::string("libndctl cannot start: ") + std::strerror(-rc));
-          const auto extents = api::dax_extents(root, d.name);
+          const auto extents = api::extents_of(root, d.name);
           for (const auto &r : all)
             for (const auto &x : extents) {
               const std::uint64_t a = std::max(r.offset, x.offset);
