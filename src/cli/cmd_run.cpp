@@ -20,6 +20,7 @@
 
 #include "api/policy_check.hpp"
 #include "cli/commands.hpp"
+#include "platform/text.hpp"
 #include "tiermem/tiermem.h"
 #include "tiermem/topology.hpp"
 #include "topology/emulate.hpp"
@@ -90,18 +91,8 @@ Machine load_machine(const Global &g) {
 }
 
 std::vector<std::string> split(const std::string &s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
+  auto pieces = platform::split(s, sep);
+  return {pieces.begin(), pieces.end()};
 }
 
 std::string join(const std::vector<std::string> &v, const char *sep) {

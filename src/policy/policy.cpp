@@ -4,7 +4,7 @@
 #include <cctype>
 
 #include "tiermem/error.hpp"
-#include "topology/emulate.hpp"
+#include "platform/text.hpp"
 
 namespace tiermem::policy {
 namespace {
@@ -64,7 +64,7 @@ class Parser {
     std::string_view w = word();
     if (w.empty()) fail(std::string("expected ") + what);
     try {
-      return topology::parse_size(w, "policy size");
+      return platform::parse_size(w, "policy size");
     } catch (const Error &) {
       pos_ = at;
       fail("'" + std::string(w) + "' is not a size (use e.g. 4096, 64K, 2G)");
