@@ -11,6 +11,9 @@
 //                tiermem_first_tier   rank:0, the first tier the thread used (it gets the
 //                                     thread's automatic jemalloc tcache, see src/heap/tcache.cpp)
 //                tiermem_second_tier  an emulated tier used after it (an explicit tcache)
+//   tiermem policy tm_realloc(NULL, n) (the default policy) and tm_policy_malloc with bind,
+//                interleave and weighted policies over rank:0 and the emulated tier, each
+//                with tm_free: the calls behind the preload library's malloc and realloc
 //
 // Sizes 64 B to 1 MiB, 1 and 2 threads. No assertion on time anywhere: this only measures.
 #include <benchmark/benchmark.h>
@@ -112,6 +115,39 @@ void tiermem_pair(benchmark::State &state, const char *spec) {
 void tiermem_first_tier(benchmark::State &s) { tiermem_pair(s, "rank:0"); }
 void tiermem_second_tier(benchmark::State &s) { tiermem_pair(s, "emulated:bench"); }
 
+void tiermem_realloc_null(benchmark::State &state) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void *p = tm_realloc(nullptr, n);
+    benchmark::DoNotOptimize(p);
+    tm_free(p);
+  }
+}
+
+void tiermem_policy_pair(benchmark::State &state, const char *text) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  tm_tier *first = tm_tier_find("rank:0");
+  tm_policy *pol = tm_policy_parse(text);
+  if (pol == nullptr || first == nullptr) {
+    state.SkipWithError(tm_last_error());
+    return;
+  }
+  tm_free(tm_malloc(first, 1));  // rank:0 is this thread's first tier, as above
+  for (auto _ : state) {
+    void *p = tm_policy_malloc(pol, n);
+    benchmark::DoNotOptimize(p);
+    tm_free(p);
+  }
+  tm_policy_free(pol);
+}
+void tiermem_policy_bind(benchmark::State &s) { tiermem_policy_pair(s, "bind(rank:0)"); }
+void tiermem_policy_interleave(benchmark::State &s) {
+  tiermem_policy_pair(s, "interleave(rank:0, emulated:bench)");
+}
+void tiermem_policy_weighted(benchmark::State &s) {
+  tiermem_policy_pair(s, "weighted(rank:0=3, emulated:bench=1)");
+}
+
 }  // namespace
 
 BENCHMARK(glibc_malloc_free)->Apply(sizes);
@@ -123,6 +159,10 @@ BENCHMARK(memkind_regular)->Apply(sizes);
 BENCHMARK(memkind_regular_kindless_free)->Apply(sizes);
 BENCHMARK(tiermem_first_tier)->Apply(sizes);
 BENCHMARK(tiermem_second_tier)->Apply(sizes);
+BENCHMARK(tiermem_realloc_null)->Apply(sizes);
+BENCHMARK(tiermem_policy_bind)->Apply(sizes);
+BENCHMARK(tiermem_policy_interleave)->Apply(sizes);
+BENCHMARK(tiermem_policy_weighted)->Apply(sizes);
 
 int main(int argc, char **argv) {
   setenv("TIERMEM_EMULATE", "bench:4G", 0);
