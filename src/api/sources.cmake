@@ -1,9 +1,11 @@
 list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/error.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/machine.cpp
   ${CMAKE_CURRENT_LIST_DIR}/topology_api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/spec_api.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/heap_api.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/stats_api.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/heap_poison.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/known_bad.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/policy_check.cpp
 )
-list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/heap_api.cpp)
-list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/heap_poison.cpp)
-list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/known_bad.cpp)
-list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/policy_check.cpp)

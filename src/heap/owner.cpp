@@ -1,5 +1,5 @@
 // Everything here runs inside the SIGBUS handler: system calls and atomic loads only (no
-// jemalloc call, lock or allocation). quarantine() is in heap.cpp: it calls jemalloc.
+// jemalloc call, lock or allocation). quarantine() is in stats.cpp: it calls jemalloc.
 #include "heap/owner.hpp"
 
 #include <sys/mman.h>
@@ -17,8 +17,7 @@ constexpr int kMpolBind = 2;  // <numaif.h> MPOL_BIND
 
 namespace tiermem::heap {
 
-
-bool block_at(const void *addr, Block *out) noexcept {
+bool extent_at(const void *addr, Extent *out) noexcept {
   tm_tier *t = slot_owner(addr);
   if (t == nullptr || !t->extents) return false;
   std::uintptr_t start = 0, end = 0;

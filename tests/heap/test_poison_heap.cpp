@@ -129,9 +129,9 @@ TEST_CASE("the extent map names every large block exactly and puts small ones in
   }
   std::size_t large = 0;
   for (auto [p, n] : blocks) {
-    tiermem::heap::Block b;
+    tiermem::heap::Extent b;
     const auto *mid = static_cast<const char *>(p) + n / 2;
-    REQUIRE(tiermem::heap::block_at(mid, &b));
+    REQUIRE(tiermem::heap::extent_at(mid, &b));
     CHECK(b.tier == t);
     CHECK(overlaps(b.start, b.size, p, n));
     CHECK(reinterpret_cast<std::uintptr_t>(b.start) <= reinterpret_cast<std::uintptr_t>(p));
