@@ -8,10 +8,14 @@
 #include <mutex>
 #include <new>
 
+#include "heap/slots.hpp"
 #include "topology/emulate.hpp"
 
 namespace tiermem::api {
 namespace {
+
+// TIERMEM_EMULATE's cap is stated to users as the largest tier the heap can hold.
+static_assert(std::uint64_t{1} << heap::kMaxSlotShift == topology::kMaxEmulatedBytes);
 
 std::atomic<const Machine *> g_machine{nullptr};  // immortal once published
 std::mutex g_mu;                                  // taken only until then

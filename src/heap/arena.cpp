@@ -26,10 +26,8 @@ std::atomic<BadRangeSource> g_bad_source{nullptr};
 // as the rest of the tier is; devdax and emulated memory cannot be replaced that way.
 void set_repair_nodes(tm_tier &t, const topology::TierTarget &g) {
   if (g.source != Source::nodes) return;
-  constexpr unsigned kBits = 8 * sizeof(unsigned long);
   for (unsigned n : g.nodes) {
-    if (n >= tm_tier::kMaskWords * kBits) return;  // beyond the mask: leave it unrepairable
-    t.node_mask[n / kBits] |= 1UL << (n % kBits);
+    if (!t.node_mask.set(n)) return;  // beyond the mask: leave it unrepairable
   }
   t.repairable = true;
 }

@@ -19,6 +19,7 @@
 #include "heap/extent_map.hpp"
 #include "heap/jemalloc.hpp"
 #include "heap/slots.hpp"
+#include "platform/raii.hpp"
 #include "topology/spec.hpp"
 
 /** A tier as the heap serves it (the C ABI's opaque `tm_tier`). Immortal once created. */
@@ -59,8 +60,7 @@ struct tm_tier {
   /** Bytes of poisoned pages replaced by fresh zeroed ones (repair mode, node tiers). */
   std::atomic<std::uint64_t> repaired_bytes{0};
   /** Node tiers: the mbind mask a replaced page gets (async-signal-safe to use). */
-  static constexpr unsigned kMaskWords = 16;
-  unsigned long node_mask[kMaskWords] = {};
+  tiermem::platform::NodeMask node_mask;
   bool repairable = false;
 };
 
