@@ -97,15 +97,22 @@ void memkind_default_kindless_free(benchmark::State &s) { memkind_pair(s, MEMKIN
 void memkind_regular(benchmark::State &s) { memkind_pair(s, MEMKIND_REGULAR, false); }
 void memkind_regular_kindless_free(benchmark::State &s) { memkind_pair(s, MEMKIND_REGULAR, true); }
 
+// Makes rank:0 this thread's first tier, whatever runs first; false (the run skipped) when
+// rank:0 or `ready` is missing.
+bool first_tier_rank0(benchmark::State &state, bool ready) {
+  tm_tier *first = tm_tier_find("rank:0");
+  if (first == nullptr || !ready) {
+    state.SkipWithError(tm_last_error());
+    return false;
+  }
+  tm_free(tm_malloc(first, 1));
+  return true;
+}
+
 void tiermem_pair(benchmark::State &state, const char *spec) {
   std::size_t n = static_cast<std::size_t>(state.range(0));
-  tm_tier *first = tm_tier_find("rank:0");
   tm_tier *tier = tm_tier_find(spec);
-  if (tier == nullptr || first == nullptr) {
-    state.SkipWithError(tm_last_error());
-    return;
-  }
-  tm_free(tm_malloc(first, 1));  // rank:0 is this thread's first tier, whatever runs first
+  if (!first_tier_rank0(state, tier != nullptr)) return;
   for (auto _ : state) {
     void *p = tm_malloc(tier, n);
     benchmark::DoNotOptimize(p);
@@ -126,13 +133,8 @@ void tiermem_realloc_null(benchmark::State &state) {
 
 void tiermem_policy_pair(benchmark::State &state, const char *text) {
   std::size_t n = static_cast<std::size_t>(state.range(0));
-  tm_tier *first = tm_tier_find("rank:0");
   tm_policy *pol = tm_policy_parse(text);
-  if (pol == nullptr || first == nullptr) {
-    state.SkipWithError(tm_last_error());
-    return;
-  }
-  tm_free(tm_malloc(first, 1));  // rank:0 is this thread's first tier, as above
+  if (!first_tier_rank0(state, pol != nullptr)) return;
   for (auto _ : state) {
     void *p = tm_policy_malloc(pol, n);
     benchmark::DoNotOptimize(p);
