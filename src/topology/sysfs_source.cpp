@@ -111,8 +111,7 @@ std::vector<DaxDevice> read_dax_devices(const platform::SysfsRoot &root) {
     d.path = "/dev/" + name;
     d.size = root.read_u64(dir + "/size");
     d.align = root.read_u64_optional(dir + "/align").value_or(0);
-    if (auto t = root.read_i64_optional(dir + "/target_node"); t && *t >= 0)
-      d.target_node = static_cast<int>(*t);
+    d.target_node = read_target_node(root, dir + "/target_node");
     // `resource` is hidden (0 or unreadable) to unprivileged readers on newer kernels.
     if (auto r = root.read_u64_optional(dir + "/resource"); r && *r != 0) d.resource = *r;
     d.driver = root.link_basename(dir + "/driver");
@@ -122,6 +121,17 @@ std::vector<DaxDevice> read_dax_devices(const platform::SysfsRoot &root) {
     out.push_back(std::move(d));
   }
   return out;
+}
+
+std::optional<int> read_target_node(const platform::SysfsRoot &root, const std::string &rel) {
+  const auto t = root.read_i64_optional(rel);
+  if (!t || *t == -1) return std::nullopt;
+  // Kernel node numbers are ints below MAX_NUMNODES; anything else would be truncated into
+  // some other node's number.
+  if (*t < 0 || *t > 65535)
+    throw Error(-EINVAL, "tiermem: " + root.path(rel) + ": '" + std::to_string(*t) +
+                             "' is not a NUMA node number; the file is corrupt");
+  return static_cast<int>(*t);
 }
 
 void read_memory_tiers(const platform::SysfsRoot &root, std::vector<NumaNode> &nodes) {
