@@ -27,6 +27,11 @@ echo "run-fuzz: built $# targets in $((SECONDS - start)) s"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
+# A crash whose first frame is inside libhwloc: hwloc's own XML import (Debian's 2.9.0 faults on
+# some damaged files, tests/fuzz/hwloc-crashes/), which tiermem cannot fix without patching it.
+in_hwloc() {
+  ASAN_OPTIONS=detect_leaks=0 "$1" "$2" 2>&1 | grep -m1 -E '^ +#0 ' | grep -q 'libhwloc\.so'
+}
 for t in "$@"; do
   bin=$work/build/tests/fuzz/fuzz_$t
   mkdir -p "$work/corpus/$t" "$work/artifacts/$t"
@@ -34,14 +39,32 @@ for t in "$@"; do
   [ -d "$src/tests/fuzz/regressions/$t" ] && seeds+=("$src/tests/fuzz/regressions/$t")
   out=$work/fuzz_$t.log
   max=4096
-  [ "$t" = hwloc_xml ] && max=16384  # the seeds are whole XML files
+  mode=()
+  if [ "$t" = hwloc_xml ]; then
+    max=16384  # the seeds are whole XML files
+    # One child at a time that may crash inside hwloc; each crash is judged below.
+    mode=(-fork=1 -ignore_crashes=1)
+  fi
+  rm -f "$work/artifacts/$t"/crash-* "$work/artifacts/$t"/leak-* "$work/artifacts/$t"/timeout-*
   # -close_fd_mask=1: the targets' own stdout (help texts) is noise; stderr keeps the reports.
-  if (cd "$work" && "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$max" \
-        -close_fd_mask=1 -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" \
-        "$work/corpus/$t" "${seeds[@]}") >"$out" 2>&1; then
+  rc=0
+  (cd "$work" && "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$max" \
+      -close_fd_mask=1 -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" "${mode[@]}" \
+      "$work/corpus/$t" "${seeds[@]}") >"$out" 2>&1 || rc=$?
+  bad=0 hwloc=0
+  for a in "$work/artifacts/$t"/*; do
+    [ -e "$a" ] || continue
+    if [ "$t" = hwloc_xml ] && in_hwloc "$bin" "$a"; then hwloc=$((hwloc + 1)); else bad=$((bad + 1)); fi
+  done
+  ok=0
+  if [ "$bad" = 0 ] && { [ "$rc" = 0 ] || [ "$hwloc" -gt 0 ]; }; then ok=1; fi
+  if [ "$ok" = 1 ]; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
+    [ -n "$runs" ] || runs=$(grep -o '^#[0-9]*' "$out" | tail -1 | tr -d '#')
     cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$out" | tail -1)
-    echo "run-fuzz: $t: ${runs:-?} runs, ${cov:-no coverage line}, corpus $(ls "$work/corpus/$t" | wc -l) inputs"
+    note=""
+    [ "$hwloc" -gt 0 ] && note=", $hwloc crash(es) inside libhwloc (not tiermem's)"
+    echo "run-fuzz: $t: ${runs:-?} runs, ${cov:-no coverage line}, corpus $(ls "$work/corpus/$t" | wc -l) inputs$note"
   else
     status=1
     grep -v '^#\|^INFO\|^\[' "$out" | tail -n 60 || true
