@@ -117,7 +117,12 @@ std::optional<std::vector<HwlocNode>> load(const Place &p) {
 }
 
 void store(const Place &p, const std::vector<HwlocNode> &nodes) {
-  const std::string text = format_hwloc_cache(p.key, nodes);
+  std::string text;
+  try {
+    text = format_hwloc_cache(p.key, nodes);
+  } catch (const std::exception &) {
+    return;  // a root path or subtype that is not UTF-8: not cached, so never altered
+  }
   // Written whole, then renamed: a process reading concurrently sees the old file or the new.
   std::string tmp = p.dir + "/.hwloc-XXXXXX";
   int fd = ::mkstemp(tmp.data());

@@ -37,7 +37,10 @@ std::optional<std::string> hwloc_cache_file(const platform::SysfsRoot &root);
  * another key (such a file is not used). The reader of read_hwloc_cached(), and a fuzz target's.
  */
 std::optional<std::vector<HwlocNode>> parse_hwloc_cache(std::string_view text, std::string_view key);
-/** The text of a cache file holding `nodes` for `key` (what parse_hwloc_cache() reads back). */
+/**
+ * The text of a cache file holding `nodes` for `key` (what parse_hwloc_cache() reads back).
+ * Throws std::exception when a string is not UTF-8 (JSON cannot hold it unaltered).
+ */
 std::string format_hwloc_cache(std::string_view key, const std::vector<HwlocNode> &nodes);
 
 }  // namespace tiermem::topology
