@@ -26,6 +26,7 @@ echo "run-fuzz: built $# targets in $((SECONDS - start)) s"
 # Leaks are findings too; a hang (one input over 10 s) is one.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$src/tests/fuzz/lsan.supp:print_suppressions=0
 status=0
 # A crash whose first frame is inside libhwloc: hwloc's own XML import (Debian's 2.9.0 faults on
 # some damaged files, tests/fuzz/hwloc-crashes/), which tiermem cannot fix without patching it.
