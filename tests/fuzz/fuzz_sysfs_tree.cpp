@@ -59,7 +59,8 @@ long long number_in(const std::filesystem::path &file) {
   return std::strtoll(buf, nullptr, 10);
 }
 
-void check_topology(const tiermem::Topology &topo, const std::filesystem::path &root) {
+void check_topology(const tiermem::Topology &topo, const std::filesystem::path &root,
+                    std::string_view quoted) {
   using namespace tiermem::topology;
   FUZZ_CHECK(!topo.to_json().empty());
   // A device's target node is the node its file names, never a number truncated into another.
@@ -77,14 +78,14 @@ void check_topology(const tiermem::Topology &topo, const std::filesystem::path &
       const TierTarget t = resolve_spec(topo, "rank:" + std::to_string(i));
       FUZZ_CHECK(resolve_spec(topo, t.name).key == t.key);
     } catch (const tiermem::Error &e) {
-      fuzz::check_error(e, "");
+      fuzz::check_error(e, quoted);  // may quote a driver name
     }
   }
   for (const auto &d : topo.dax_devices()) {
     try {
       resolve_spec(topo, "dax:" + d.name);
     } catch (const tiermem::Error &e) {
-      fuzz::check_error(e, "");
+      fuzz::check_error(e, quoted);  // may quote a driver name
     }
   }
 }
@@ -125,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     topology::read_memory_tiers(root, nodes);
     auto dax = topology::read_dax_devices(root);
     for (auto &d : topology::read_tiermem_dax_devices(root)) dax.push_back(std::move(d));
-    check_topology(Topology::from_parts(std::move(nodes), std::move(dax)), dir.path());
+    check_topology(Topology::from_parts(std::move(nodes), std::move(dax)), dir.path(), quoted);
   } catch (const tiermem::Error &e) {
     fuzz::check_error(e, quoted);
   }
