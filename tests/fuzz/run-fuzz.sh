@@ -32,8 +32,10 @@ status=0
 # some damaged files, tests/fuzz/hwloc-crashes/), which tiermem cannot fix without patching it.
 # (The frames above the first one in tiermem's sources include one in libhwloc.)
 in_hwloc() {
-  ASAN_OPTIONS=detect_leaks=0 "$1" "$2" 2>&1 | grep -E '^ +#[0-9]+ ' | sed '/\/src\//q' |
-    grep -q 'libhwloc\.so'
+  local report
+  report=$(ASAN_OPTIONS=detect_leaks=0 "$1" "$2" 2>&1 || true)
+  awk '/^ +#[0-9]+ / { if ($0 ~ /\/src\//) exit; if ($0 ~ /libhwloc\.so/) { found = 1; exit } }
+       END { exit !found }' <<<"$report"
 }
 for t in "$@"; do
   bin=$work/build/tests/fuzz/fuzz_$t
