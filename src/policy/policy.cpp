@@ -118,6 +118,10 @@ class Parser {
     }
     expect('(');
     if (p.kind == Policy::Kind::threshold) {
+      // Each level is a frame of this parser (and of to_string and Selector): without a bound,
+      // a long enough TIERMEM_POLICY would overflow the stack instead of being refused.
+      if (++depth_ > kMaxDepth)
+        fail("threshold() nests more than " + std::to_string(kMaxDepth) + " deep");
       p.threshold = size_word("a size");
       if (p.threshold == 0) fail("the threshold must be above 0");
       expect(',');
@@ -125,6 +129,7 @@ class Parser {
       expect(',');
       p.large = std::make_unique<Policy>(parse_policy());
       expect(')');
+      --depth_;
       return p;
     }
     do {
@@ -145,8 +150,10 @@ class Parser {
     return p;
   }
 
+  static constexpr int kMaxDepth = 16;
   std::string_view text_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 std::string size_text(std::uint64_t n) {

@@ -10,7 +10,7 @@
 //   tier       := SPEC ["<=" SIZE]        SPEC as topology/spec.hpp (kSpecGrammar); <= caps it
 //
 // A bare tier means bind(tier). Spaces are allowed between tokens. SIZE as TIERMEM_EMULATE
-// ("64K", "2G"). W is an integer from 1 to 1000000.
+// ("64K", "2G"). W is an integer from 1 to 1000000. threshold() nests at most 16 deep.
 #pragma once
 #include <atomic>
 #include <cstddef>

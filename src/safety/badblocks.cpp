@@ -118,7 +118,11 @@ KnownBadBlocks known_bad_blocks(const platform::SysfsRoot &root, const std::stri
     // read_optional() drops the final newline; the parser accepts either form.
     for (const BadSectors &b : parse_badblocks(*text, root.path(file))) {
       ++kb.region_entries;
-      const std::uint64_t lo = *start + b.sector * kSector, hi = lo + b.count * kSector;
+      // Sectors past the region's end are none of its memory; clipping first also keeps
+      // start + sectors from wrapping (a huge count otherwise lost the whole entry).
+      if (b.sector >= *size / kSector) continue;
+      const std::uint64_t sectors = std::min(b.count, *size / kSector - b.sector);
+      const std::uint64_t lo = *start + b.sector * kSector, hi = lo + sectors * kSector;
       for (const auto &x : extents) {
         const std::uint64_t a = std::max(lo, x.phys), z = std::min(hi, x.phys + x.length);
         if (a < z) ranges.push_back({x.offset + (a - x.phys), z - a});

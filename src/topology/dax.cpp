@@ -1,5 +1,7 @@
 #include "topology/dax.hpp"
 
+#include "topology/sources.hpp"
+
 #include <cerrno>
 
 #include "tiermem/error.hpp"
@@ -48,8 +50,7 @@ DaxDevice read_dax_device(const platform::SysfsRoot &root, const std::string &ba
   d.path = "/dev/" + name;
   d.size = root.read_u64(dir + "/size");
   d.align = root.read_u64_optional(dir + "/align").value_or(0);
-  if (auto t = root.read_i64_optional(dir + "/target_node"); t && *t >= 0)
-    d.target_node = static_cast<int>(*t);
+  d.target_node = read_target_node(root, dir + "/target_node");
   // `resource` is hidden (0 or unreadable) to unprivileged readers on newer kernels.
   if (auto r = root.read_u64_optional(dir + "/resource"); r && *r != 0) d.resource = *r;
   d.driver = root.link_basename(dir + "/driver");

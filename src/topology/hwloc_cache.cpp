@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 
 #include "platform/raii.hpp"
@@ -94,24 +97,55 @@ nlohmann::json opt(const std::optional<T> &v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
+// A number the cache wrote: an unsigned integer up to `max`. json's get<> would convert a
+// float (undefined behaviour when out of range) or wrap a negative number instead.
+std::uint64_t count(const nlohmann::json &j, std::uint64_t max = UINT64_MAX) {
+  if (!j.is_number_unsigned() || j.get<std::uint64_t>() > max)
+    throw std::out_of_range("not an unsigned integer in range");
+  return j.get<std::uint64_t>();
+}
+
 std::optional<std::uint64_t> opt_u64(const nlohmann::json &j) {
   if (j.is_null()) return std::nullopt;
-  return j.get<std::uint64_t>();
+  return count(j);
 }
 
 std::optional<std::vector<HwlocNode>> load(const Place &p) {
   int err = 0;
   auto text = platform::read_file(p.file, err);
   if (!text) return std::nullopt;
+  return parse_hwloc_cache(*text, p.key);
+}
+
+void store(const Place &p, const std::vector<HwlocNode> &nodes) {
+  std::string text;
   try {
-    const auto doc = nlohmann::json::parse(*text);
-    if (doc.at("key").get<std::string>() != p.key) return std::nullopt;  // another state
+    text = format_hwloc_cache(p.key, nodes);
+  } catch (const std::exception &) {
+    return;  // a root path or subtype that is not UTF-8: not cached, so never altered
+  }
+  // Written whole, then renamed: a process reading concurrently sees the old file or the new.
+  std::string tmp = p.dir + "/.hwloc-XXXXXX";
+  platform::UniqueFd fd(::mkstemp(tmp.data()));
+  if (!fd) return;
+  bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = fd.close() == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), p.file.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+}  // namespace
+
+std::optional<std::vector<HwlocNode>> parse_hwloc_cache(std::string_view text,
+                                                        std::string_view key) {
+  try {
+    const auto doc = nlohmann::json::parse(text);
+    if (doc.at("key").get<std::string>() != key) return std::nullopt;  // another state
     std::vector<HwlocNode> nodes;
     for (const auto &j : doc.at("nodes")) {
       HwlocNode n;
-      n.os_index = j.at("os_index").get<unsigned>();
+      n.os_index = static_cast<unsigned>(count(j.at("os_index"), UINT_MAX));
       n.subtype = j.at("subtype").get<std::string>();
-      n.capacity_bytes = j.at("capacity_bytes").get<std::uint64_t>();
+      n.capacity_bytes = count(j.at("capacity_bytes"));
       n.has_cpus_guess = j.at("has_cpus_guess").get<bool>();
       n.bandwidth_mbps = opt_u64(j.at("bandwidth_mbps"));
       n.latency_ns = opt_u64(j.at("latency_ns"));
@@ -123,7 +157,7 @@ std::optional<std::vector<HwlocNode>> load(const Place &p) {
   }
 }
 
-void store(const Place &p, const std::vector<HwlocNode> &nodes) {
+std::string format_hwloc_cache(std::string_view key, const std::vector<HwlocNode> &nodes) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto &n : nodes)
     list.push_back({{"os_index", n.os_index},
@@ -132,17 +166,8 @@ void store(const Place &p, const std::vector<HwlocNode> &nodes) {
                     {"has_cpus_guess", n.has_cpus_guess},
                     {"bandwidth_mbps", opt(n.bandwidth_mbps)},
                     {"latency_ns", opt(n.latency_ns)}});
-  const std::string text = nlohmann::json{{"key", p.key}, {"nodes", list}}.dump() + "\n";
-  // Written whole, then renamed: a process reading concurrently sees the old file or the new.
-  std::string tmp = p.dir + "/.hwloc-XXXXXX";
-  platform::UniqueFd fd(::mkstemp(tmp.data()));
-  if (!fd) return;
-  bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ok = fd.close() == 0 && ok;
-  if (!ok || ::rename(tmp.c_str(), p.file.c_str()) != 0) ::unlink(tmp.c_str());
+  return nlohmann::json{{"key", key}, {"nodes", list}}.dump() + "\n";
 }
-
-}  // namespace
 
 std::optional<std::string> hwloc_cache_file(const platform::SysfsRoot &root) {
   auto p = place(root);

@@ -11,6 +11,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "platform/sysfs.hpp"
@@ -30,5 +31,16 @@ std::vector<HwlocNode> read_hwloc_cached(const platform::SysfsRoot &root);
  * directory that is not the user's own). For tests and `tiermem list --verbose`.
  */
 std::optional<std::string> hwloc_cache_file(const platform::SysfsRoot &root);
+
+/**
+ * The nodes a cache file's text holds for `key`; nullopt when the text is damaged or holds
+ * another key (such a file is not used). The reader of read_hwloc_cached(), and a fuzz target's.
+ */
+std::optional<std::vector<HwlocNode>> parse_hwloc_cache(std::string_view text, std::string_view key);
+/**
+ * The text of a cache file holding `nodes` for `key` (what parse_hwloc_cache() reads back).
+ * Throws std::exception when a string is not UTF-8 (JSON cannot hold it unaltered).
+ */
+std::string format_hwloc_cache(std::string_view key, const std::vector<HwlocNode> &nodes);
 
 }  // namespace tiermem::topology

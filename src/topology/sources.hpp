@@ -1,6 +1,7 @@
 // The two readers discovery merges: the kernel's sysfs ABI (nodes, dax devices, memory
 // tiers) and hwloc (subtypes, capacities, memory attributes). Both fill plain value types.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,12 @@ std::vector<NumaNode> read_sysfs_nodes(const platform::SysfsRoot &root);
  * (Documentation/ABI/testing/sysfs-bus-dax and -class-dax).
  */
 std::vector<DaxDevice> read_dax_devices(const platform::SysfsRoot &root);
+
+/**
+ * A dax device's `target_node` file: the node, nullopt when absent or -1 (none). Throws
+ * tiermem::Error naming the file for anything that is not -1 or a node number.
+ */
+std::optional<int> read_target_node(const platform::SysfsRoot &root, const std::string &rel);
 
 /** Fills NumaNode::memory_tier from /sys/devices/virtual/memory_tiering/memory_tier*. */
 void read_memory_tiers(const platform::SysfsRoot &root, std::vector<NumaNode> &nodes);

@@ -104,6 +104,17 @@ std::vector<DaxDevice> read_dax_devices(const platform::SysfsRoot &root) {
   return out;
 }
 
+std::optional<int> read_target_node(const platform::SysfsRoot &root, const std::string &rel) {
+  const auto t = root.read_i64_optional(rel);
+  if (!t || *t == -1) return std::nullopt;
+  // Kernel node numbers are ints below MAX_NUMNODES; anything else would be truncated into
+  // some other node's number.
+  if (*t < 0 || *t > 65535)
+    throw Error(-EINVAL, "tiermem: " + root.path(rel) + ": '" + std::to_string(*t) +
+                             "' is not a NUMA node number; the file is corrupt");
+  return static_cast<int>(*t);
+}
+
 void read_memory_tiers(const platform::SysfsRoot &root, std::vector<NumaNode> &nodes) {
   const std::string base = "sys/devices/virtual/memory_tiering";
   for (const auto &name : root.list(base)) {

@@ -1,5 +1,7 @@
 #include "topology/tiermem_dax.hpp"
 
+#include "topology/sources.hpp"
+
 namespace tiermem::topology {
 
 std::vector<DaxDevice> read_tiermem_dax_devices(const platform::SysfsRoot &root) {
@@ -15,8 +17,7 @@ std::vector<DaxDevice> read_tiermem_dax_devices(const platform::SysfsRoot &root)
     d.path = "/dev/" + name;
     d.size = root.read_u64(dir + "/size");
     d.align = root.read_u64(dir + "/align");
-    if (auto t = root.read_i64_optional(dir + "/target_node"); t && *t >= 0)
-      d.target_node = static_cast<int>(*t);
+    d.target_node = read_target_node(root, dir + "/target_node");
     if (auto r = root.read_u64_optional(dir + "/resource"); r && *r != 0) d.resource = *r;
     d.driver = "tiermem_dax";
     d.mode = DaxMode::devdax;

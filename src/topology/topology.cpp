@@ -150,7 +150,9 @@ std::string Topology::to_json(int indent) const {
   json dax = json::array();
   for (const auto &d : dax_) dax.push_back(dax_json(d));
   json doc = {{"tiers", tiers}, {"nodes", nodes}, {"dax_devices", dax}};
-  return doc.dump(indent);
+  // Names come from the machine (driver links, hwloc subtypes) and may be any bytes: invalid
+  // UTF-8 is written as U+FFFD instead of making dump() throw.
+  return doc.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace tiermem
