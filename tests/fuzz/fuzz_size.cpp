@@ -2,10 +2,9 @@
 // one-line error; a parsed size is the number its digits and unit say.
 #include "fuzz.hpp"
 #include "platform/text.hpp"
-#include "topology/emulate.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-  using tiermem::topology::parse_size;
+  using tiermem::platform::parse_size;
   const std::string_view text = fuzz::text(data, size);
   std::uint64_t n = 0;
   try {
