@@ -16,6 +16,7 @@
 
 #include "heap/fork.hpp"
 #include "heap/owner.hpp"
+#include "heap/publish.hpp"
 #include "platform/process.hpp"
 #include "topology/emulate.hpp"
 #include "topology/spec.hpp"
@@ -83,6 +84,7 @@ void open_heap_locked(Registry &r) {
   unsigned count = 0, shift = 0, min_shift = 0;
   plan_slots(largest, count, shift, min_shift);
   reserve_slots(count, shift, min_shift);
+  publish_open();  // the statistics `tiermem stat` reads (publish.hpp)
 }
 
 // Called with the registry lock held; discovers on first use. A failed discovery (bad
@@ -214,6 +216,7 @@ tm_tier *find(std::string_view spec) {
   r.owned.push_back(std::move(tier));
   r.by_key.emplace(g.key, t);
   g_slots.tier[slot].store(t, std::memory_order_release);
+  publish_tier(t);
   return t;
 }
 
@@ -249,6 +252,7 @@ Stats stats(tm_tier *tier) {
   // below `allocated` would read as a contradiction.
   raise_peak(tier, s.allocated);
   s.peak = tier->peak.load(std::memory_order_relaxed);
+  publish_counters(tier);
   s.failures = tier->failures.load(std::memory_order_relaxed);
   s.fallbacks = tier->fallbacks.load(std::memory_order_relaxed);
   s.quarantined = tier->quarantined_bytes.load(std::memory_order_relaxed);

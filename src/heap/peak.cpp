@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "heap/heap.hpp"
+#include "heap/publish.hpp"
 
 namespace tiermem::heap {
 
@@ -41,6 +42,7 @@ void fold_net(unsigned slot) noexcept {
   if (tier == nullptr) return;
   std::int64_t live = tier->folded_live.fetch_add(net, std::memory_order_relaxed) + net;
   if (net > 0 && live > 0) raise_peak(tier, static_cast<std::uint64_t>(live));
+  publish_counters(tier);  // for `tiermem stat`: a few stores, at this fold only
 }
 
 void fold_thread_nets() noexcept {
