@@ -8,7 +8,7 @@ prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 for f in include/tiermem/tiermem.h include/tiermem/topology.hpp bin/tiermem \
          lib/libtiermem.so lib/libtiermem.a lib/cmake/tiermem/tiermemConfig.cmake \
-         lib/pkgconfig/tiermem.pc; do
+         lib/pkgconfig/tiermem.pc share/bash-completion/completions/tiermem; do
   [ -e "$prefix/$f" ] || { echo "install: $prefix/$f is missing"; exit 1; }
 done
 "$prefix/bin/tiermem" list >/dev/null
