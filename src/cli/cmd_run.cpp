@@ -365,6 +365,9 @@ std::vector<unsigned> plan_cpus(const RunOptions &o, const Machine &m, const Glo
   if (!by_node && !by_cpu) return {};
   if (by_node && by_cpu) bad_input("give one of --cpunodebind, --physcpubind");
   const auto state = topology::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
+  if (state.empty())
+    bad_input(std::string(by_node ? "--cpunodebind" : "--physcpubind") +
+              " needs the nodes' CPU lists, which an hwloc XML does not record; use --fsroot");
   std::vector<unsigned> every;
   for (const auto &n : state) every.insert(every.end(), n.cpus.begin(), n.cpus.end());
   std::sort(every.begin(), every.end());
@@ -567,7 +570,8 @@ void register_run(CLI::App &app, Global &global) {
                 "set PYTHONMALLOC=malloc, so that Python's small objects reach the tiers too");
   // As numactl: the first word that is no option starts the program, whose own options follow.
   cmd->positionals_at_end();
-  cmd->add_option("command", o->command, "the program and its arguments (after --)")
+  cmd->add_option("command", o->command,
+                  "the program and its arguments (from the first word that is no option, or after --)")
       ->required()
       ->allow_extra_args();
   cmd->callback([o, &global] {

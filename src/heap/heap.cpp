@@ -216,7 +216,7 @@ tm_tier *find(std::string_view spec) {
   r.owned.push_back(std::move(tier));
   r.by_key.emplace(g.key, t);
   g_slots.tier[slot].store(t, std::memory_order_release);
-  publish_tier(t);
+  publish_tier(slot, t->name, t->kind, t->rank, t->backend->capacity());
   return t;
 }
 
@@ -252,7 +252,6 @@ Stats stats(tm_tier *tier) {
   // below `allocated` would read as a contradiction.
   raise_peak(tier, s.allocated);
   s.peak = tier->peak.load(std::memory_order_relaxed);
-  publish_counters(tier);
   s.failures = tier->failures.load(std::memory_order_relaxed);
   s.fallbacks = tier->fallbacks.load(std::memory_order_relaxed);
   s.quarantined = tier->quarantined_bytes.load(std::memory_order_relaxed);

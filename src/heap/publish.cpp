@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "heap/heap.hpp"
 #include "platform/process.hpp"
 #include "topology/hwloc_cache.hpp"
 
@@ -88,28 +87,28 @@ void publish_open() noexcept {
   }
 }
 
-void publish_tier(const tm_tier *tier) noexcept {
+void publish_tier(unsigned slot, const std::string &name, const std::string &kind, int rank,
+                  std::uint64_t capacity) noexcept {
   Page *page = g_page.load(std::memory_order_acquire);
-  if (page == nullptr || tier->slot >= kMaxSlots) return;
-  auto &r = page->tier[tier->slot];
-  std::strncpy(r.name, tier->name.c_str(), sizeof r.name - 1);
-  std::strncpy(r.kind, tier->kind.c_str(), sizeof r.kind - 1);
-  r.rank = tier->rank;
-  r.capacity = tier->backend->capacity();
-  publish_counters(tier);
-  std::uint32_t n = page->tiers.load(std::memory_order_relaxed);
-  if (tier->slot + 1 > n) page->tiers.store(tier->slot + 1, std::memory_order_release);
+  if (page == nullptr || slot >= kMaxSlots) return;
+  auto &r = page->tier[slot];
+  std::strncpy(r.name, name.c_str(), sizeof r.name - 1);
+  std::strncpy(r.kind, kind.c_str(), sizeof r.kind - 1);
+  r.rank = rank;
+  r.capacity = capacity;
+  if (slot + 1 > page->tiers.load(std::memory_order_relaxed))
+    page->tiers.store(slot + 1, std::memory_order_release);
 }
 
-void publish_counters(const tm_tier *tier) noexcept {
+void publish_counters(unsigned slot, const PublishedCounters &c) noexcept {
   Page *page = g_page.load(std::memory_order_relaxed);
-  if (page == nullptr) return;
-  auto &r = page->tier[tier->slot];
-  r.live.store(tier->folded_live.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  r.peak.store(tier->peak.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  r.mapped.store(tier->backend->mapped(), std::memory_order_relaxed);
-  r.failures.store(tier->failures.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  r.fallbacks.store(tier->fallbacks.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  if (page == nullptr || slot >= kMaxSlots) return;
+  auto &r = page->tier[slot];
+  r.live.store(c.live, std::memory_order_relaxed);
+  r.peak.store(c.peak, std::memory_order_relaxed);
+  r.mapped.store(c.mapped, std::memory_order_relaxed);
+  r.failures.store(c.failures, std::memory_order_relaxed);
+  r.fallbacks.store(c.fallbacks, std::memory_order_relaxed);
 }
 
 void publish_after_fork_child() noexcept {

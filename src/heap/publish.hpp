@@ -13,8 +13,6 @@
 
 #include "heap/slots.hpp"
 
-struct tm_tier;
-
 namespace tiermem::heap::published {
 
 inline constexpr char kMagic[8] = {'t', 'm', 'h', 'e', 'a', 'p', '1', '\0'};
@@ -54,10 +52,17 @@ namespace tiermem::heap {
 
 /** Creates this process's page (once; nothing when there is no runtime directory). */
 void publish_open() noexcept;
-/** Describes a newly opened tier on the page. */
-void publish_tier(const tm_tier *tier) noexcept;
-/** Refreshes the tier's counters on the page (cold: fold points and statistics reads). */
-void publish_counters(const tm_tier *tier) noexcept;
+/** Describes the tier newly opened in `slot` on the page. */
+void publish_tier(unsigned slot, const std::string &name, const std::string &kind, int rank,
+                  std::uint64_t capacity) noexcept;
+
+/** The counters of a tier a refresh copies (see tm_tier). */
+struct PublishedCounters {
+  std::int64_t live = 0;
+  std::uint64_t peak = 0, mapped = 0, failures = 0, fallbacks = 0;
+};
+/** Refreshes the counters of the tier in `slot` on the page (cold: at fold points). */
+void publish_counters(unsigned slot, const PublishedCounters &c) noexcept;
 /** In a fork child: a page of its own, so the parent's is left to the parent. */
 void publish_after_fork_child() noexcept;
 
