@@ -7,7 +7,7 @@
  * one-line message naming the tier, pointer or text involved and what to do.
  *
  * The heap starts on first use: it discovers the topology, appends the tiers of
- * `TIERMEM_EMULATE` (see README), and opens a tier's memory the first time
+ * `TIERMEM_EMULATE` (see tiermem-policy(7)), and opens a tier's memory the first time
  * `tm_tier_find()` names it. Every allocation of a tier lies in an address range reserved for
  * that tier, so `tm_free()`, `tm_realloc()`, `tm_usable_size()` and `tm_tier_of()` need no
  * tier argument and take no lock.
@@ -94,7 +94,7 @@ TM_API const char *tm_tier_name(const tm_tier *tier);
 TM_API int tm_tier_set_limit(tm_tier *tier, uint64_t bytes);
 
 /* ------------------------------------------------------------------------------------ */
-/* Policies: which tier serves a request (grammar in README.md, "Policies").             */
+/* Policies: which tier serves a request (grammar in tiermem-policy(7)).                */
 /* ------------------------------------------------------------------------------------ */
 
 typedef struct tm_policy tm_policy;

@@ -46,7 +46,7 @@ class RocksDBAllocator final : public ::rocksdb::MemoryAllocator {
 
   /**
    * Opens the tier `tier_spec` names ("rank:1", "kind:cxl-dram", "node:2", "dax:dax0.0",
-   * "emulated:slow"; see the README's table). Throws tiermem::Error when it names none.
+   * "emulated:slow"; see tiermem-policy(7)). Throws tiermem::Error when it names none.
    */
   explicit RocksDBAllocator(std::string_view tier_spec);
   /** On a tier already opened. */

@@ -33,6 +33,10 @@ set(map "")
 foreach(name IN LISTS names)
   string(APPEND map "${name} tmje_${name}\n")
 endforeach()
+# jemalloc's only calls into libm (exp, log, round) are in heap profiling, which tiermem never turns
+# on: they go to heap/libm_lazy.cpp, which loads libm on first use, so no process loads libm
+# (a library, its mappings and relocations) for tiermem's sake.
+string(APPEND map "exp tmje_libm_exp\nlog tmje_libm_log\nround tmje_libm_round\n")
 file(WRITE ${SYMS} "${map}")
 get_filename_component(dir ${OUT} DIRECTORY)
 execute_process(COMMAND ${OBJCOPY} --redefine-syms=${SYMS} ${IN} ${dir}/libtmje.a
@@ -52,7 +56,13 @@ foreach(name malloc free mallocx rallocx dallocx sallocx nallocx mallctl)
 endforeach()
 string(APPEND keep "DW.ref.__gxx_personality_v0\nDW.ref._ZTISt9bad_alloc\n")
 file(WRITE ${dir}/tmje.keep "${keep}")
-execute_process(COMMAND ${OBJCOPY} --keep-global-symbols=${dir}/tmje.keep ${dir}/tmje_all.o ${OUT}
+# Without its constructor: jemalloc initialises at the first call into it (every entry point
+# checks), not at load, so a process that never allocates from a tier pays nothing for it
+# (about 30 page faults and a third of the preload library's start-up on /bin/true). The fork
+# handlers keep their order: heap/fork.cpp registers ours before any first jemalloc call.
+execute_process(COMMAND ${OBJCOPY} --keep-global-symbols=${dir}/tmje.keep
+                        --remove-section=.init_array --remove-section=.rela.init_array
+                        ${dir}/tmje_all.o ${OUT}
                 RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "tiermem: objcopy --keep-global-symbols failed (${rc})")

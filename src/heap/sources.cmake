@@ -34,7 +34,8 @@ function(_tiermem_attach_jemalloc obj)
   add_dependencies(tiermem_static tiermem_jemalloc_object)
 endfunction()
 cmake_language(DEFER CALL _tiermem_attach_jemalloc ${_tmje_dir}/tmje.o)
-list(APPEND TIERMEM_PRIVATE_LIBS m ${CMAKE_DL_LIBS})
+list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/libm_lazy.cpp)
+list(APPEND TIERMEM_PRIVATE_LIBS ${CMAKE_DL_LIBS})
 # TIERMEM_EMULATE parsing lives in the topology layer and is appended to its list; guard in
 # case that list is being rewritten concurrently.
 if(NOT "${CMAKE_CURRENT_LIST_DIR}/../topology/emulate.cpp" IN_LIST TIERMEM_SOURCES)

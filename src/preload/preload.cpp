@@ -181,6 +181,19 @@ std::string policy_error(const char *text) {
   return why;
 }
 
+// Whether the policy must be checked against the machine at load. The default policy,
+// bind(rank:0), names the fastest tier, which every machine has: checking it would only read
+// the topology for nothing in every process that never allocates (the first allocation reads
+// it anyway). A policy the user wrote, or a machine the environment reshapes (an emulated
+// tier, a recorded sysfs tree), is checked now.
+bool must_check(const char *policy) {
+  auto set = [](const char *name) {
+    const char *v = ::secure_getenv(name);
+    return v != nullptr && *v != '\0';
+  };
+  return (policy != nullptr && *policy != '\0') || set("TIERMEM_EMULATE") || set("TIERMEM_FSROOT");
+}
+
 // Reads the environment once and checks the policy against the machine without opening it.
 // A bad value stops the program now, with one line, rather than running it with a placement
 // it did not ask for. secure_getenv: ignored for set-id programs.
@@ -201,7 +214,7 @@ void init() {
     refuse(e.what());
   }
   const char *text = ::secure_getenv("TIERMEM_POLICY");
-  if (tm_policy_check(text && *text ? text : "bind(rank:0)") != 0)
+  if (must_check(text) && tm_policy_check(text && *text ? text : "bind(rank:0)") != 0)
     refuse(policy_error(text) + "; the program was not started");
   g_policy_text = std::make_unique<std::string>(text ? text : "").release();
   if (g_stats) ::atexit(print_stats);

@@ -1,0 +1,97 @@
+#include "migrate/move.hpp"
+
+#include <numaif.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include "migrate/fence.hpp"
+#include "platform/mempolicy.hpp"
+#include "safety/copy_mc.hpp"
+#include "safety/sigbus.hpp"
+
+namespace tiermem::migrate {
+namespace {
+
+// The destination mapped at an address of the kernel's choice, ready to be written.
+void *map_destination(std::size_t len, const Destination &to) noexcept {
+  if (to.fd >= 0)
+    return ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, to.fd, to.offset);
+  void *p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED || to.node < 0) return p;
+  unsigned long mask[16] = {};  // nodes 0..1023
+  if (to.node >= 1024) {
+    ::munmap(p, len);
+    errno = EINVAL;
+    return MAP_FAILED;
+  }
+  mask[to.node / 64] |= 1UL << (to.node % 64);
+  if (platform::mbind(p, len, MPOL_BIND, mask, sizeof mask * 8, 0) != 0) {
+    ::munmap(p, len);
+    return MAP_FAILED;
+  }
+  return p;
+}
+
+}  // namespace
+
+MoveResult remap_range(void *addr, std::size_t len, const Destination &to) noexcept {
+  if (!safety::handler_installed()) {
+    if (int rc = safety::install_handler(); rc != 0) return {rc, 0};
+  }
+  void *staging = map_destination(len, to);
+  if (staging == MAP_FAILED) return {-errno, 0};
+  const int slot = fence(addr, len);
+  if (slot < 0) {
+    ::munmap(staging, len);
+    return {slot, 0};
+  }
+  const std::size_t left =
+      safety::copy_mc_with(safety::active_copy_routine(), staging, addr, len);
+  if (left != 0) {
+    ::munmap(staging, len);
+    ::mprotect(addr, len, PROT_READ | PROT_WRITE);
+    release_fence(slot);
+    return {-EIO, len - left};
+  }
+  if (::mremap(staging, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr) != addr) {
+    const int err = errno;
+    ::munmap(staging, len);
+    ::mprotect(addr, len, PROT_READ | PROT_WRITE);
+    release_fence(slot);
+    return {-err, 0};
+  }
+  release_fence(slot);
+  return {};
+}
+
+int move_to_node(void *addr, std::size_t len, int node, std::size_t *not_moved) noexcept {
+  constexpr std::size_t kBatch = 512;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void *pages[kBatch];
+  int nodes[kBatch];
+  int status[kBatch];
+  std::size_t stayed = 0;
+  auto *p = static_cast<char *>(addr);
+  for (std::size_t off = 0; off < len; off += kBatch * page) {
+    const std::size_t n = (len - off) / page < kBatch ? (len - off + page - 1) / page : kBatch;
+    for (std::size_t i = 0; i < n; ++i) {
+      pages[i] = p + off + i * page;
+      nodes[i] = node;
+    }
+    long left = 0;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      left = ::syscall(SYS_move_pages, 0, n, pages, nodes, status, MPOL_MF_MOVE);
+      if (left <= 0) break;
+    }
+    if (left < 0) return -errno;
+    for (std::size_t i = 0; i < n; ++i) stayed += status[i] != node;
+  }
+  if (not_moved != nullptr) *not_moved = stayed;
+  return 0;
+}
+
+}  // namespace tiermem::migrate

@@ -1,0 +1,46 @@
+# The kernel's own tiering as the peer of tiermem's migration (issue 17): GUPS with a moving hot
+# set (bench/bench_gups, the fast node holding a quarter of the region) on the kmem node (the NVDIMM onlined as node 2, in a lower memory tier
+# than DRAM), first with NUMA balancing off (nothing moves the hot set), then with
+# numa_balancing=2 and demotion enabled. Both runs' figures and timelines go to out/; the
+# check is that both ran and that the kernel's tiering moved pages, never how fast.
+. "$TIERMEM_VM_LIB"
+
+B=$TIERMEM_BUILD_DIR/bench/bench_gups
+[ -x "$B" ] || fail "$B is not built; run cmake --build $TIERMEM_BUILD_DIR --target bench_gups"
+make_devdax
+to_system_ram dax0.0
+t0=$(memory_tier_of 0); t2=$(memory_tier_of 2)
+[ -n "$t2" ] && [ "$t2" != "$t0" ] || fail "node 2 is not in a memory tier below node 0's ($t0 / $t2)"
+echo "node 0 in memory_tier$t0, node 2 in memory_tier$t2"
+run() {
+  local name=$1 seconds=$2
+  TIERMEM_GUPS_FAST=0 TIERMEM_GUPS_SLOW=2 TIERMEM_GUPS_MIB=256 TIERMEM_GUPS_SECONDS=$seconds \
+  TIERMEM_GUPS_MOVE_SECONDS=10 TIERMEM_GUPS_TIMELINE="$TIERMEM_VM_OUT/gups-$name.csv" \
+    "$B" --benchmark_out="$TIERMEM_VM_OUT/gups-$name.json" --benchmark_out_format=json ||
+    fail "bench_gups ($name) exited with status $?"
+}
+step "no mover"
+echo 0 >/proc/sys/kernel/numa_balancing
+run none 10
+step "the kernel's tiering"
+echo 2 >/proc/sys/kernel/numa_balancing
+echo 1 >/sys/kernel/mm/numa/demotion_enabled
+run kernel 30
+echo 0 >/proc/sys/kernel/numa_balancing
+for name in none kernel; do
+  json_check "$TIERMEM_VM_OUT/gups-$name.json" "$name" <<'PY'
+name = args[0]
+b = j["benchmarks"][0]
+if b.get("error_occurred"):
+    fail(f'{name}: {b.get("error_message")}')
+keys = sorted(k for k in b if k.startswith("to90_s_"))
+print(f'{name}: updates/s {b["updates_per_s"]:.0f}, final hot share on fast {b["final_hot_share"]:.2f}, '
+      f'to 90%: {[b[k] for k in keys]}, promoted {b["promoted_MiB"]:.1f} MiB, '
+      f'demoted {b["demoted_MiB"]:.1f} MiB, ping-pong {b["pingpong_share"]:.3f}, hint faults {b["hint_faults"]:.0f}')
+if name == "kernel" and b["promoted_MiB"] <= 0:
+    fail("the kernel's tiering promoted nothing: numa_balancing=2 did not run")
+ok(f"{name}: ran")
+PY
+  sed -n '1p;0~4p' "$TIERMEM_VM_OUT/gups-$name.csv"
+done
+step "gups-kernel: both runs done"
