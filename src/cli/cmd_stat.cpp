@@ -236,7 +236,7 @@ void register_stat(CLI::App &app, Global &global) {
   auto o = std::make_shared<Options>();
   cmd->add_option("PID", o->pid, "the process to look at")->required();
   cmd->add_flag("--json", o->json, "print the JSON document (stable keys); with --watch, one a line");
-  o->watch_opt = cmd->add_option("--watch", o->watch, "refresh every SECONDS (default 2) until the "
+  o->watch_opt = cmd->add_option("--watch", o->watch, "refresh every SECONDS (default 1) until the "
                                                       "process exits or Ctrl-C")
                      ->expected(0, 1)
                      ->type_name("[=SECONDS]");
@@ -244,7 +244,7 @@ void register_stat(CLI::App &app, Global &global) {
     const long pid = parse_pid(o->pid);
     double every = 0;
     if (o->watch_opt->count() > 0) {
-      every = 2;
+      every = 1;
       if (!o->watch.empty()) {
         char *end = nullptr;
         every = std::strtod(o->watch.c_str(), &end);
