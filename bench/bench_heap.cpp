@@ -11,6 +11,9 @@
 //                tiermem_first_tier   rank:0, the first tier the thread used (it gets the
 //                                     thread's automatic jemalloc tcache, see src/heap/tcache.cpp)
 //                tiermem_second_tier  an emulated tier used after it (an explicit tcache)
+//   tiermem policy tm_realloc(NULL, n) (the default policy) and tm_policy_malloc with bind,
+//                interleave and weighted policies over rank:0 and the emulated tier, each
+//                with tm_free: the calls behind the preload library's malloc and realloc
 //
 // Sizes 64 B to 1 MiB, 1 and 2 threads. No assertion on time anywhere: this only measures.
 #include <benchmark/benchmark.h>
@@ -94,15 +97,22 @@ void memkind_default_kindless_free(benchmark::State &s) { memkind_pair(s, MEMKIN
 void memkind_regular(benchmark::State &s) { memkind_pair(s, MEMKIND_REGULAR, false); }
 void memkind_regular_kindless_free(benchmark::State &s) { memkind_pair(s, MEMKIND_REGULAR, true); }
 
+// Makes rank:0 this thread's first tier, whatever runs first; false (the run skipped) when
+// rank:0 or `ready` is missing.
+bool first_tier_rank0(benchmark::State &state, bool ready) {
+  tm_tier *first = tm_tier_find("rank:0");
+  if (first == nullptr || !ready) {
+    state.SkipWithError(tm_last_error());
+    return false;
+  }
+  tm_free(tm_malloc(first, 1));
+  return true;
+}
+
 void tiermem_pair(benchmark::State &state, const char *spec) {
   std::size_t n = static_cast<std::size_t>(state.range(0));
-  tm_tier *first = tm_tier_find("rank:0");
   tm_tier *tier = tm_tier_find(spec);
-  if (tier == nullptr || first == nullptr) {
-    state.SkipWithError(tm_last_error());
-    return;
-  }
-  tm_free(tm_malloc(first, 1));  // rank:0 is this thread's first tier, whatever runs first
+  if (!first_tier_rank0(state, tier != nullptr)) return;
   for (auto _ : state) {
     void *p = tm_malloc(tier, n);
     benchmark::DoNotOptimize(p);
@@ -111,6 +121,34 @@ void tiermem_pair(benchmark::State &state, const char *spec) {
 }
 void tiermem_first_tier(benchmark::State &s) { tiermem_pair(s, "rank:0"); }
 void tiermem_second_tier(benchmark::State &s) { tiermem_pair(s, "emulated:bench"); }
+
+void tiermem_realloc_null(benchmark::State &state) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void *p = tm_realloc(nullptr, n);
+    benchmark::DoNotOptimize(p);
+    tm_free(p);
+  }
+}
+
+void tiermem_policy_pair(benchmark::State &state, const char *text) {
+  std::size_t n = static_cast<std::size_t>(state.range(0));
+  tm_policy *pol = tm_policy_parse(text);
+  if (!first_tier_rank0(state, pol != nullptr)) return;
+  for (auto _ : state) {
+    void *p = tm_policy_malloc(pol, n);
+    benchmark::DoNotOptimize(p);
+    tm_free(p);
+  }
+  tm_policy_free(pol);
+}
+void tiermem_policy_bind(benchmark::State &s) { tiermem_policy_pair(s, "bind(rank:0)"); }
+void tiermem_policy_interleave(benchmark::State &s) {
+  tiermem_policy_pair(s, "interleave(rank:0, emulated:bench)");
+}
+void tiermem_policy_weighted(benchmark::State &s) {
+  tiermem_policy_pair(s, "weighted(rank:0=3, emulated:bench=1)");
+}
 
 }  // namespace
 
@@ -123,6 +161,10 @@ BENCHMARK(memkind_regular)->Apply(sizes);
 BENCHMARK(memkind_regular_kindless_free)->Apply(sizes);
 BENCHMARK(tiermem_first_tier)->Apply(sizes);
 BENCHMARK(tiermem_second_tier)->Apply(sizes);
+BENCHMARK(tiermem_realloc_null)->Apply(sizes);
+BENCHMARK(tiermem_policy_bind)->Apply(sizes);
+BENCHMARK(tiermem_policy_interleave)->Apply(sizes);
+BENCHMARK(tiermem_policy_weighted)->Apply(sizes);
 
 int main(int argc, char **argv) {
   setenv("TIERMEM_EMULATE", "bench:4G", 0);

@@ -2,12 +2,13 @@
  * @file error.hpp
  * @brief The exception the C++ API throws. It carries the same negative errno-style code
  * the C ABI returns, and a one-line message that names the object and the remedy.
+ * Depends on export.h only, so that every layer may use it without the C ABI.
  */
 #pragma once
 #include <stdexcept>
 #include <string>
 
-#include "tiermem/tiermem.h"  // TM_API
+#include "tiermem/export.h"
 
 namespace tiermem {
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tiermem/error.hpp"
+#include "tiermem/tiermem.h"  // as before: users of this header got the C ABI with it
 
 namespace tiermem {
 

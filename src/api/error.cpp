@@ -5,7 +5,7 @@
 
 #include "tiermem/tiermem.h"
 
-namespace tiermem::api {
+namespace tiermem {
 
 namespace {
 // Global-dynamic TLS (the default for -fPIC code): unlike initial-exec TLS it never stops
@@ -13,21 +13,14 @@ namespace {
 thread_local char last_error[512];
 }  // namespace
 
-int set_last_error(int code, const std::string &message) noexcept {
-  std::size_t n = message.size() < sizeof last_error - 1 ? message.size() : sizeof last_error - 1;
-  std::memcpy(last_error, message.data(), n);
-  last_error[n] = '\0';
-  return code;
-}
-
-int set_last_error(int code, const char *message) noexcept {
+TM_API int set_last_error(int code, const char *message) noexcept {
   std::size_t n = ::strnlen(message, sizeof last_error - 1);
   std::memcpy(last_error, message, n);
   last_error[n] = '\0';
   return code;
 }
 
-}  // namespace tiermem::api
+}  // namespace tiermem
 
 extern "C" {
 
@@ -47,6 +40,6 @@ TM_API const char *tm_strerror(int code) {
   }
 }
 
-TM_API const char *tm_last_error(void) { return tiermem::api::last_error; }
+TM_API const char *tm_last_error(void) { return tiermem::last_error; }
 
 }  // extern "C"

@@ -5,12 +5,28 @@
 
 #include "tiermem/error.hpp"
 
+namespace tiermem {
+
+/**
+ * Records `message` as the calling thread's tm_last_error() text and returns `code`.
+ * Exported (not hidden like the rest of src/), so that a C ABI compiled outside libtiermem
+ * (the buffer pool's, api/bufferpool_api.cpp) records its errors where tiermem's are read,
+ * whether it links libtiermem.a or libtiermem.so. Allocates nothing; cut at 511 bytes.
+ */
+TM_API int set_last_error(int code, const char *message) noexcept;
+
+}  // namespace tiermem
+
 namespace tiermem::api {
 
 /** Records `message` as the calling thread's last error and returns `code` (negative). */
-int set_last_error(int code, const std::string &message) noexcept;
+inline int set_last_error(int code, const std::string &message) noexcept {
+  return tiermem::set_last_error(code, message.c_str());
+}
 /** The same for a C string: allocates nothing, for failure paths of the allocator itself. */
-int set_last_error(int code, const char *message) noexcept;
+inline int set_last_error(int code, const char *message) noexcept {
+  return tiermem::set_last_error(code, message);
+}
 
 /**
  * Runs `fn` (returning int, 0 or a negative code); converts a tiermem::Error,

@@ -1,5 +1,9 @@
 // The C ABI of the heap (include/tiermem/heap.h). Hot paths (tm_malloc, tm_free, ...) are a
 // slot lookup or a thread-local read plus one jemalloc call; only failures build messages.
+// Statistics are in stats_api.cpp.
+#include "api/heap_api.hpp"
+
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -8,9 +12,8 @@
 
 #include "api/error.hpp"
 #include "api/heap_poison.hpp"
+#include "api/machine.hpp"
 #include "api/policy_check.hpp"
-#include "heap/heap.hpp"
-#include "safety/poison_registry.hpp"
 #include "policy/policy.hpp"
 #include "tiermem/tiermem.h"
 
@@ -84,18 +87,26 @@ std::unique_ptr<tm_policy> make_policy(std::string_view text) {
   return p;
 }
 
-void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) noexcept {
-  if (pol == nullptr) {
-    pol = tm_policy_default();
-    if (pol == nullptr) return nullptr;
-  }
+// A block of `n` (> 0) bytes on `t`; poison is checked only on a tier that had a memory error.
+[[gnu::always_inline]] inline void *allocate_on(tm_tier *t, std::size_t n, int extra) noexcept {
+  return __builtin_expect(t->poisoned.load(std::memory_order_relaxed), 0)
+             ? api::allocate_checked(t, n, extra)
+             : heap::allocate(t, n, extra);
+}
+
+// The default policy, published once built (see tm_policy_default).
+std::atomic<tm_policy *> g_default{nullptr};
+
+// Policies of several tiers (or none left after a failure): each candidate in order, the
+// tiers passed over counted as fallbacks. Out of line, so that its candidate array is no
+// part of the one-tier path's frame.
+[[gnu::noinline]] void *policy_alloc_any(tm_policy *pol, std::size_t n, int extra,
+                                         const char *call) noexcept {
   void *cands[16];
   std::size_t k = pol->selector->candidates(n, cands, 16);
   for (std::size_t i = 0; i < k; ++i) {
     auto *t = static_cast<tm_tier *>(cands[i]);
-    void *p = __builtin_expect(safety::poison_ever_recorded(), 0)
-                  ? api::allocate_checked(t, n == 0 ? 1 : n, extra)
-                  : heap::allocate(t, n == 0 ? 1 : n, extra);
+    void *p = allocate_on(t, n == 0 ? 1 : n, extra);
     if (p != nullptr) {
       for (std::size_t j = 0; j < i; ++j) {
         static_cast<tm_tier *>(cands[j])->fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -107,17 +118,38 @@ void *policy_alloc(tm_policy *pol, std::size_t n, int extra, const char *call) n
   return policy_out_of_memory(pol, cands, k, n, call);
 }
 
-// First free on this thread for the tier, NULL, or a foreign pointer: kept out of tm_free so
-// that its fast path needs no stack frame.
-[[gnu::noinline, gnu::cold]] void free_slow(void *p) noexcept {
-  if (tm_tier *t = heap::slot_owner(p)) {
-    if (safety::poison_ever_recorded()) {
-      api::free_checked(t, p);
-    } else {
-      heap::release(t, p);
+[[gnu::noinline, gnu::cold]] void *one_tier_out_of_memory(tm_policy *pol, tm_tier *t,
+                                                          std::size_t n,
+                                                          const char *call) noexcept {
+  heap::count_failure(t);
+  void *cands[1] = {t};
+  return policy_out_of_memory(pol, cands, 1, n, call);
+}
+
+[[gnu::noinline, gnu::cold]] tm_policy *default_or_null() noexcept { return tm_policy_default(); }
+
+[[gnu::always_inline]] inline void *policy_alloc(tm_policy *pol, std::size_t n, int extra,
+                                                 const char *call) noexcept {
+  if (pol == nullptr) {
+    pol = g_default.load(std::memory_order_acquire);
+    if (__builtin_expect(pol == nullptr, 0)) {
+      pol = default_or_null();
+      if (pol == nullptr) return nullptr;
     }
-    return;
   }
+  // bind(T), or any policy of one tier: no candidate list, no counters.
+  if (void *only = pol->selector->only()) {
+    auto *t = static_cast<tm_tier *>(only);
+    void *p = allocate_on(t, n == 0 ? 1 : n, extra);
+    return __builtin_expect(p != nullptr, 1) ? p : one_tier_out_of_memory(pol, t, n, call);
+  }
+  return policy_alloc_any(pol, n, extra, call);
+}
+
+// First free on this thread for the tier, a careful slot (limit or poison), NULL, or a
+// foreign pointer: kept out of tm_free so that its fast path needs no stack frame.
+[[gnu::noinline, gnu::cold]] void free_slow(void *p) noexcept {
+  if (api::free_owned_slow(p)) return;
   if (p == nullptr) return;
   heap::report_foreign(p, "tm_free");
   api::set_last_error(-EINVAL, "tiermem: tm_free(" + ptr_text(p) +
@@ -142,11 +174,7 @@ TM_API tm_tier *tm_tier_find(const char *spec) {
 
 TM_API void *tm_malloc(tm_tier *tier, size_t n) {
   if (__builtin_expect(tier == nullptr, 0)) return no_tier("tm_malloc");
-  if (__builtin_expect(safety::poison_ever_recorded(), 0)) {
-    void *p = api::allocate_checked(tier, n == 0 ? 1 : n, 0);
-    return p != nullptr ? p : out_of_memory(tier, n);
-  }
-  void *p = heap::allocate(tier, n == 0 ? 1 : n);
+  void *p = allocate_on(tier, n == 0 ? 1 : n, 0);
   return __builtin_expect(p != nullptr, 1) ? p : out_of_memory(tier, n);
 }
 
@@ -157,9 +185,7 @@ TM_API void *tm_calloc(tm_tier *tier, size_t count, size_t n) {
     return fail_null<void>(-ENOMEM, "tiermem: tm_calloc(" + std::to_string(count) + ", " +
                                         std::to_string(n) + "): the size overflows");
   }
-  void *p = safety::poison_ever_recorded()
-                ? api::allocate_checked(tier, total == 0 ? 1 : total, heap::je::zero)
-                : heap::allocate(tier, total == 0 ? 1 : total, heap::je::zero);
+  void *p = allocate_on(tier, total == 0 ? 1 : total, heap::je::zero);
   return p != nullptr ? p : out_of_memory(tier, total);
 }
 
@@ -170,25 +196,12 @@ TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n) {
     return fail_null<void>(-EINVAL, "tiermem: tm_aligned_alloc: alignment " +
                                         std::to_string(align) + " is not a power of two");
   }
-  void *p = safety::poison_ever_recorded() ? api::allocate_checked(tier, n == 0 ? 1 : n, lg)
-                                           : heap::allocate(tier, n == 0 ? 1 : n, lg);
+  void *p = allocate_on(tier, n == 0 ? 1 : n, lg);
   return p != nullptr ? p : out_of_memory(tier, n);
 }
 
 TM_API void tm_free(void *p) {
-  // Fast path: address -> slot -> this thread's flags for it; no tier pointer to chase.
-  // After the first memory error every free goes the slow way, which checks for poison.
-  unsigned slot = 0;
-  if (__builtin_expect(heap::slot_of(p, slot), 1)) {
-    int flags = heap::t_flags[slot];
-    // Once a tier has a limit, frees go the slow way too: it finds the tier to count them.
-    if (__builtin_expect(flags != 0 && !safety::poison_ever_recorded() &&
-                             !heap::g_any_limit.load(std::memory_order_relaxed),
-                         1)) {
-      heap::release_with(slot, p, flags);
-      return;
-    }
-  }
+  if (__builtin_expect(api::free_fast(p), 1)) return;
   free_slow(p);
 }
 
@@ -201,15 +214,11 @@ TM_API void *tm_realloc(void *p, size_t n) {
                                         "): not a pointer tiermem gave out; left untouched");
   }
   if (n == 0) {
-    if (safety::poison_ever_recorded()) {
-      api::free_checked(t, p);
-    } else {
-      heap::release(t, p);
-    }
+    api::free_on(t, p);
     return nullptr;
   }
-  void *q = safety::poison_ever_recorded() ? api::realloc_checked(t, p, n)
-                                           : heap::reallocate(t, p, n);
+  void *q = t->poisoned.load(std::memory_order_relaxed) ? api::realloc_checked(t, p, n)
+                                                        : heap::reallocate(t, p, n);
   return q != nullptr ? q : out_of_memory(t, n);
 }
 
@@ -245,28 +254,30 @@ TM_API tm_policy *tm_policy_parse(const char *text) {
 TM_API int tm_policy_check(const char *text) {
   if (text == nullptr) return api::set_last_error(-EINVAL, "tiermem: tm_policy_check(NULL)");
   return api::guard([&] {
-    api::check_policy(text, heap::topology());
+    api::check_policy(text, api::machine().topo);
     return 0;
   });
 }
 
 TM_API void tm_policy_free(tm_policy *policy) {
-  if (policy != nullptr && policy != tm_policy_default()) {
+  if (policy != nullptr && policy != g_default.load(std::memory_order_acquire)) {
     std::unique_ptr<tm_policy> owned(policy);
   }
 }
 
 TM_API tm_policy *tm_policy_default(void) {
-  // Built once; a bad TIERMEM_POLICY is reported on each call and nothing is cached.
+  // Built once and published (g_default): later calls, and every tm_realloc(NULL, n), take
+  // no lock. A bad TIERMEM_POLICY is reported on each call and nothing is published.
+  if (tm_policy *made = g_default.load(std::memory_order_acquire)) return made;
   static std::mutex mu;
-  static std::unique_ptr<tm_policy> *made = std::make_unique<std::unique_ptr<tm_policy>>().release();
   std::lock_guard<std::mutex> lock(mu);
-  if (*made) return made->get();
+  if (tm_policy *made = g_default.load(std::memory_order_relaxed)) return made;
   const char *env = ::secure_getenv("TIERMEM_POLICY");  // ignored for set-id programs
   std::string text = env != nullptr && *env != '\0' ? env : "bind(rank:0)";
+  tm_policy *made = nullptr;
   int rc = api::guard([&] {
     try {
-      *made = make_policy(text);
+      made = make_policy(text).release();  // immortal: callers keep it without owning it
     } catch (const Error &e) {
       throw Error(e.code(), std::string(e.what()) + (env ? " (from TIERMEM_POLICY)" : ""));
     }
@@ -276,7 +287,8 @@ TM_API tm_policy *tm_policy_default(void) {
     errno = -rc;
     return nullptr;
   }
-  return made->get();
+  g_default.store(made, std::memory_order_release);
+  return made;
 }
 
 TM_API const char *tm_policy_text(const tm_policy *policy) {
@@ -303,47 +315,6 @@ TM_API void *tm_policy_aligned_alloc(tm_policy *policy, size_t align, size_t n) 
                                         std::to_string(align) + " is not a power of two");
   }
   return policy_alloc(policy, n, lg, "tm_policy_aligned_alloc");
-}
-
-TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out) {
-  if (tier == nullptr || out == nullptr) {
-    return api::set_last_error(-EINVAL, "tiermem: tm_tier_stats_get: NULL tier or output");
-  }
-  return api::guard([&] {
-    heap::Stats s = heap::stats(tier);
-    out->name = tier->name.c_str();
-    out->backend = tier->backend->description().c_str();
-    out->capacity = s.capacity;
-    out->limit = s.limit;
-    out->mapped = s.mapped;
-    out->allocated = s.allocated;
-    out->peak = s.peak;
-    out->failures = s.failures;
-    out->fallbacks = s.fallbacks;
-    out->quarantined = s.quarantined;
-    out->quarantined_blocks = s.quarantined_blocks;
-    out->repaired = s.repaired;
-    return 0;
-  });
-}
-
-TM_API size_t tm_tiers_opened(tm_tier **out, size_t max) {
-  auto tiers = heap::active_tiers();
-  for (size_t i = 0; i < tiers.size() && i < max; ++i) out[i] = tiers[i];
-  return tiers.size();
-}
-
-TM_API char *tm_stats_json(void) {
-  char *out = nullptr;
-  int rc = api::guard([&] {
-    std::string s = heap::stats_json();
-    out = static_cast<char *>(std::malloc(s.size() + 1));
-    if (out == nullptr) return -ENOMEM;
-    std::memcpy(out, s.c_str(), s.size() + 1);
-    return 0;
-  });
-  if (rc != 0) errno = -rc;
-  return out;
 }
 
 }  // extern "C"

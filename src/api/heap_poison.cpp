@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/known_bad.hpp"
+#include "api/machine.hpp"
 #include "heap/owner.hpp"
 #include "safety/poison_registry.hpp"
 #include "safety/sigbus.hpp"
@@ -22,10 +23,13 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 
-// Signal context: the heap's extent around `addr`, as the safety layer reports owners.
+// Signal context: the heap's extent around `addr`, as the safety layer reports owners. The
+// handler asks before it records a poisoned unit, so the tier whose slot holds the address is
+// marked here: from now on its blocks are checked (even where no extent is handed out yet).
 bool heap_owner(const void *addr, safety::Owner *out) noexcept {
-  heap::Block b;
-  if (!heap::block_at(addr, &b)) return false;
+  if (tm_tier *t = heap::slot_owner(addr)) heap::mark_poisoned(t);
+  heap::Extent b;
+  if (!heap::extent_at(addr, &b)) return false;
   out->start = b.start;
   out->size = b.size;
   out->tier = b.tier->rank;
@@ -96,7 +100,9 @@ void salvage(void *dst, const void *src, std::size_t n) noexcept {
 tm_tier *find_tier(std::string_view spec) {
   wire_once();
   wire_known_bad_blocks();
-  tm_tier *t = heap::find(spec);
+  const topology::TierTarget target = resolve(spec);  // a bad spec opens nothing
+  heap::open(machine().largest_tier);
+  tm_tier *t = heap::open_tier(target);
   if (!t->repairable && safety::poison_mode() == safety::PoisonMode::repair) {
     static std::mutex mu;
     static std::vector<const tm_tier *> told;

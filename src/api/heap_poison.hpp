@@ -1,8 +1,8 @@
-// Where the heap meets the safety layer (issue 5): poison reports name heap blocks, poisoned
-// blocks are quarantined instead of freed, allocations never return poisoned memory, and
-// repair mode replaces lost pages of node tiers. The heap and safety layers do not know each
-// other; this file connects them. Hot paths call in only after the first memory error
-// (safety::poison_ever_recorded(), one relaxed load).
+// Where the heap meets the safety layer: poison reports name heap blocks, poisoned blocks are
+// quarantined instead of freed, allocations never return poisoned memory, and repair mode
+// replaces lost pages of node tiers. The heap and safety layers do not know each other; this
+// file connects them. Hot paths call in only for a tier that had a memory error
+// (tm_tier::poisoned, set when the SIGBUS handler asks who owns the address).
 #pragma once
 #include <cstddef>
 #include <string_view>
@@ -12,7 +12,8 @@
 namespace tiermem::api {
 
 /**
- * heap::find() plus, on first use, the wiring: the owner lookup, page repair, the purge
+ * The tier serving `spec` (resolved on api::machine(), the heap opened on first use), plus,
+ * on first use, the wiring: the owner lookup, page repair, the purge
  * observer, TIERMEM_POISON, and the SIGBUS handler (so a plain load of poison in a block is
  * reported). Throws tiermem::Error (a bad TIERMEM_POISON names the text and the choices).
  */

@@ -8,6 +8,7 @@
 #include "heap/heap.hpp"
 #include "platform/sysfs.hpp"
 #include "safety/badblocks.hpp"
+#include "topology/dax.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::api {
@@ -21,7 +22,7 @@ std::vector<platform::ByteRange> known_bad(const std::string &path) {
   if (name.rfind("dax", 0) != 0) return {};  // the bundled driver's /dev/tmdaxN: no nd region
   try {
     platform::SysfsRoot root("/");
-    if (!root.is_dir("sys/bus/dax/devices/" + name) && !root.is_dir("sys/class/dax/" + name)) return {};
+    if (topology::dax_dir(root, name).empty()) return {};
     return safety::known_bad_blocks(root, name).ranges;
   } catch (const Error &e) {
     if (e.code() != -EACCES && e.code() != -EPERM) throw;

@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "api/error.hpp"
+#include "api/machine.hpp"
 #include "heap/heap.hpp"
 #include "tiermem/tiermem.h"
 
@@ -11,7 +12,10 @@ extern "C" TM_API int tm_tier_spec_nodes(const char *spec, unsigned *nodes, size
   if (spec == nullptr || count == nullptr)
     return tiermem::api::set_last_error(-EINVAL, "tiermem: tm_tier_spec_nodes: NULL argument");
   return tiermem::api::guard([&] {
-    const auto found = tiermem::heap::kernel_nodes(spec);
+    // Resolved, not opened: a node tier, or a dax device in system-ram mode, is the kernel's.
+    const tiermem::topology::TierTarget g = tiermem::api::resolve(spec);
+    const std::vector<unsigned> found =
+        g.source == tiermem::topology::TierTarget::Source::nodes ? g.nodes : std::vector<unsigned>{};
     *count = found.size();
     if (found.size() > max)
       throw tiermem::Error(-ERANGE, "tiermem: '" + std::string(spec) + "' spans " +

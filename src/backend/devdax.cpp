@@ -20,6 +20,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/shared_mapping.hpp"
+#include "platform/raii.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::backend {
@@ -27,16 +28,13 @@ namespace {
 
 class DevdaxBackend final : public Backend {
  public:
-  DevdaxBackend(std::string description, std::string path, int fd, std::byte *slot,
+  DevdaxBackend(std::string description, std::string path, platform::UniqueFd fd, std::byte *slot,
                 std::size_t len, std::size_t align, std::vector<platform::ByteRange> bad)
       : Backend(Kind::devdax, std::move(description), kHooks, slot, len), path_(std::move(path)),
-        fd_(fd), align_(align), bad_(std::move(bad)) {
+        fd_(std::move(fd)), align_(align), bad_(std::move(bad)) {
     fresh_is_zero_ = false;  // the device keeps what its previous user wrote
   }
-  ~DevdaxBackend() override {
-    reserve_again(base(), capacity());
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~DevdaxBackend() override { reserve_again(base(), capacity()); }
 
   void prepare_fork() noexcept override {
     std::size_t used = used_aligned();
@@ -47,11 +45,9 @@ class DevdaxBackend final : public Backend {
   // what was allocated so far and cannot grow the tier any more.
   void child_after_fork() noexcept override {
     std::size_t used = used_aligned();
-    int fd = snapshot_.install(base(), used);
-    if (fd >= 0) ::close(fd);
+    snapshot_.install(base(), used);  // the mapping keeps the copy; its fd is not needed
     reserve_again(base() + used, capacity() - used);
-    if (fd_ >= 0) ::close(fd_);  // the parent's descriptor keeps the lock
-    fd_ = -1;
+    fd_.reset();  // the parent's descriptor keeps the lock
     freeze();
   }
 
@@ -103,7 +99,7 @@ class DevdaxBackend final : public Backend {
                                          hook_commit,   hook_decommit, hook_no_purge,
                                          hook_no_purge, hook_split,    hook_merge};
   std::string path_;
-  int fd_;
+  platform::UniqueFd fd_;
   std::size_t align_;
   std::vector<platform::ByteRange> bad_;  // sorted device offsets, inside [0, capacity)
   ForkSnapshot snapshot_;
@@ -132,8 +128,8 @@ std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size
                              " is smaller than its align " + human(align) +
                              "; recreate the device with `daxctl create-device`");
   }
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
+  platform::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
     int err = errno;
     if (err == ENOENT || err == ENXIO || err == ENODEV) {
       throw Error(-ENODEV, "tiermem: " + path + " is gone (" + std::strerror(err) +
@@ -143,19 +139,13 @@ std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size
                           (err == EACCES ? "; add yourself to its group or run as root" : ""));
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISCHR(st.st_mode)) {
     throw Error(-ENODEV, "tiermem: " + path + " is not a character device; is it in devdax mode?");
   }
-  try {
-    lock_exclusive(fd, path);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  if (::mmap(slot, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+  lock_exclusive(fd.get(), path);
+  // Over the slot, which owns the range (the destructor reserves it again).
+  if (::mmap(slot, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd.get(), 0) == MAP_FAILED) {
     int err = errno;
-    ::close(fd);
     reserve_again(slot, len);
     if (err == EINVAL) {
       throw Error(-EINVAL, "tiermem: " + path + ": the kernel refused a " + human(len) +
@@ -182,7 +172,7 @@ std::unique_ptr<Backend> make_devdax(const std::string &path, std::uint64_t size
                  path.c_str(), inside.size(), inside.size() == 1 ? "" : "s",
                  static_cast<unsigned long long>(bad_bytes));
   }
-  return std::make_unique<DevdaxBackend>(std::move(desc), path, fd, slot, len, align, std::move(inside));
+  return std::make_unique<DevdaxBackend>(std::move(desc), path, std::move(fd), slot, len, align, std::move(inside));
 }
 
 }  // namespace tiermem::backend

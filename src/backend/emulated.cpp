@@ -10,6 +10,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/shared_mapping.hpp"
+#include "platform/raii.hpp"
 #include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
@@ -18,26 +19,19 @@ namespace {
 
 class EmulatedBackend final : public Backend {
  public:
-  EmulatedBackend(std::string name, int fd, std::byte *slot, std::size_t size)
+  EmulatedBackend(std::string name, platform::UniqueFd fd, std::byte *slot, std::size_t size)
       : Backend(Kind::emulated, "emulated '" + name + "' (memfd, " + std::to_string(size) +
                                     " bytes)",
                 kHooks, slot, size),
-        name_(std::move(name)), fd_(fd) {}
-  ~EmulatedBackend() override {
-    reserve_again(base(), capacity());
-    ::close(fd_);
-  }
+        name_(std::move(name)), fd_(std::move(fd)) {}
+  ~EmulatedBackend() override { reserve_again(base(), capacity()); }
 
   void prepare_fork() noexcept override {
-    snapshot_.take(name_, fd_, base(), used(), capacity());
+    snapshot_.take(name_, fd_.get(), base(), used(), capacity());
   }
   void parent_after_fork() noexcept override { snapshot_.drop(); }
   void child_after_fork() noexcept override {
-    int fd = snapshot_.install(base(), capacity());
-    if (fd >= 0) {
-      ::close(fd_);
-      fd_ = fd;
-    }
+    if (platform::UniqueFd fd = snapshot_.install(base(), capacity())) fd_ = std::move(fd);
   }
 
  private:
@@ -46,14 +40,14 @@ class EmulatedBackend final : public Backend {
                     std::size_t length, unsigned) {
     auto *b = static_cast<EmulatedBackend *>(self(h));
     off_t at = static_cast<std::byte *>(addr) + offset - b->base();
-    return ::fallocate(b->fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+    return ::fallocate(b->fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
                        static_cast<off_t>(length)) != 0;
   }
   static constexpr extent_hooks_t kHooks{hook_alloc, hook_dalloc, hook_destroy,
                                          hook_commit, hook_decommit, hook_no_purge,
                                          purge,       hook_split,    hook_merge};
   std::string name_;
-  int fd_;
+  platform::UniqueFd fd_;
   ForkSnapshot snapshot_;
 };
 
@@ -69,20 +63,20 @@ std::unique_ptr<Backend> make_emulated(const std::string &name, std::uint64_t si
                              " (the heap's slot); ask for less or raise `ulimit -v`");
   }
   std::size_t len = (size + 4095) & ~std::size_t{4095};
-  int fd = ::memfd_create(("tiermem-" + name).c_str(), MFD_CLOEXEC);
-  if (fd < 0) {
+  platform::UniqueFd fd(::memfd_create(("tiermem-" + name).c_str(), MFD_CLOEXEC));
+  if (!fd) {
     int err = errno;
     throw Error(-err, "tiermem: emulated tier '" + name + "': memfd_create: " + std::strerror(err));
   }
-  if (::ftruncate(fd, static_cast<off_t>(len)) != 0 ||
-      ::mmap(slot, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+  // Over the slot, which owns the range (the destructor reserves it again).
+  if (::ftruncate(fd.get(), static_cast<off_t>(len)) != 0 ||
+      ::mmap(slot, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd.get(), 0) == MAP_FAILED) {
     int err = errno;
-    ::close(fd);
     reserve_again(slot, len);
     throw Error(-err, "tiermem: emulated tier '" + name + "': cannot map " + std::to_string(len) +
                           " bytes: " + std::strerror(err));
   }
-  return std::make_unique<EmulatedBackend>(name, fd, slot, len);
+  return std::make_unique<EmulatedBackend>(name, std::move(fd), slot, len);
 }
 
 }  // namespace tiermem::backend

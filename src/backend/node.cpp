@@ -36,7 +36,7 @@ class NodeBackend final : public Backend {
   // keeps its mbind policy, so the next touch lands on the same nodes again.
   static bool purge(extent_hooks_t *, void *addr, std::size_t, std::size_t offset,
                     std::size_t length, unsigned) {
-    return ::madvise(static_cast<std::byte *>(addr) + offset, length, MADV_DONTNEED) != 0;
+    return platform::discard_pages(static_cast<std::byte *>(addr) + offset, length) != 0;
   }
   static constexpr extent_hooks_t kHooks{hook_alloc, hook_dalloc, hook_destroy,
                                          hook_commit, hook_decommit, hook_no_purge,
@@ -49,11 +49,11 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
                                    std::byte *slot, std::size_t slot_size,
                                    std::uint64_t node_bytes) {
   if (nodes.empty()) throw Error(-EINVAL, "tiermem: a node tier needs at least one NUMA node");
-  constexpr unsigned kBits = 8 * sizeof(unsigned long);
-  unsigned max_node = 0;
-  for (unsigned n : nodes) max_node = n > max_node ? n : max_node;
-  std::vector<unsigned long> mask(max_node / kBits + 1, 0);
-  for (unsigned n : nodes) mask[n / kBits] |= 1UL << (n % kBits);
+  for (unsigned n : nodes)
+    if (!platform::NodeMask::fits(n))
+      throw Error(-EINVAL, "tiermem: node " + std::to_string(n) + " is beyond the kernel's largest node number " +
+                               std::to_string(platform::NodeMask::kMaxNodes - 1) + "; name an existing node");
+  platform::NodeMask mask = platform::NodeMask::of(nodes);
   void *p = ::mmap(slot, slot_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   if (p == MAP_FAILED) {
@@ -63,14 +63,11 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
   }
   int m = MPOL_BIND;
   if (mode == NodeMode::preferred) m = nodes.size() == 1 ? MPOL_PREFERRED : MPOL_PREFERRED_MANY;
-  unsigned long maxnode = mask.size() * kBits + 1;
-  long rc = platform::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
+  long rc = platform::mbind(slot, slot_size, m, mask);
   if (rc != 0 && m == MPOL_PREFERRED_MANY && errno == EINVAL) {
     // Kernels before 5.15 lack MPOL_PREFERRED_MANY: prefer the first node.
-    std::fill(mask.begin(), mask.end(), 0UL);
-    mask[nodes.front() / kBits] = 1UL << (nodes.front() % kBits);
     m = MPOL_PREFERRED;
-    rc = platform::mbind(slot, slot_size, m, mask.data(), maxnode, 0);
+    rc = platform::mbind(slot, slot_size, m, platform::NodeMask::of({nodes.front()}));
   }
   if (rc != 0) {
     int err = errno;

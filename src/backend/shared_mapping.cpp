@@ -46,30 +46,29 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
   drop();
   error_ = 0;
   if (length == 0) return;
-  int fd = ::memfd_create("tiermem-fork", MFD_CLOEXEC);
-  if (fd < 0) {
+  platform::UniqueFd fd(::memfd_create("tiermem-fork", MFD_CLOEXEC));
+  if (!fd) {
     error_ = errno;
     say_failed("memfd_create for the child's copy", error_);
     return;
   }
-  if (::ftruncate(fd, static_cast<off_t>(length)) != 0) {
+  if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0) {
     error_ = errno;
     say_failed("sizing the child's copy", error_);
-    ::close(fd);
     return;
   }
   if (used == 0) {  // nothing to copy: the child gets a fresh, empty file
-    fd_ = fd;
+    fd_ = std::move(fd);
     return;
   }
-  void *dst = ::mmap(nullptr, used, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (dst == MAP_FAILED) {
+  platform::Mapping dst =
+      platform::Mapping::map(nullptr, used, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
+  if (!dst) {
     error_ = errno;
     say_failed("mapping the child's copy", error_);
-    ::close(fd);
     return;
   }
-  auto *d = static_cast<std::byte *>(dst);
+  std::byte *d = dst.bytes();
   TM_FORK_COPY_BEGIN();
   if (src_fd >= 0) {
     // Copy only what was written: reading a hole of a shared memfd mapping would allocate it.
@@ -94,37 +93,31 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
     if (off < used) std::memcpy(d + off, base + off, used - off);
   }
   TM_FORK_COPY_END();
-  ::munmap(dst, used);
-  fd_ = fd;
+  fd_ = std::move(fd);
 }
 
-int ForkSnapshot::install(std::byte *base, std::size_t length) noexcept {
+platform::UniqueFd ForkSnapshot::install(std::byte *base, std::size_t length) noexcept {
   if (length == 0) {
     drop();
-    return -1;
+    return {};
   }
-  if (fd_ < 0) {
+  if (!fd_) {
     // No copy: never let the child write into the parent's shared memory.
-    if (length != 0) reserve_again(base, length);
-    return -1;
+    reserve_again(base, length);
+    return {};
   }
-  void *p = ::mmap(base, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_, 0);
+  // Over the slot, which owns the range: this replaces what is there and is not unmapped here.
+  void *p = ::mmap(base, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd_.get(), 0);
   if (p == MAP_FAILED) {
     say_failed("mapping the copy in the child", errno);
     reserve_again(base, length);
-    ::close(fd_);
-    fd_ = -1;
-    return -1;
+    drop();
+    return {};
   }
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
+  return std::move(fd_);
 }
 
-void ForkSnapshot::drop() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
+void ForkSnapshot::drop() noexcept { fd_.reset(); }
 
 void reserve_again(std::byte *addr, std::size_t len) noexcept {
   ::mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);

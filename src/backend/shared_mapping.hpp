@@ -7,6 +7,7 @@
 #include <string>
 
 #include "platform/ranges.hpp"
+#include "platform/raii.hpp"
 
 namespace tiermem::backend {
 
@@ -21,15 +22,15 @@ class ForkSnapshot {
             std::size_t length, const platform::ByteRange *skip = nullptr,
             std::size_t nskip = 0) noexcept;
   /**
-   * In the child: maps the snapshot at base; returns its fd (now owned by caller), or -1 after
+   * In the child: maps the snapshot at base and hands over its fd, or an empty one after
    * making [base, base+length) inaccessible when there is no snapshot.
    */
-  int install(std::byte *base, std::size_t length) noexcept;
+  platform::UniqueFd install(std::byte *base, std::size_t length) noexcept;
   /** In the parent: drops the snapshot. */
   void drop() noexcept;
 
  private:
-  int fd_ = -1;
+  platform::UniqueFd fd_;
   int error_ = 0;
 };
 

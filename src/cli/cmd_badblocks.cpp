@@ -11,16 +11,6 @@
 
 namespace tiermem::cli {
 
-namespace {
-
-std::vector<std::string> all_dax_devices(const platform::SysfsRoot &root) {
-  auto names = root.list("sys/bus/dax/devices");
-  if (names.empty()) names = root.list("sys/class/dax");
-  return names;
-}
-
-}  // namespace
-
 void register_badblocks(CLI::App &app, Global &global) {
   auto *cmd = app.add_subcommand(
       "badblocks", "list the known bad blocks (nd region badblocks) of dax devices as device offsets");
@@ -31,13 +21,13 @@ void register_badblocks(CLI::App &app, Global &global) {
   cmd->callback([&global, device, json] {
     const auto root = sysfs_root(global);
     std::vector<std::string> names;
-    if (device->empty()) names = all_dax_devices(root);
-    else names.push_back(safety::dax_device_name(root, *device));
+    if (device->empty()) names = api::dax_names(root);
+    else names.push_back(api::dax_name_of(root, *device));
     // Read everything first: a malformed file fails the command before anything is printed.
     std::vector<safety::KnownBadBlocks> all;
     for (const auto &n : names) {
       try {
-        all.push_back(safety::known_bad_blocks(root, n));
+        all.push_back(api::bad_blocks_of(root, n));
       } catch (const Error &e) {
         // The physical addresses (region and dax resource) are readable by root only.
         if (e.code() != -EACCES && e.code() != -EPERM) throw;

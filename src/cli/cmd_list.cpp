@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "api/machine.hpp"
 #include "cli/commands.hpp"
 #include "tiermem/topology.hpp"
-#include "topology/emulate.hpp"
 
 namespace tiermem::cli {
 
@@ -91,8 +91,7 @@ void register_list(CLI::App &app, Global &global) {
   cmd->add_flag("--json", *json, "print the JSON document (stable keys) instead of a table");
   cmd->callback([&global, json] {
     DiscoverOptions o{global.fsroot, global.hwloc_xml};
-    Topology topo = Topology::discover(o);
-    topology::apply_emulate_env(topo);  // TIERMEM_EMULATE tiers, as the heap sees them
+    Topology topo = api::discover_machine(o);  // with the TIERMEM_EMULATE tiers, as the heap sees them
     if (*json) std::printf("%s\n", topo.to_json(2).c_str());
     else print_table(topo);
   });

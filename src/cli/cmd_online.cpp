@@ -66,13 +66,12 @@ std::uint64_t memory_block_size(const platform::SysfsRoot &root) {
 
 void write_attr(const platform::SysfsRoot &root, const std::string &rel, const std::string &value) {
   const std::string p = root.path(rel);
-  int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC);
+  platform::UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CLOEXEC));
   int err = 0;
-  if (fd < 0) {
+  if (!fd) {
     err = errno;
-  } else {
-    if (::write(fd, value.data(), value.size()) != static_cast<ssize_t>(value.size())) err = errno;
-    ::close(fd);
+  } else if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    err = errno;
   }
   if (err != 0)
     throw Error(-err, "tiermem: writing '" + value + "' to " + p + " failed: " + std::strerror(err));
@@ -142,7 +141,7 @@ void register_online(CLI::App &app, Global &global) {
     bad.insert(bad.end(), rep.known.ranges.begin(), rep.known.ranges.end());
     bad = safety::merge_ranges(std::move(bad));
 
-    const auto extents = safety::dax_extents(root, d.name);
+    const auto extents = api::extents_of(root, d.name);
     const std::uint64_t bs = memory_block_size(root);
     const auto blocks = device_blocks(extents, bad, bs);
 

@@ -22,6 +22,7 @@
 #include "api/policy_check.hpp"
 #include "cli/commands.hpp"
 #include "cli/machine.hpp"
+#include "platform/text.hpp"
 #include "tiermem/tiermem.h"
 #include "tiermem/topology.hpp"
 #include "topology/env.hpp"
@@ -76,18 +77,8 @@ struct Flag {
 };
 
 std::vector<std::string> split(const std::string &s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
+  auto pieces = platform::split(s, sep);
+  return {pieces.begin(), pieces.end()};
 }
 
 std::string join(const std::vector<std::string> &v, const char *sep) {

@@ -13,7 +13,6 @@
 #include <linux/ndctl.h>  // ND_CMD_* (ndctl/ndctl.h needs headers Debian does not ship)
 
 #include "cli/dax_admin.hpp"
-#include "safety/scrub.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::cli {
@@ -134,17 +133,16 @@ std::uint64_t clear_physical(ndctl_ctx *ctx, std::uint64_t addr, std::uint64_t l
 ScrubReport scrub_device(const platform::SysfsRoot &root, const DaxInfo &d, int fd,
                          bool progress_bar) {
   ScrubReport rep;
-  rep.known = safety::known_bad_blocks(root, d.name);
+  rep.known = api::bad_blocks_of(root, d.name);
   const std::uint64_t align = d.align == 0 ? (2ULL << 20) : d.align;
   // Before the mapping: a Ctrl-C while MAP_POPULATE runs still ends in a (partial) report.
   StopSignals signals;
-  safety::DevdaxScrubber scrubber(fd, d.path, d.size / align * align);
   ProgressBar bar(progress_bar);
   safety::ScrubOptions o;
   o.stop = &g_stop;
   o.skip = rep.known.ranges;
   o.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
-  rep.result = scrubber.run(o);
+  rep.result = api::scrub_devdax(fd, d.path, d.size / align * align, o);
   bar.finish();
   rep.interrupted = !rep.result.complete;
   return rep;
@@ -212,7 +210,7 @@ void register_scrub(CLI::App &app, Global &global) {
           NdctlCtx ctx;
           if (int rc = ndctl_new(&ctx.ctx); rc < 0)
             throw Error(rc, std::string("libndctl cannot start: ") + std::strerror(-rc));
-          const auto extents = safety::dax_extents(root, d.name);
+          const auto extents = api::extents_of(root, d.name);
           for (const auto &r : all)
             for (const auto &x : extents) {
               const std::uint64_t a = std::max(r.offset, x.offset);

@@ -1,7 +1,5 @@
 #include "cli/dax_admin.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,28 +7,15 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "backend/backend.hpp"
 #include "tiermem/error.hpp"
-#include "topology/env.hpp"
 
 namespace tiermem::cli {
 
-platform::SysfsRoot sysfs_root(const Global &global) {
-  if (!global.fsroot.empty()) return platform::SysfsRoot(global.fsroot);
-  return platform::SysfsRoot(topology::env::fsroot().value_or("/"));
-}
+platform::SysfsRoot sysfs_root(const Global &global) { return api::sysfs_root(global.fsroot); }
 
 DaxInfo dax_info(const platform::SysfsRoot &root, const std::string &arg) {
-  DaxInfo d;
-  d.name = safety::dax_device_name(root, arg);
-  d.path = "/dev/" + d.name;
-  std::string dir = "sys/bus/dax/devices/" + d.name;
-  if (!root.is_dir(dir)) dir = "sys/class/dax/" + d.name;
-  d.driver = root.link_basename(dir + "/driver");
-  d.size = root.read_u64(dir + "/size");
-  d.align = root.read_u64_optional(dir + "/align").value_or(0);
-  d.target_node = static_cast<int>(root.read_i64_optional(dir + "/target_node").value_or(-1));
-  return d;
+  const DaxDevice x = api::dax_device(root, arg);
+  return {x.name, x.path, x.driver, x.size, x.align, x.target_node.value_or(-1)};
 }
 
 void require_devdax(const DaxInfo &d, const std::string &doing) {
@@ -50,36 +35,6 @@ void require_root(const std::string &doing, const std::string &device) {
   if (::geteuid() == 0) return;
   throw Error(-EPERM, "tiermem: " + doing + " " + device +
                           " needs root (it reconfigures the kernel's memory); run it with sudo");
-}
-
-LockedDevice::LockedDevice(const DaxInfo &d) {
-  fd_ = ::open(d.path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd_ < 0) {
-    int err = errno;
-    throw Error(-err, "tiermem: cannot open " + d.path + ": " + std::strerror(err) +
-                          (err == EACCES || err == EPERM ? "; run as root or join the device's group"
-                           : err == ENOENT ? "; the device node is missing, check `daxctl list`"
-                                           : ""));
-  }
-  struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISCHR(st.st_mode)) {
-    close();
-    throw Error(-ENODEV, "tiermem: " + d.path + " is not a character device; is " + d.name +
-                             " in devdax mode?");
-  }
-  try {
-    backend::lock_exclusive(fd_, d.path);
-  } catch (...) {
-    close();
-    throw;
-  }
-}
-
-LockedDevice::~LockedDevice() { close(); }
-
-void LockedDevice::close() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
 }
 
 std::string bytes_text(std::uint64_t n) {

@@ -8,17 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/admin.hpp"
 #include "cli/commands.hpp"
-#include "platform/sysfs.hpp"
-#include "safety/badblocks.hpp"
-#include "safety/scrub.hpp"
 
 namespace tiermem::cli {
 
 /** --fsroot, else TIERMEM_FSROOT, else "/". */
 platform::SysfsRoot sysfs_root(const Global &global);
 
-/** A dax device as sysfs shows it. */
+/** A dax device as the commands print it (from topology's DaxDevice). */
 struct DaxInfo {
   std::string name;    ///< "dax0.0"
   std::string path;    ///< "/dev/dax0.0"
@@ -41,19 +39,10 @@ void require_devdax(const DaxInfo &d, const std::string &doing);
 void require_root(const std::string &doing, const std::string &device);
 
 /** An open, exclusively locked device-dax character device (closed at scope exit). */
-class LockedDevice {
+class LockedDevice : public api::LockedDevice {
  public:
   /** Throws tiermem::Error: not a character device, no permission, busy (with the pid). */
-  explicit LockedDevice(const DaxInfo &d);
-  ~LockedDevice();
-  LockedDevice(const LockedDevice &) = delete;
-  LockedDevice &operator=(const LockedDevice &) = delete;
-  int fd() const noexcept { return fd_; }
-  /** Closes the descriptor early (the lock goes with it). */
-  void close() noexcept;
-
- private:
-  int fd_ = -1;
+  explicit LockedDevice(const DaxInfo &d) : api::LockedDevice(d.path, d.name) {}
 };
 
 /** A scrub of one device: what was read, and the known bad blocks it skipped. */

@@ -27,21 +27,21 @@ void set_purge_observer(PurgeObserver fn) noexcept {
 ExtentMap::ExtentMap(std::byte *base, std::size_t span, backend::extent_hooks_t *inner)
     : base_(reinterpret_cast<std::uintptr_t>(base)), pages_(span >> kPageShift) {
   std::size_t words = (pages_ + kWordBits - 1) / kWordBits;
-  bits_bytes_ = words * sizeof(std::uint64_t);
-  void *p = ::mmap(nullptr, bits_bytes_, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
+  const std::size_t bytes = words * sizeof(std::uint64_t);
+  bits_map_ = platform::Mapping::map(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  if (!bits_map_) {
     int err = errno;
-    throw Error(-err, "tiermem: cannot map the heap's extent map (" + std::to_string(bits_bytes_) +
+    throw Error(-err, "tiermem: cannot map the heap's extent map (" + std::to_string(bytes) +
                           " bytes): " + std::strerror(err) + "; check `ulimit -v`");
   }
-  bits_ = static_cast<std::atomic<std::uint64_t> *>(p);  // zero pages: zero-initialised atomics
+  // Zero pages: zero-initialised atomics.
+  bits_ = static_cast<std::atomic<std::uint64_t> *>(bits_map_.addr());
   wrap_.hooks = {alloc, dalloc, destroy, commit, decommit, purge_lazy, purge_forced, split, merge};
   wrap_.inner = inner;
   wrap_.self = this;
 }
 
-ExtentMap::~ExtentMap() { ::munmap(bits_, bits_bytes_); }
 
 void ExtentMap::mark(std::uintptr_t addr, bool on) noexcept {
   std::size_t page = (addr - base_) >> kPageShift;

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "backend/hooks.hpp"
+#include "platform/raii.hpp"
 
 namespace tiermem::heap {
 
@@ -23,7 +24,6 @@ class ExtentMap {
  public:
   /** Covers [base, base + span); reserves one bit per page (MAP_NORESERVE). Throws Error. */
   ExtentMap(std::byte *base, std::size_t span, backend::extent_hooks_t *inner);
-  ~ExtentMap();
   ExtentMap(const ExtentMap &) = delete;
   ExtentMap &operator=(const ExtentMap &) = delete;
 
@@ -71,8 +71,8 @@ class ExtentMap {
 
   std::uintptr_t base_;
   std::size_t pages_;
-  std::atomic<std::uint64_t> *bits_ = nullptr;
-  std::size_t bits_bytes_ = 0;
+  platform::Mapping bits_map_;                  // the bits' pages (zero: no extent yet)
+  std::atomic<std::uint64_t> *bits_ = nullptr;  // into bits_map_
   std::atomic<std::uintptr_t> top_{0};  // end of the highest extent handed out
   Wrap wrap_;
 };

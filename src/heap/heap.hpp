@@ -1,5 +1,6 @@
 // The tiered heap: one jemalloc arena per tier, its pages from the tier's backend, in the
-// tier's address-space slot. Tiers are created on first use (tm_tier_find) and live until
+// tier's slot. The heap serves what the api layer hands it (a resolved topology::TierTarget);
+// it never discovers the machine. Tiers are opened on first use (registry.cpp) and live until
 // the process exits. The inline functions below are the hot path: a thread-local array gives
 // the jemalloc flags (arena + this thread's tcache for the tier), then one jemalloc call,
 // whose bytes a thread-local count keeps for the tier's peak (see t_net).
@@ -18,7 +19,8 @@
 #include "heap/extent_map.hpp"
 #include "heap/jemalloc.hpp"
 #include "heap/slots.hpp"
-#include "tiermem/topology.hpp"
+#include "platform/raii.hpp"
+#include "topology/spec.hpp"
 
 /** A tier as the heap serves it (the C ABI's opaque `tm_tier`). Immortal once created. */
 struct tm_tier {
@@ -31,6 +33,11 @@ struct tm_tier {
    * Next to the fields the hot path reads already.
    */
   std::atomic<bool> counted{false};
+  /**
+   * Set when a memory error was reported in the tier's slot, never cleared: from then on the
+   * tier's allocations and frees check for poison (api/heap_poison.hpp); other tiers do not.
+   */
+  std::atomic<bool> poisoned{false};
   std::atomic<std::size_t> live{0};  ///< usable bytes of live blocks, while counted
   std::string name;        ///< canonical spec: "node:0", "rank:0", "dax:dax0.0", "emulated:slow"
   std::string kind;        ///< the topology tier's kind, or "emulated"
@@ -53,8 +60,7 @@ struct tm_tier {
   /** Bytes of poisoned pages replaced by fresh zeroed ones (repair mode, node tiers). */
   std::atomic<std::uint64_t> repaired_bytes{0};
   /** Node tiers: the mbind mask a replaced page gets (async-signal-safe to use). */
-  static constexpr unsigned kMaskWords = 16;
-  unsigned long node_mask[kMaskWords] = {};
+  tiermem::platform::NodeMask node_mask;
   bool repairable = false;
 };
 
@@ -143,11 +149,25 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
   return extra_flags;
 }
 
-/** Cold path of allocate(): `p` came from outside the tier's slot (or is null). */
-void *allocate_unbound(tm_tier *tier, void *p, std::size_t n) noexcept;
+/**
+ * Cold path of allocate(): the thread lost its arena binding (jemalloc served the plain call
+ * from another arena, `p`, or failed); `p` goes back and the request is served explicitly.
+ */
+void *allocate_rebinding(tm_tier *tier, void *p, std::size_t n) noexcept;
 
-/** True once any tier has a limit: frees must then find their tier to count them (limit.cpp). */
-extern std::atomic<bool> g_any_limit;
+/**
+ * One bit per slot whose frees must find their tier: it has a limit (limit.cpp counts the
+ * bytes) or may hold poison (the api checks each block). Frees on other slots skip both.
+ */
+extern std::atomic<std::uint64_t> g_careful_slots;
+inline bool careful(unsigned slot) noexcept {
+  return (g_careful_slots.load(std::memory_order_relaxed) >> slot) & 1;
+}
+/** Marks `tier` as holding poison (see tm_tier::poisoned). Async-signal-safe. */
+inline void mark_poisoned(tm_tier *tier) noexcept {
+  tier->poisoned.store(true, std::memory_order_relaxed);
+  g_careful_slots.fetch_or(std::uint64_t{1} << tier->slot, std::memory_order_relaxed);
+}
 /** allocate(), reallocate() and release() of a tier with a limit (limit.cpp). */
 void *allocate_counted(tm_tier *tier, std::size_t n, int extra_flags) noexcept;
 void *reallocate_counted(tm_tier *tier, void *p, std::size_t n) noexcept;
@@ -178,7 +198,7 @@ void set_limit(tm_tier *tier, std::size_t bytes);
       note_allocated(s, *total - before);
       return p;
     }
-    return allocate_unbound(tier, p, n);
+    return allocate_rebinding(tier, p, n);
   }
   // The flags first: a thread's first call on the tier binds it to jemalloc's totals.
   int flags = thread_flags(tier) | block_flags(n, extra_flags);
@@ -232,20 +252,21 @@ inline std::size_t usable_size(const void *p) noexcept { return tmje_sallocx(p, 
 using BadRangeSource = std::vector<platform::ByteRange> (*)(const std::string &dax_path);
 void set_bad_range_source(BadRangeSource source) noexcept;
 
-/** Finds or creates the tier for a spec ("rank:0", ...). Throws tiermem::Error. */
-tm_tier *find(std::string_view spec);
 /**
- * What `spec` names, without opening it: its NUMA nodes when the kernel serves it (a node
- * tier, or a dax device in system-ram mode), empty for devdax and emulated tiers.
- * Throws tiermem::Error as find() does.
+ * Opens the heap once: fork handlers, jemalloc and the slots, sized for the largest tier the
+ * machine has (bytes). Later calls do nothing. Throws tiermem::Error when the address space
+ * cannot be reserved.
  */
-std::vector<unsigned> kernel_nodes(std::string_view spec);
+void open(std::uint64_t largest_tier);
+/**
+ * The tier serving `target` (two targets with one key are one tier), opened on first use.
+ * The heap must be open. Throws tiermem::Error.
+ */
+tm_tier *open_tier(const topology::TierTarget &target);
 /** How long freed pages of tiers opened later stay resident (ms; 0 at once, -1 never). */
 void set_default_decay_ms(long ms);
-/** The tiers created so far, in slot order. */
+/** The tiers opened so far, in slot order. */
 std::vector<tm_tier *> active_tiers();
-/** The topology the heap resolves specs against (discovered + TIERMEM_EMULATE). */
-const Topology &topology();
 
 struct Stats {
   std::uint64_t capacity = 0, limit = UINT64_MAX, mapped = 0, allocated = 0, peak = 0;
@@ -257,7 +278,6 @@ Stats stats(tm_tier *tier);
 inline void count_failure(tm_tier *tier) noexcept {
   tier->failures.fetch_add(1, std::memory_order_relaxed);
 }
-/** The one-line message for a failed `n`-byte request on `tier` (why, and what to do). */
 /**
  * Writes the one-line message for a failed `n`-byte request on `tier` (why, and what to do)
  * into `out` (truncated to `cap`). Allocates nothing: the failure path must not ask the
@@ -269,8 +289,5 @@ void failure_message(tm_tier *tier, std::size_t n, char *out, std::size_t cap) n
 /** Counts and reports (stderr, first few) a pointer tiermem never gave out. */
 void report_foreign(const void *p, const char *call) noexcept;
 std::uint64_t foreign_count() noexcept;
-
-/** Whole-heap statistics as JSON (per tier, plus foreign frees). */
-std::string stats_json();
 
 }  // namespace tiermem::heap

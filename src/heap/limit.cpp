@@ -11,7 +11,7 @@
 
 namespace tiermem::heap {
 
-std::atomic<bool> g_any_limit{false};
+std::atomic<std::uint64_t> g_careful_slots{0};
 
 namespace {
 
@@ -74,7 +74,7 @@ void set_limit(tm_tier *tier, std::size_t bytes) {
     // Counting starts from what jemalloc reports live now (blocks cached by threads
     // included, so an estimate on the safe side). Set before the read, so a block
     // allocated meanwhile is counted at most twice, never missed.
-    g_any_limit.store(true, std::memory_order_release);
+    g_careful_slots.fetch_or(std::uint64_t{1} << tier->slot, std::memory_order_release);
     tier->live.fetch_add(stats(tier).allocated, std::memory_order_relaxed);
   }
   tier->backend->set_limit(bytes);

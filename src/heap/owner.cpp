@@ -1,10 +1,8 @@
 // Everything here runs inside the SIGBUS handler: system calls and atomic loads only (no
-// jemalloc call, lock or allocation). quarantine() is in heap.cpp: it calls jemalloc.
+// jemalloc call, lock or allocation). quarantine() is in stats.cpp: it calls jemalloc.
 #include "heap/owner.hpp"
 
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cerrno>
 
@@ -17,8 +15,7 @@ constexpr int kMpolBind = 2;  // <numaif.h> MPOL_BIND
 
 namespace tiermem::heap {
 
-
-bool block_at(const void *addr, Block *out) noexcept {
+bool extent_at(const void *addr, Extent *out) noexcept {
   tm_tier *t = slot_owner(addr);
   if (t == nullptr || !t->extents) return false;
   std::uintptr_t start = 0, end = 0;
@@ -31,11 +28,13 @@ bool block_at(const void *addr, Block *out) noexcept {
 
 int repair_pages(tm_tier *tier, std::uintptr_t start, std::size_t len) noexcept {
   if (!tier->repairable) return -EOPNOTSUPP;
-  void *p = ::mmap(reinterpret_cast<void *>(start), len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  if (p == MAP_FAILED) return -errno;
-  unsigned long maxnode = tm_tier::kMaskWords * 8 * sizeof(unsigned long);
-  if (platform::mbind(reinterpret_cast<void *>(start), len, kMpolBind, tier->node_mask, maxnode, 0) != 0) {
+  platform::Mapping fresh =
+      platform::Mapping::map(reinterpret_cast<void *>(start), len, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED);
+  if (!fresh) return -errno;
+  // The pages belong to the tier's slot from now on, bound or not: never unmapped here.
+  fresh.release();
+  if (platform::mbind(reinterpret_cast<void *>(start), len, kMpolBind, tier->node_mask) != 0) {
     return -errno;
   }
   tier->repaired_bytes.fetch_add(len, std::memory_order_relaxed);

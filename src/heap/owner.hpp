@@ -1,4 +1,4 @@
-// The heap's side of memory-error handling: which block owns a poisoned address (from a
+// The heap's side of memory-error handling: which extent holds a poisoned address (from a
 // signal handler), keeping poisoned blocks away from jemalloc for good (quarantine), and
 // replacing a lost page of a node tier with a fresh zeroed one (repair).
 #pragma once
@@ -14,14 +14,14 @@ namespace tiermem::heap {
  * counts the block's pages, including jemalloc's trailing pad page) or a slab holding small
  * blocks of one size class (all of them share its pages).
  */
-struct Block {
+struct Extent {
   void *start = nullptr;
   std::size_t size = 0;
   tm_tier *tier = nullptr;
 };
 
 /** The extent holding `addr`; false when `addr` is not in memory a tier handed out. Async-signal-safe. */
-bool block_at(const void *addr, Block *out) noexcept;
+bool extent_at(const void *addr, Extent *out) noexcept;
 
 /**
  * Keeps block `p` of `tier` allocated for good instead of freeing it, and counts it in the

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "platform/raii.hpp"
 #include "tiermem/error.hpp"
-#include "topology/emulate.hpp"
 
 namespace tiermem::heap {
 
@@ -15,9 +15,7 @@ SlotTable g_slots;
 
 void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift,
                 unsigned &min_shift) noexcept {
-  constexpr unsigned kMaxShift = 42;
-  // TIERMEM_EMULATE's cap is stated to users as the largest tier the heap can hold.
-  static_assert(std::uint64_t{1} << kMaxShift == topology::kMaxEmulatedBytes);
+  constexpr unsigned kMaxShift = kMaxSlotShift;
   min_shift = 30;  // 1 GiB
   while (min_shift < kMaxShift && (std::uint64_t{1} << min_shift) < largest_tier) ++min_shift;
   shift = min_shift > 36 ? min_shift : 36;  // 64 GiB
@@ -30,9 +28,9 @@ void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift,
 
 namespace {
 
-void *try_reserve(std::size_t bytes) {
-  void *p = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
+platform::Mapping try_reserve(std::size_t bytes) {
+  return platform::Mapping::map(nullptr, bytes, PROT_NONE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 }
 
 }  // namespace
@@ -46,11 +44,11 @@ void reserve_slots(unsigned count, unsigned shift, unsigned min_shift) {
   // long before a tier outgrows a slot that fits the largest tier (under ThreadSanitizer, 8
   // slots of 64 GiB were all that was left of 64, and the heap tests open more tiers).
   const unsigned want_count = count, want_shift = shift;
-  void *p = nullptr;
+  platform::Mapping reserved;
   for (;;) {
     std::size_t slot = std::size_t{1} << shift;
-    p = try_reserve(slot * count + slot);
-    if (p != nullptr) break;
+    reserved = try_reserve(slot * count + slot);
+    if (reserved) break;
     if (shift > min_shift) {
       --shift;
     } else if (count > 4) {
@@ -68,11 +66,13 @@ void reserve_slots(unsigned count, unsigned shift, unsigned min_shift) {
   }
   std::size_t slot = std::size_t{1} << shift;
   std::size_t span = slot * count;
+  // Kept for the life of the process (tiers are immortal); only the trim is unmapped.
+  void *p = reserved.release().first;
   auto raw = reinterpret_cast<std::uintptr_t>(p);
   std::uintptr_t base = (raw + slot - 1) & ~(static_cast<std::uintptr_t>(slot) - 1);
-  if (base > raw) ::munmap(p, base - raw);
+  if (base > raw) platform::Mapping(p, base - raw).reset();
   std::uintptr_t tail = raw + span + slot - (base + span);
-  if (tail > 0) ::munmap(reinterpret_cast<void *>(base + span), tail);
+  if (tail > 0) platform::Mapping(reinterpret_cast<void *>(base + span), tail).reset();
   g_slots.shift.store(shift, std::memory_order_relaxed);
   g_slots.base.store(base, std::memory_order_relaxed);
   g_slots.span.store(span, std::memory_order_release);

@@ -12,6 +12,8 @@ struct tm_tier;
 namespace tiermem::heap {
 
 inline constexpr unsigned kMaxSlots = 64;
+/** The largest slot, 4 TiB: the largest tier the heap holds (TIERMEM_EMULATE's cap). */
+inline constexpr unsigned kMaxSlotShift = 42;
 
 /** Published once by reserve(); read on every tm_free / tm_tier_of. */
 struct SlotTable {

@@ -36,18 +36,12 @@ endfunction()
 cmake_language(DEFER CALL _tiermem_attach_jemalloc ${_tmje_dir}/tmje.o)
 list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/libm_lazy.cpp)
 list(APPEND TIERMEM_PRIVATE_LIBS ${CMAKE_DL_LIBS})
-# TIERMEM_EMULATE parsing lives in the topology layer and is appended to its list; guard in
-# case that list is being rewritten concurrently.
-if(NOT "${CMAKE_CURRENT_LIST_DIR}/../topology/emulate.cpp" IN_LIST TIERMEM_SOURCES)
-  get_filename_component(_tm_emulate ${CMAKE_CURRENT_LIST_DIR}/../topology/emulate.cpp ABSOLUTE)
-  if(NOT _tm_emulate IN_LIST TIERMEM_SOURCES)
-    list(APPEND TIERMEM_SOURCES ${_tm_emulate})
-  endif()
-endif()
 list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/tcache.cpp
   ${CMAKE_CURRENT_LIST_DIR}/slots.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/heap.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/registry.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/arena.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/stats.cpp
   ${CMAKE_CURRENT_LIST_DIR}/fork.cpp
   ${CMAKE_CURRENT_LIST_DIR}/limit.cpp
   ${CMAKE_CURRENT_LIST_DIR}/peak.cpp

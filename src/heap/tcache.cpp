@@ -66,7 +66,7 @@ int thread_flags_slow(tm_tier *tier) noexcept {
   return f;
 }
 
-void *allocate_unbound(tm_tier *tier, void *p, std::size_t n) noexcept {
+void *allocate_rebinding(tm_tier *tier, void *p, std::size_t n) noexcept {
   // jemalloc served the plain call from memory outside the tier (the thread lost its arena
   // binding): give that block back without caching it, empty the automatic tcache (it may
   // have been refilled from the other arena and would hand those regions to this tier too),

@@ -1,5 +1,7 @@
 #include "platform/process.hpp"
 
+#include "platform/raii.hpp"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -17,11 +19,7 @@ std::string command_name() {
   // result. The kernel caps comm at 16 bytes, newline included.
   char buf[64];
   ssize_t n = -1;
-  int fd = ::open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-  }
+  if (UniqueFd fd(::open("/proc/self/comm", O_RDONLY | O_CLOEXEC)); fd) n = ::read(fd.get(), buf, sizeof buf);
   if (n <= 0) return program_invocation_short_name;
   std::string name(buf, static_cast<std::size_t>(n));
   if (name.back() == '\n') name.pop_back();

@@ -1,5 +1,8 @@
 #include "platform/text.hpp"
 
+#include "platform/raii.hpp"
+#include "tiermem/error.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,25 +13,23 @@
 namespace tiermem::platform {
 
 std::optional<std::string> read_file(const std::string &path, int &err) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     err = errno;
     return std::nullopt;
   }
   std::string out;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       err = errno;
-      ::close(fd);
       return std::nullopt;
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(fd);
   err = 0;
   return out;
 }
@@ -80,6 +81,49 @@ std::string size_text(std::uint64_t bytes) {
   }
   if (bytes == 1) return "1 byte";
   return std::to_string(bytes >> (10 * u)) + " " + units[u];
+}
+
+std::optional<std::uint64_t> try_parse_size(std::string_view text, const char *&why) {
+  auto bad = [&](const char *reason) {
+    why = reason;
+    return std::nullopt;
+  };
+  std::size_t i = 0;
+  std::uint64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    std::uint64_t d = static_cast<std::uint64_t>(text[i] - '0');
+    if (n > (UINT64_MAX - d) / 10) return bad("too large");
+    n = n * 10 + d;
+    ++i;
+  }
+  if (i == 0) return bad("no digits");
+  std::string suffix;
+  for (; i < text.size(); ++i) suffix += static_cast<char>(text[i] | 0x20);  // lower case
+  unsigned shift = 0;
+  if (!suffix.empty()) {
+    switch (suffix[0]) {
+      case 'k': shift = 10; break;
+      case 'm': shift = 20; break;
+      case 'g': shift = 30; break;
+      case 't': shift = 40; break;
+      case 'b': shift = 0; break;
+      default: return bad("unknown unit");
+    }
+    std::string rest = suffix.substr(1);
+    if (suffix[0] == 'b' ? !rest.empty() : !(rest.empty() || rest == "b" || rest == "ib")) {
+      return bad("unknown unit");
+    }
+  }
+  if (shift != 0 && n > (UINT64_MAX >> shift)) return bad("too large");
+  return n << shift;
+}
+
+
+std::uint64_t parse_size(std::string_view text, std::string_view what) {
+  const char *why = "";
+  if (auto n = try_parse_size(text, why)) return *n;
+  throw Error(-EINVAL, "tiermem: " + std::string(what) + ": '" + std::string(text) +
+                           "' is not a size (" + why + "); use e.g. 4096, 64K, 512M, 1G");
 }
 
 }  // namespace tiermem::platform

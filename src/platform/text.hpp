@@ -24,4 +24,13 @@ std::vector<std::string_view> words(std::string_view s);
  */
 std::string size_text(std::uint64_t bytes);
 
+/**
+ * A size as a user types it: digits and an optional binary unit in any case (K, KB, KiB, M,
+ * G, T; B for bytes), "1G" -> 1073741824. nullopt with `why` saying what is wrong.
+ */
+std::optional<std::uint64_t> try_parse_size(std::string_view text, const char *&why);
+
+/** try_parse_size(), throwing tiermem::Error (-EINVAL) naming `what` and the text. */
+std::uint64_t parse_size(std::string_view text, std::string_view what);
+
 }  // namespace tiermem::platform

@@ -4,15 +4,20 @@
 #include <cctype>
 
 #include "tiermem/error.hpp"
-#include "topology/emulate.hpp"
+#include "platform/text.hpp"
+#include "topology/spec.hpp"
 
 namespace tiermem::policy {
 namespace {
 
-const char kGrammar[] =
-    "policies: TIER, bind(TIER), preferred(TIER, ...), interleave(TIER, ...), "
-    "weighted(TIER=W, ...), threshold(SIZE, POLICY, POLICY); TIER: rank:N, kind:KIND, node:N, "
-    "dax:daxX.Y or emulated:NAME, optionally <=SIZE";
+// The policy grammar for messages; the tier specs' part is topology's (kSpecGrammar).
+const std::string &grammar() {
+  static const std::string text =
+      std::string("policies: TIER, bind(TIER), preferred(TIER, ...), interleave(TIER, ...), "
+                  "weighted(TIER=W, ...), threshold(SIZE, POLICY, POLICY); TIER: ") +
+      topology::kSpecGrammar + ", optionally <=SIZE";
+  return text;
+}
 
 class Parser {
  public:
@@ -28,7 +33,7 @@ class Parser {
  private:
   [[noreturn]] void fail(const std::string &why) const {
     throw Error(-EINVAL, "tiermem: policy '" + std::string(text_) + "': " + why + " at column " +
-                             std::to_string(pos_ + 1) + "; " + kGrammar);
+                             std::to_string(pos_ + 1) + "; " + grammar());
   }
   void skip_ws() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
@@ -64,7 +69,7 @@ class Parser {
     std::string_view w = word();
     if (w.empty()) fail(std::string("expected ") + what);
     try {
-      return topology::parse_size(w, "policy size");
+      return platform::parse_size(w, "policy size");
     } catch (const Error &) {
       pos_ = at;
       fail("'" + std::string(w) + "' is not a size (use e.g. 4096, 64K, 2G)");
@@ -75,11 +80,7 @@ class Parser {
     std::size_t at = pos_;
     std::string_view spec = word();
     if (spec.empty()) fail("expected a tier");
-    std::size_t colon = spec.find(':');
-    std::string key(spec.substr(0, colon == spec.npos ? spec.size() : colon));
-    for (char &c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (colon == spec.npos || colon + 1 == spec.size() ||
-        !(key == "rank" || key == "kind" || key == "node" || key == "dax" || key == "emulated")) {
+    if (!topology::well_formed_spec(spec)) {
       pos_ = at;
       skip_ws();
       fail("'" + std::string(spec) + "' is not a tier");
@@ -182,24 +183,101 @@ std::string to_string(const Policy &p) {
   return s + ")";
 }
 
+namespace {
+
+constexpr std::size_t kMaxTiers = 16;  // the parser's limit per policy
+
+// A thread's counters for one selector: interleave's next tier, weighted's bytes per tier.
+struct ThreadState {
+  std::uint64_t generation = 0;  // the owning selector's; 0 for none
+  std::uint64_t next = 0;
+  std::uint64_t bytes[kMaxTiers] = {};
+};
+// initial-exec: no __tls_get_addr call on the allocation path (see heap/heap.hpp, t_flags).
+constinit thread_local ThreadState t_states[Selector::kThreadStates]
+    [[gnu::tls_model("initial-exec")]] = {};
+std::atomic<std::uint32_t> g_claimed{0};       // one bit per t_states index in use
+std::atomic<std::uint64_t> g_generations{0};
+
+// The tier furthest behind its share of bytes: smallest bytes_i / w_i, compared as products.
+template <class Bytes>
+std::size_t furthest_behind(const std::vector<std::uint64_t> &weights, Bytes &&bytes) noexcept {
+  std::size_t first = 0;
+  for (std::size_t i = 1; i < weights.size(); ++i) {
+    unsigned __int128 a = static_cast<unsigned __int128>(bytes(i)) * weights[first];
+    unsigned __int128 b = static_cast<unsigned __int128>(bytes(first)) * weights[i];
+    if (a < b) first = i;
+  }
+  return first;
+}
+
+}  // namespace
+
+void Selector::claim_thread_state() noexcept {
+  std::uint32_t cur = g_claimed.load(std::memory_order_relaxed);
+  while (handles_.size() <= kMaxTiers) {
+    std::uint32_t free_bits = ~cur & ((std::uint32_t{1} << kThreadStates) - 1);
+    if (free_bits == 0) break;
+    unsigned i = static_cast<unsigned>(__builtin_ctz(free_bits));
+    if (g_claimed.compare_exchange_weak(cur, cur | (std::uint32_t{1} << i),
+                                        std::memory_order_relaxed)) {
+      state_ = i;
+      // A thread's state left by a former owner of index i carries another generation.
+      generation_ = g_generations.fetch_add(1, std::memory_order_relaxed) + 1;
+      return;
+    }
+  }
+  bytes_ = std::make_unique<std::atomic<std::uint64_t>[]>(handles_.size());
+}
+
+Selector::~Selector() {
+  if (state_ < kThreadStates) {
+    g_claimed.fetch_and(~(std::uint32_t{1} << state_), std::memory_order_relaxed);
+  }
+}
+
+// Without per-thread state: the counters every thread shares.
+std::size_t Selector::first_shared(std::size_t n) noexcept {
+  if (kind_ == Policy::Kind::interleave) {
+    return next_.fetch_add(1, std::memory_order_relaxed) % handles_.size();
+  }
+  std::size_t first = furthest_behind(
+      weights_, [&](std::size_t i) { return bytes_[i].load(std::memory_order_relaxed); });
+  bytes_[first].fetch_add(n, std::memory_order_relaxed);
+  return first;
+}
+
 std::size_t Selector::candidates(std::size_t n, void **out, std::size_t max) noexcept {
   if (kind_ == Policy::Kind::threshold) {
     return (n < threshold_ ? small_ : large_)->candidates(n, out, max);
   }
-  std::size_t k = handles_.size() < max ? handles_.size() : max;
+  const std::size_t size = handles_.size();
+  std::size_t k = size < max ? size : max;
   std::size_t first = 0;
-  if (kind_ == Policy::Kind::interleave) {
-    first = next_.fetch_add(1, std::memory_order_relaxed) % handles_.size();
-  } else if (kind_ == Policy::Kind::weighted) {
-    // The tier furthest behind its share of bytes: smallest bytes_i / w_i.
-    for (std::size_t i = 1; i < handles_.size(); ++i) {
-      unsigned __int128 a = static_cast<unsigned __int128>(bytes_[i].load(std::memory_order_relaxed)) * weights_[first];
-      unsigned __int128 b = static_cast<unsigned __int128>(bytes_[first].load(std::memory_order_relaxed)) * weights_[i];
-      if (a < b) first = i;
+  if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) {
+    if (__builtin_expect(state_ < kThreadStates, 1)) {
+      ThreadState &s = t_states[state_];
+      if (__builtin_expect(s.generation != generation_, 0)) {
+        s = ThreadState{};
+        s.generation = generation_;
+      }
+      if (kind_ == Policy::Kind::interleave) {
+        first = s.next;
+        if (++s.next == size) s.next = 0;
+      } else {
+        first = furthest_behind(weights_, [&](std::size_t i) { return s.bytes[i]; });
+        s.bytes[first] += n;
+      }
+    } else {
+      first = first_shared(n);
     }
-    bytes_[first].fetch_add(n, std::memory_order_relaxed);
   }
-  for (std::size_t i = 0; i < k; ++i) out[i] = handles_[(first + i) % handles_.size()];
+  // From `first` round the tiers, wrapping by a compare rather than a division.
+  std::size_t i = first;
+  for (std::size_t j = 0; j < k; ++j) {
+    out[j] = handles_[i];
+    if (++i == size) i = 0;
+  }
   return k;
 }
 

@@ -1,5 +1,5 @@
 // The policy grammar, parsed in one place for the API (tm_policy_parse), the environment
-// (TIERMEM_POLICY) and later the launcher and the preload library.
+// (TIERMEM_POLICY), the launcher and the preload library.
 //
 //   policy     := tier | bind | preferred | interleave | weighted | threshold
 //   bind       := "bind(" tier ")"                       every block on that tier, or ENOMEM
@@ -7,7 +7,7 @@
 //   interleave := "interleave(" tier {"," tier} ")"      rotate tiers block by block
 //   weighted   := "weighted(" tier "=" W {"," tier "=" W} ")"   split bytes W1:W2:...
 //   threshold  := "threshold(" SIZE "," policy "," policy ")"   n < SIZE: first, else second
-//   tier       := SPEC ["<=" SIZE]                       SPEC as tm_tier_find; <= caps the tier
+//   tier       := SPEC ["<=" SIZE]        SPEC as topology/spec.hpp (kSpecGrammar); <= caps it
 //
 // A bare tier means bind(tier). Spaces are allowed between tokens. SIZE as TIERMEM_EMULATE
 // ("64K", "2G"). W is an integer from 1 to 1000000.
@@ -45,7 +45,9 @@ std::string to_string(const Policy &p);
 
 /**
  * A parsed policy bound to tier handles: answers "which tiers, in which order" per request.
- * Lock-free; interleave and weighted keep atomic counters.
+ * Lock-free. Interleave and weighted count per thread (each thread rotates, or splits its
+ * bytes, on its own; together they split as the policy says): nothing shared is written per
+ * request. Past kThreadStates live counting selectors, the rest share atomic counters.
  */
 class Selector {
  public:
@@ -61,18 +63,35 @@ class Selector {
       handles_.push_back(resolve(t));
       weights_.push_back(t.weight);
     }
-    bytes_ = std::make_unique<std::atomic<std::uint64_t>[]>(handles_.size());
+    // One tier: every request has the same single candidate, whatever the kind.
+    if (handles_.size() == 1) only_ = handles_[0];
+    if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) claim_thread_state();
   }
+  ~Selector();
+  Selector(const Selector &) = delete;
+  Selector &operator=(const Selector &) = delete;
+
+  /** The one candidate of every request when the policy has one tier, else nullptr. */
+  void *only() const noexcept { return only_; }
 
   /** Writes the handles to try for an `n`-byte request, best first; returns how many. */
   std::size_t candidates(std::size_t n, void **out, std::size_t max) noexcept;
 
+  /** Live selectors that count per thread at once (each thread keeps state for each). */
+  static constexpr unsigned kThreadStates = 8;
+
  private:
+  void claim_thread_state() noexcept;
+  std::size_t first_shared(std::size_t n) noexcept;
+
   Policy::Kind kind_;
   std::uint64_t threshold_;
+  void *only_ = nullptr;
   std::vector<void *> handles_;
   std::vector<std::uint64_t> weights_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> bytes_;
+  unsigned state_ = kThreadStates;  ///< this selector's per-thread state, or none
+  std::uint64_t generation_ = 0;    ///< tells a thread's state of a former owner from ours
+  std::unique_ptr<std::atomic<std::uint64_t>[]> bytes_;  ///< shared counters, without state
   std::atomic<std::uint64_t> next_{0};
   std::unique_ptr<Selector> small_, large_;
 };

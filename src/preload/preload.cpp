@@ -1,6 +1,6 @@
 // libtiermem_preload.so: the malloc family of an unmodified program, served by tiermem.
 //
-// Every allocation goes where TIERMEM_POLICY says (the heap's one grammar). Pointers tiermem
+// Every allocation goes where TIERMEM_POLICY says (the policy grammar, src/policy/policy.hpp). Pointers tiermem
 // did not give out are recognised by address (tm_tier_of) and handed to their real owner:
 // the *next* malloc in the process's lookup order (glibc's, or another allocator the program
 // links, such as Debian's redis-server with libjemalloc, whose operator new bypasses malloc).
@@ -22,6 +22,7 @@
 #include <exception>
 #include <string>
 
+#include "api/heap_api.hpp"
 #include "tiermem/tiermem.h"
 #include "topology/env.hpp"
 
@@ -303,8 +304,8 @@ __attribute__((visibility("default"))) void *malloc(size_t n) {
 
 __attribute__((visibility("default"))) void free(void *p) {
   if (p == nullptr) return;
-  if (ours(p)) tm_free(p);
-  else next_free(p);
+  // One slot lookup: it frees a block of ours and says whether it was one.
+  if (!tiermem::api::free_if_ours(p)) next_free(p);
 }
 
 __attribute__((visibility("default"))) void *calloc(size_t count, size_t n) {

@@ -60,18 +60,6 @@ std::vector<BadSectors> parse_badblocks(std::string_view text, const std::string
   return out;
 }
 
-std::string dax_device_name(const platform::SysfsRoot &root, const std::string &arg) {
-  std::string name = arg;
-  if (name.rfind("/dev/", 0) == 0) name = name.substr(5);
-  bool plausible = name.rfind("dax", 0) == 0 && name.find('/') == std::string::npos;
-  if (!plausible || dax_dir(root, name).empty()) {
-    throw Error(-ENODEV, "tiermem: " + arg + " is not a dax device (no " +
-                             root.path("sys/bus/dax/devices/" + name) +
-                             "); name one from `tiermem list`, e.g. dax0.0");
-  }
-  return name;
-}
-
 std::vector<DaxExtent> dax_extents(const platform::SysfsRoot &root, const std::string &name) {
   const std::string dir = dax_dir(root, name);
   if (dir.empty())

@@ -65,10 +65,4 @@ struct KnownBadBlocks {
  */
 KnownBadBlocks known_bad_blocks(const platform::SysfsRoot &root, const std::string &name);
 
-/**
- * The dax device name for a command-line argument "dax0.0" or "/dev/dax0.0". Throws
- * tiermem::Error (-ENODEV) naming the argument when sysfs has no such dax device.
- */
-std::string dax_device_name(const platform::SysfsRoot &root, const std::string &arg);
-
 }  // namespace tiermem::safety

@@ -141,6 +141,19 @@ inline std::size_t copy_mc_with(CopyRoutine r, void *dst, const void *src, std::
 }
 
 /**
+ * The machine-check-safe copy as the C ABI's tm_copy_mc() offers it: installs the SIGBUS
+ * handler on first use, then copy_mc_with() the active routine. Returns the bytes not copied.
+ */
+std::size_t copy_mc(void *dst, const void *src, std::size_t n) noexcept;
+/** Reads [src, src + n) through a bounce buffer; returns the bytes not readable from the first bad one. */
+std::size_t verify_mc(const void *src, std::size_t n) noexcept;
+/**
+ * Compares like memcmp, reading both sides machine-check-safe. Returns 0 with `*result`
+ * (-1, 0, 1; may be null) set, or the bytes left from where a side could not be read.
+ */
+std::size_t memcmp_mc(const void *a, const void *b, std::size_t n, int *result) noexcept;
+
+/**
  * The portable routine's state, reachable from the SIGBUS handler through one thread-local
  * pointer: the handler siglongjmp()s back when a fault address lies in either buffer.
  */

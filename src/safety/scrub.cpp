@@ -9,8 +9,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "safety/copy_mc.hpp"
+#include "safety/poison_registry.hpp"
+#include "safety/sigbus.hpp"
 #include "tiermem/error.hpp"
-#include "tiermem/safety.h"
 
 namespace tiermem::safety {
 
@@ -23,9 +25,10 @@ constexpr std::uint64_t kPage = 4096;
 void unreadable_unit(std::uintptr_t addr, std::uintptr_t &lo, std::uintptr_t &hi) {
   lo = addr & ~(kPage - 1);
   hi = lo + kPage;
-  tm_poison_range r{};
-  for (std::size_t i = 0; i < tm_poison_count(); ++i) {
-    if (tm_poison_get(i, &r) == 0 && r.start <= addr && addr - r.start < r.length) {
+  const PoisonRegistry &reg = poison_registry();
+  PoisonRange r;
+  for (std::size_t i = 0; i < reg.size(); ++i) {
+    if (reg.get(i, &r) && r.start <= addr && addr - r.start < r.length) {
       lo = r.start;
       hi = r.start + r.length;
       return;
@@ -55,7 +58,7 @@ ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &o
       continue;
     }
     if (next_skip != skip.end()) n = std::min<std::uint64_t>(n, next_skip->offset - off);
-    const std::size_t left = tm_verify_mc(reinterpret_cast<const void *>(b + off), n);
+    const std::size_t left = verify_mc(reinterpret_cast<const void *>(b + off), n);
     if (left == 0) {
       off += n;
     } else {
@@ -74,7 +77,7 @@ ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &o
   return res;
 }
 
-DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len) : len_(len) {
+DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len) {
   // Errors the kernel finds in these units while we run are reported to us at once (as
   // BUS_MCEERR_AO), recorded by the handler for the registered range and skipped by the verify.
   // The kernel sends such a report only to a process that asked for early reports when the
@@ -83,29 +86,27 @@ DevdaxScrubber::DevdaxScrubber(int fd, const std::string &path, std::size_t len)
   // stopped right after mmap returns, as the VM test does, is likely to get one there) is
   // delivered after the registration, not to a handler that does not know the range yet.
   ::prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
-  tm_safety_init();
+  init();  // a failure shows as the mapping's or the scrub's error, as with any other reader
   sigset_t bus, old;
   sigemptyset(&bus);
   sigaddset(&bus, SIGBUS);
   pthread_sigmask(SIG_BLOCK, &bus, &old);
-  void *p = ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (p == MAP_FAILED) {
+  map_ = platform::Mapping::map(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd);
+  if (!map_) {
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0);
     throw Error(-err, "tiermem: cannot map " + path + " for scrubbing: " + std::strerror(err) +
                           (err == EINVAL ? "; is it in devdax mode with the align sysfs reports?" : ""));
   }
-  base_ = p;
-  tm_safety_register_range(base_, len_, -1);
+  register_range(map_.addr(), map_.len(), -1);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 DevdaxScrubber::~DevdaxScrubber() {
-  tm_safety_unregister_range(base_);
-  tm_poison_forget(base_, len_);  // the addresses may be reused by a later mapping
+  unregister_range(map_.addr());
+  poison_registry().forget(reinterpret_cast<std::uintptr_t>(map_.addr()), map_.len());  // the addresses may be reused by a later mapping
   ::prctl(PR_MCE_KILL, PR_MCE_KILL_CLEAR, 0, 0, 0);
-  ::munmap(base_, len_);
-}
+}  // map_ unmaps after the range is unregistered
 
 }  // namespace tiermem::safety

@@ -1,5 +1,5 @@
 // Scrubbing: read every byte of a memory range or a device-dax device with the machine-check-
-// safe verify (tm_verify_mc), so that a memory error costs a short count instead of the
+// safe verify (verify_mc), so that a memory error costs a short count instead of the
 // process, and list where the unreadable units are.
 #pragma once
 #include <csignal>
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "platform/raii.hpp"
 #include "safety/badblocks.hpp"
 
 namespace tiermem::safety {
@@ -39,7 +40,7 @@ struct ScrubResult {
 };
 
 /**
- * Reads `[base, base + len)` with tm_verify_mc(). After an error it skips the poisoned unit
+ * Reads `[base, base + len)` with verify_mc(). After an error it skips the poisoned unit
  * (from the poison registry) or the faulting 4 KiB page and carries on. Never writes.
  */
 ScrubResult scrub_range(const void *base, std::size_t len, const ScrubOptions &opts);
@@ -63,12 +64,11 @@ class DevdaxScrubber {
   DevdaxScrubber(const DevdaxScrubber &) = delete;
   DevdaxScrubber &operator=(const DevdaxScrubber &) = delete;
 
-  ScrubResult run(const ScrubOptions &opts) const { return scrub_range(base_, len_, opts); }
-  std::size_t length() const noexcept { return len_; }
+  ScrubResult run(const ScrubOptions &opts) const { return scrub_range(map_.addr(), map_.len(), opts); }
+  std::size_t length() const noexcept { return map_.len(); }
 
  private:
-  void *base_ = nullptr;
-  std::size_t len_ = 0;
+  platform::Mapping map_;
 };
 
 }  // namespace tiermem::safety

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "platform/signal.hpp"
 #include "safety/copy_mc.hpp"
 #include "safety/tables.hpp"
 
@@ -75,6 +76,17 @@ int install_handler() noexcept {
   return 0;
 }
 
+int thread_init() noexcept { return platform::ensure_alt_stack(); }
+
+int init(InitStep *failed, const char **why) noexcept {
+  InitStep step = InitStep::none;
+  int rc = apply_poison_env(why);
+  if (rc != 0) step = InitStep::poison_env;
+  if (rc == 0 && (rc = install_handler()) != 0) step = InitStep::handler;
+  if (rc == 0 && (rc = thread_init()) != 0) step = InitStep::alt_stack;
+  if (failed) *failed = step;
+  return rc;
+}
 
 int register_range(const void *addr, std::size_t len, int tier) noexcept {
   if (!addr || len == 0) return -EINVAL;

@@ -46,6 +46,17 @@ PoisonMode poison_mode() noexcept;
  */
 int apply_poison_env(const char **error) noexcept;
 
+/** The step of init() that failed, for the api's message. */
+enum class InitStep { none, poison_env, handler, alt_stack };
+/**
+ * What tm_safety_init() does: applies TIERMEM_POISON, installs the handler and gives the
+ * calling thread an alternate signal stack. Returns 0 or -errno with `*failed` (may be null)
+ * naming the step; for poison_env, `*why` (may be null) says what is wrong with the value.
+ */
+int init(InitStep *failed = nullptr, const char **why = nullptr) noexcept;
+/** What tm_safety_thread_init() does: an alternate signal stack for the calling thread. */
+int thread_init() noexcept;
+
 /** The owner of `addr`: the heap's lookup first, then the registered ranges. */
 bool find_owner(const void *addr, Owner *out) noexcept;
 

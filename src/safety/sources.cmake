@@ -1,9 +1,9 @@
 list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/poison_registry.cpp
   ${CMAKE_CURRENT_LIST_DIR}/copy_mc.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/copy_loops.cpp
   ${CMAKE_CURRENT_LIST_DIR}/handler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sigbus.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/c_api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/badblocks.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scrub.cpp
 )

@@ -14,50 +14,7 @@ Error bad_emulate(std::string_view text, const std::string &why) {
                             "; expected NAME:SIZE[,NAME:SIZE...], e.g. slow:1G");
 }
 
-// The size, or nullopt with `why` saying what is wrong.
-std::optional<std::uint64_t> try_parse_size(std::string_view text, const char *&why) {
-  auto bad = [&](const char *reason) {
-    why = reason;
-    return std::nullopt;
-  };
-  std::size_t i = 0;
-  std::uint64_t n = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-    std::uint64_t d = static_cast<std::uint64_t>(text[i] - '0');
-    if (n > (UINT64_MAX - d) / 10) return bad("too large");
-    n = n * 10 + d;
-    ++i;
-  }
-  if (i == 0) return bad("no digits");
-  std::string suffix;
-  for (; i < text.size(); ++i) suffix += static_cast<char>(text[i] | 0x20);  // lower case
-  unsigned shift = 0;
-  if (!suffix.empty()) {
-    switch (suffix[0]) {
-      case 'k': shift = 10; break;
-      case 'm': shift = 20; break;
-      case 'g': shift = 30; break;
-      case 't': shift = 40; break;
-      case 'b': shift = 0; break;
-      default: return bad("unknown unit");
-    }
-    std::string rest = suffix.substr(1);
-    if (suffix[0] == 'b' ? !rest.empty() : !(rest.empty() || rest == "b" || rest == "ib")) {
-      return bad("unknown unit");
-    }
-  }
-  if (shift != 0 && n > (UINT64_MAX >> shift)) return bad("too large");
-  return n << shift;
-}
-
 }  // namespace
-
-std::uint64_t parse_size(std::string_view text, std::string_view what) {
-  const char *why = "";
-  if (auto n = try_parse_size(text, why)) return *n;
-  throw Error(-EINVAL, "tiermem: " + std::string(what) + ": '" + std::string(text) +
-                           "' is not a size (" + why + "); use e.g. 4096, 64K, 512M, 1G");
-}
 
 std::vector<EmulatedTierSpec> parse_emulate(std::string_view text) {
   std::vector<EmulatedTierSpec> out;
@@ -85,7 +42,7 @@ std::vector<EmulatedTierSpec> parse_emulate(std::string_view text) {
     }
     const std::string_view size_str = item.substr(colon + 1);
     const char *why = "";
-    const std::optional<std::uint64_t> size = try_parse_size(size_str, why);
+    const std::optional<std::uint64_t> size = platform::try_parse_size(size_str, why);
     const std::string cap = platform::size_text(kMaxEmulatedBytes) +
                             " an emulated tier may hold (use at most " +
                             std::to_string(kMaxEmulatedBytes >> 40) + "T)";

@@ -26,9 +26,6 @@ struct EmulatedTierSpec {
  */
 inline constexpr std::uint64_t kMaxEmulatedBytes = std::uint64_t{1} << 42;
 
-/** "1G" -> 1073741824. Throws tiermem::Error (-EINVAL) naming `what` and the text. */
-std::uint64_t parse_size(std::string_view text, std::string_view what);
-
 /** Parses the TIERMEM_EMULATE grammar. Empty text gives no tiers. Throws tiermem::Error. */
 std::vector<EmulatedTierSpec> parse_emulate(std::string_view text);
 

@@ -82,6 +82,11 @@ std::optional<std::string> fsroot() {
   return std::string(v);
 }
 
+std::string fsroot_or(const std::string &given) {
+  if (!given.empty()) return given;
+  return fsroot().value_or("/");
+}
+
 CacheDir cache_dir() {
   const char *v = ::secure_getenv("TIERMEM_CACHE_DIR");
   CacheDir c;

@@ -40,6 +40,8 @@ LogLevel log_level();
 std::optional<long> decay_ms();
 /** TIERMEM_FSROOT; nullopt when unset. */
 std::optional<std::string> fsroot();
+/** The machine to read: `given` (--fsroot, DiscoverOptions::fsroot), else TIERMEM_FSROOT, else "/". */
+std::string fsroot_or(const std::string &given);
 
 /** TIERMEM_CACHE_DIR: unset gives the default place, "off" no cache, else the directory. */
 struct CacheDir {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "platform/raii.hpp"
 #include "platform/text.hpp"
 #include "topology/env.hpp"
 #include "topology/hwloc_lib.hpp"
@@ -134,10 +135,10 @@ void store(const Place &p, const std::vector<HwlocNode> &nodes) {
   const std::string text = nlohmann::json{{"key", p.key}, {"nodes", list}}.dump() + "\n";
   // Written whole, then renamed: a process reading concurrently sees the old file or the new.
   std::string tmp = p.dir + "/.hwloc-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return;
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ok = ::close(fd) == 0 && ok;
+  platform::UniqueFd fd(::mkstemp(tmp.data()));
+  if (!fd) return;
+  bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = fd.close() == 0 && ok;
   if (!ok || ::rename(tmp.c_str(), p.file.c_str()) != 0) ::unlink(tmp.c_str());
 }
 

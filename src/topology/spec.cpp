@@ -81,15 +81,35 @@ int whole_tier_of_node(const Topology &topo, unsigned n) {
   return -1;
 }
 
+bool known_key(std::string_view key) noexcept {
+  for (const char *k : {"rank", "kind", "node", "dax", "emulated"}) {
+    if (key.size() == std::char_traits<char>::length(k) &&
+        std::equal(key.begin(), key.end(), k, [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        }))
+      return true;
+  }
+  return false;
+}
+
+[[noreturn]] void not_a_tier(const std::string &spec) {
+  throw Error(-EINVAL, "tiermem: '" + spec + "' is not a tier; " + kSpecHelp);
+}
+
 }  // namespace
+
+bool well_formed_spec(std::string_view spec) noexcept {
+  std::size_t colon = spec.find(':');
+  return colon != spec.npos && colon + 1 < spec.size() && known_key(spec.substr(0, colon));
+}
 
 TierTarget resolve_spec(const Topology &topo, std::string_view spec_view,
                         std::string_view why_unknown) {
   const std::string note = why_unknown.empty() ? "" : " (" + std::string(why_unknown) + ")";
   std::string spec(spec_view);
   std::size_t colon = spec.find(':');
-  if (colon == std::string::npos) {
-    throw Error(-EINVAL, "tiermem: '" + spec + "' is not a tier; " + kSpecHelp);
+  if (colon == std::string::npos || !known_key(std::string_view(spec).substr(0, colon))) {
+    not_a_tier(spec);
   }
   std::string key = lower(spec.substr(0, colon));
   std::string val = spec.substr(colon + 1);
@@ -183,7 +203,7 @@ TierTarget resolve_spec(const Topology &topo, std::string_view spec_view,
                              (have.empty() ? "TIERMEM_EMULATE is unset" : "have: " + have) +
                              "); set e.g. TIERMEM_EMULATE=" + val + ":1G");
   }
-  throw Error(-EINVAL, "tiermem: '" + spec + "' is not a tier; " + kSpecHelp);
+  not_a_tier(spec);
 }
 
 }  // namespace tiermem::topology

@@ -30,9 +30,17 @@ struct TierTarget {
   int rank = -1;                 ///< the tier's rank, -1 when the spec is not a whole tier
 };
 
-/** The spec grammar in one line, for messages. */
+/** The spec grammar in one line, for messages: "use " and the grammar (kSpecGrammar). */
 inline constexpr const char kSpecHelp[] =
     "use rank:N, kind:KIND, node:N, dax:daxX.Y or emulated:NAME";
+/** The grammar alone, as the policy grammar quotes it: the same text, one place. */
+inline constexpr const char *kSpecGrammar = kSpecHelp + 4;
+
+/**
+ * True when `spec` has the grammar's form: a known key (any case), a colon and a value.
+ * resolve_spec() may still refuse the value, or find no such memory.
+ */
+bool well_formed_spec(std::string_view spec) noexcept;
 
 /**
  * Resolves `spec` on `topo`. `why_unknown`, when the machine's tiers could not be discovered,

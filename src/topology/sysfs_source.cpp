@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "platform/text.hpp"
+#include "topology/dax.hpp"
 #include "topology/sources.hpp"
 
 namespace tiermem::topology {
@@ -41,13 +42,6 @@ std::optional<std::uint64_t> meminfo_field(const platform::SysfsRoot &root, cons
 
 std::uint64_t meminfo_total(const platform::SysfsRoot &root, const std::string &rel) {
   return meminfo_field(root, rel, "MemTotal").value_or(0);
-}
-
-DaxMode mode_of(const std::string &driver) {
-  if (driver.empty()) return DaxMode::unbound;
-  if (driver == "device_dax" || driver == "tiermem_dax") return DaxMode::devdax;
-  if (driver == "kmem") return DaxMode::system_ram;
-  return DaxMode::other;
 }
 
 }  // namespace
@@ -125,26 +119,12 @@ std::vector<NodeState> read_node_state(const platform::SysfsRoot &root) {
 }
 
 std::vector<DaxDevice> read_dax_devices(const platform::SysfsRoot &root) {
-  std::string base = "sys/bus/dax/devices";
-  if (!root.is_dir(base)) base = "sys/class/dax";  // pre-5.1 layout, still in the wild
+  const std::string base = dax_base(root);
   std::vector<DaxDevice> out;
+  if (base.empty()) return out;
   for (const auto &name : root.list(base)) {
     if (!starts_with(name, "dax")) continue;
-    const std::string dir = base + "/" + name;
-    DaxDevice d;
-    d.name = name;
-    d.path = "/dev/" + name;
-    d.size = root.read_u64(dir + "/size");
-    d.align = root.read_u64_optional(dir + "/align").value_or(0);
-    if (auto t = root.read_i64_optional(dir + "/target_node"); t && *t >= 0)
-      d.target_node = static_cast<int>(*t);
-    // `resource` is hidden (0 or unreadable) to unprivileged readers on newer kernels.
-    if (auto r = root.read_u64_optional(dir + "/resource"); r && *r != 0) d.resource = *r;
-    d.driver = root.link_basename(dir + "/driver");
-    if (d.driver.empty() && base == "sys/class/dax")
-      d.driver = root.link_basename(dir + "/device/driver");
-    d.mode = mode_of(d.driver);
-    out.push_back(std::move(d));
+    out.push_back(read_dax_device(root, base, name));
   }
   return out;
 }

@@ -22,11 +22,6 @@ const char *to_string(DaxMode mode) noexcept {
 
 namespace {
 
-std::string resolve_fsroot(const DiscoverOptions &options) {
-  if (!options.fsroot.empty()) return options.fsroot;
-  return topology::env::fsroot().value_or("/");
-}
-
 void merge_hwloc(std::vector<NumaNode> &nodes, const std::vector<topology::HwlocNode> &hw) {
   for (const auto &h : hw)
     for (auto &n : nodes)
@@ -93,7 +88,7 @@ Topology Topology::discover(const DiscoverOptions &options) {
     }
     return from_parts(std::move(nodes), {});
   }
-  const platform::SysfsRoot root(resolve_fsroot(options));
+  const platform::SysfsRoot root(topology::env::fsroot_or(options.fsroot));
   auto nodes = topology::read_sysfs_nodes(root);
   merge_hwloc(nodes, topology::read_hwloc_cached(root));
   topology::read_memory_tiers(root, nodes);
@@ -105,7 +100,7 @@ Topology Topology::discover(const DiscoverOptions &options) {
 
 std::vector<topology::NodeState> topology::node_state(const DiscoverOptions &options) {
   if (!options.hwloc_xml.empty()) return {};
-  return read_node_state(platform::SysfsRoot(resolve_fsroot(options)));
+  return read_node_state(platform::SysfsRoot(topology::env::fsroot_or(options.fsroot)));
 }
 
 const NumaNode *Topology::node(unsigned os_index) const noexcept {

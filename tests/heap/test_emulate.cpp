@@ -1,10 +1,12 @@
 // The TIERMEM_EMULATE grammar (src/topology/emulate.cpp) and the tiers it adds.
 #include <doctest/doctest.h>
 
+#include "platform/text.hpp"
 #include "tiermem/error.hpp"
 #include "topology/emulate.hpp"
 
 using namespace tiermem::topology;
+using tiermem::platform::parse_size;
 
 TEST_CASE("TIERMEM_EMULATE lists NAME:SIZE pairs in order") {
   auto specs = parse_emulate("slow:1G,cxl-b:512M,x_1:65536");

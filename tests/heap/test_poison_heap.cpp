@@ -27,7 +27,7 @@
 namespace {
 
 const int kEnv = [] {
-  setenv("TIERMEM_EMULATE", "poison:1G,pdecay:64M,prealloc:1G,prepair:64M", 1);
+  setenv("TIERMEM_EMULATE", "poison:1G,pdecay:64M,prealloc:1G,prepair:64M,pclean:64M", 1);
   return 0;
 }();
 
@@ -129,9 +129,9 @@ TEST_CASE("the extent map names every large block exactly and puts small ones in
   }
   std::size_t large = 0;
   for (auto [p, n] : blocks) {
-    tiermem::heap::Block b;
+    tiermem::heap::Extent b;
     const auto *mid = static_cast<const char *>(p) + n / 2;
-    REQUIRE(tiermem::heap::block_at(mid, &b));
+    REQUIRE(tiermem::heap::extent_at(mid, &b));
     CHECK(b.tier == t);
     CHECK(overlaps(b.start, b.size, p, n));
     CHECK(reinterpret_cast<std::uintptr_t>(b.start) <= reinterpret_cast<std::uintptr_t>(p));
@@ -187,6 +187,28 @@ TEST_CASE("a poison report in a block names the block, its tier and the poisoned
     }
     for (void *q : later) tm_free(q);
   }
+}
+
+TEST_CASE("a memory error on one tier makes only that tier's blocks checked for poison") {
+  tm_tier *t = tier("emulated:poison");
+  tm_tier *other = tier("emulated:pclean");
+  void *p = tm_malloc(t, 64 << 10);
+  void *q = tm_malloc(other, 64 << 10);
+  REQUIRE(p != nullptr);
+  REQUIRE(q != nullptr);
+  CHECK(report(BUS_MCEERR_AO, static_cast<char *>(p) + kPage) == 1);
+  CHECK(tiermem::safety::poison_ever_recorded());
+  CHECK(t->poisoned.load());
+  CHECK(tiermem::heap::careful(t->slot));
+  CHECK_FALSE(other->poisoned.load());
+  CHECK_FALSE(tiermem::heap::careful(other->slot));
+  tm_free(q);
+  void *r = tm_malloc(other, 64 << 10);
+  CHECK(r != nullptr);
+  tm_free(r);
+  tm_tier_stats before = stats(t);
+  tm_free(p);  // the poisoned tier's free still finds the poison: quarantined
+  CHECK(stats(t).quarantined_blocks == before.quarantined_blocks + 1);
 }
 
 TEST_CASE("threads allocating and freeing after a memory error never get the poisoned unit") {

@@ -1,7 +1,10 @@
 // Which tiers a policy offers, in which order (handles here are plain tags).
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -55,6 +58,45 @@ TEST_CASE("interleave starts each request on the next tier and keeps the rest as
   REQUIRE(s.candidates(8, out, 16) == 3);
   CHECK(out[0] == reinterpret_cast<void *>(1));
   CHECK(out[1] == reinterpret_cast<void *>(2));
+}
+
+TEST_CASE("interleave rotates on each thread of its own, from the first tier") {
+  Tags tags;
+  Selector s(parse("interleave(node:0, node:1, node:2)"), tags);
+  CHECK(first(s, 8) == 1);
+  CHECK(first(s, 8) == 2);
+  std::uintptr_t other = 0;
+  std::thread([&] { other = first(s, 8); }).join();
+  CHECK(other == 1);
+  CHECK(first(s, 8) == 3);
+}
+
+TEST_CASE("a selector taking over a freed one's per-thread counters starts afresh") {
+  Tags tags;
+  {
+    Selector gone(parse("interleave(node:0, node:1)"), tags);
+    CHECK(first(gone, 8) == 1);
+  }
+  Selector s(parse("interleave(node:0, node:1)"), tags);
+  CHECK(first(s, 8) == 1);
+  CHECK(first(s, 8) == 2);
+}
+
+TEST_CASE("selectors beyond the per-thread counters rotate and split with shared ones") {
+  Tags tags;
+  std::vector<std::unique_ptr<Selector>> held;
+  for (unsigned i = 0; i < Selector::kThreadStates; ++i) {
+    held.push_back(std::make_unique<Selector>(parse("interleave(node:0, node:1)"), tags));
+  }
+  Selector s(parse("interleave(node:0, node:1, node:2)"), tags);
+  CHECK(first(s, 8) == 1);
+  CHECK(first(s, 8) == 2);
+  CHECK(first(s, 8) == 3);
+  CHECK(first(s, 8) == 1);
+  Selector w(parse("weighted(node:0=3, node:1=1)"), tags);
+  std::uint64_t bytes[3] = {};
+  for (int i = 0; i < 400; ++i) bytes[first(w, 100)] += 100;
+  CHECK(bytes[1] == 3 * bytes[2]);
 }
 
 TEST_CASE("weighted keeps the bytes of each tier in the given ratio") {

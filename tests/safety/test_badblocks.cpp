@@ -6,6 +6,7 @@
 #include <string>
 
 #include "safety/badblocks.hpp"
+#include "topology/dax.hpp"
 #include "support.hpp"
 #include "tiermem/error.hpp"
 
@@ -137,11 +138,11 @@ TEST_CASE("a missing badblocks file or a corrupt address fails naming the file")
 
 TEST_CASE("a device argument is a dax device name or its /dev path, nothing else") {
   SysfsRoot root(nvdimm());
-  CHECK(dax_device_name(root, "dax0.0") == "dax0.0");
-  CHECK(dax_device_name(root, "/dev/dax1.0") == "dax1.0");
+  CHECK(tiermem::topology::dax_device_name(root, "dax0.0") == "dax0.0");
+  CHECK(tiermem::topology::dax_device_name(root, "/dev/dax1.0") == "dax1.0");
   for (const char *bad : {"dax9.9", "/dev/sda", "../dax0.0", "region0"}) {
     CAPTURE(bad);
-    const std::string msg = error_of([&] { dax_device_name(root, bad); });
+    const std::string msg = error_of([&] { tiermem::topology::dax_device_name(root, bad); });
     CHECK(msg.find(std::string("tiermem: ") + bad + " is not a dax device") == 0);
     CHECK(msg.find("tiermem list") != std::string::npos);
   }

@@ -1,4 +1,5 @@
-// The C ABI of the safety layer (include/tiermem/safety.h).
+// The C ABI of the safety layer (include/tiermem/safety.h): argument checks and messages
+// around safety's C++ interface (copy_mc.hpp, sigbus.hpp, poison_registry.hpp).
 #include <signal.h>
 
 #include <cerrno>
@@ -8,7 +9,6 @@
 #include <string>
 
 #include "api/error.hpp"
-#include "platform/signal.hpp"
 #include "safety/copy_mc.hpp"
 #include "safety/poison_registry.hpp"
 #include "safety/sigbus.hpp"
@@ -18,10 +18,6 @@
 namespace ts = tiermem::safety;
 
 namespace {
-
-// Bounce-buffer size for the read-only variants: small enough for any thread's stack,
-// large enough that the copy loop, not the call, dominates.
-constexpr std::size_t kChunk = 4096;
 
 std::string hex(const void *p) {
   char buf[2 + 2 * sizeof(void *) + 1];
@@ -42,20 +38,21 @@ std::string describe(const void *addr) {
 }
 
 int checked_copy(void *dst, const void *src, std::size_t n, std::size_t *copied, bool both) {
-  std::size_t left = tm_copy_mc(dst, src, n);
+  std::size_t left = ts::copy_mc(dst, src, n);
   std::size_t good = n - left;
   if (copied) *copied = good;
   if (left == 0) return 0;
   const void *s_at = static_cast<const char *>(src) + good;
   const void *d_at = static_cast<char *>(dst) + good;
   std::string progress = std::to_string(good) + " of " + std::to_string(n) + " bytes copied";
-  if (tm_poison_contains(s_at, 1)) {
+  const ts::PoisonRegistry &reg = ts::poison_registry();
+  if (reg.contains(reinterpret_cast<std::uintptr_t>(s_at), 1)) {
     return tiermem::api::set_last_error(
         -EHWPOISON, "tiermem: uncorrectable memory error in the source at " + describe(s_at) +
                         ": " + progress + "; the data from there on is lost, restore it from " +
                         "another copy or treat the allocation as damaged");
   }
-  if (both && tm_poison_contains(d_at, 1)) {
+  if (both && reg.contains(reinterpret_cast<std::uintptr_t>(d_at), 1)) {
     return tiermem::api::set_last_error(
         -EHWPOISON, "tiermem: uncorrectable memory error in the destination at " +
                         describe(d_at) + ": " + progress +
@@ -67,49 +64,23 @@ int checked_copy(void *dst, const void *src, std::size_t n, std::size_t *copied,
                    "; the mapping's backing is gone (a truncated file or a removed device?)");
 }
 
+int alt_stack_failed(int rc) {
+  return tiermem::api::set_last_error(
+      rc, std::string("tiermem: cannot give this thread an alternate signal stack: ") +
+              std::strerror(-rc) + "; raise the memory limit (ulimit -v) or ignore: only "
+              "poison in the thread's own stack goes unreported");
+}
+
 }  // namespace
 
 extern "C" {
 
-TM_API size_t tm_copy_mc(void *dst, const void *src, size_t n) {
-  // Lazy first install only: re-checking the kernel on every call would cost a syscall.
-  if (!ts::handler_installed()) ts::install_handler();
-  return ts::copy_mc_with(ts::active_copy_routine(), dst, src, n);
-}
+TM_API size_t tm_copy_mc(void *dst, const void *src, size_t n) { return ts::copy_mc(dst, src, n); }
 
-TM_API size_t tm_verify_mc(const void *src, size_t n) {
-  alignas(64) unsigned char buf[kChunk];
-  const auto *p = static_cast<const unsigned char *>(src);
-  for (std::size_t off = 0; off < n; off += kChunk) {
-    std::size_t c = n - off < kChunk ? n - off : kChunk;
-    std::size_t left = tm_copy_mc(buf, p + off, c);
-    if (left) return n - off - (c - left);
-  }
-  return 0;
-}
+TM_API size_t tm_verify_mc(const void *src, size_t n) { return ts::verify_mc(src, n); }
 
 TM_API size_t tm_memcmp_mc(const void *a, const void *b, size_t n, int *result) {
-  constexpr std::size_t half = kChunk / 2;
-  alignas(64) unsigned char ba[half];
-  alignas(64) unsigned char bb[half];
-  const auto *pa = static_cast<const unsigned char *>(a);
-  const auto *pb = static_cast<const unsigned char *>(b);
-  int r = 0;
-  std::size_t off = 0;
-  for (; off < n; off += half) {
-    std::size_t c = n - off < half ? n - off : half;
-    std::size_t good_a = c - tm_copy_mc(ba, pa + off, c);
-    std::size_t good_b = c - tm_copy_mc(bb, pb + off, c);
-    std::size_t good = good_a < good_b ? good_a : good_b;
-    r = std::memcmp(ba, bb, good);
-    if (r != 0) break;
-    if (good < c) {
-      if (result) *result = 0;
-      return n - off - good;
-    }
-  }
-  if (result) *result = r < 0 ? -1 : (r > 0 ? 1 : 0);
-  return 0;
+  return ts::memcmp_mc(a, b, n, result);
 }
 
 TM_API int tm_read_mc(void *dst, const void *src, size_t n, size_t *copied) {
@@ -126,27 +97,26 @@ TM_API const char *tm_copy_mc_routine(void) {
 }
 
 TM_API int tm_safety_init(void) {
+  ts::InitStep failed = ts::InitStep::none;
   const char *why = nullptr;
-  if (int rc = ts::apply_poison_env(&why); rc != 0) {
-    return tiermem::api::set_last_error(
-        rc, std::string("tiermem: TIERMEM_POISON='") + ::secure_getenv("TIERMEM_POISON") + "' " +
-                why);
+  const int rc = ts::init(&failed, &why);
+  switch (failed) {
+    case ts::InitStep::none: return 0;
+    case ts::InitStep::poison_env:
+      return tiermem::api::set_last_error(
+          rc, std::string("tiermem: TIERMEM_POISON='") + ::secure_getenv("TIERMEM_POISON") + "' " +
+                  why);
+    case ts::InitStep::handler:
+      return tiermem::api::set_last_error(
+          rc, std::string("tiermem: cannot install the SIGBUS handler: ") + std::strerror(-rc));
+    case ts::InitStep::alt_stack: break;
   }
-  if (int rc = ts::install_handler(); rc != 0) {
-    return tiermem::api::set_last_error(
-        rc, std::string("tiermem: cannot install the SIGBUS handler: ") + std::strerror(-rc));
-  }
-  return tm_safety_thread_init();
+  return alt_stack_failed(rc);
 }
 
 TM_API int tm_safety_thread_init(void) {
-  if (int rc = tiermem::platform::ensure_alt_stack(); rc != 0) {
-    return tiermem::api::set_last_error(
-        rc, std::string("tiermem: cannot give this thread an alternate signal stack: ") +
-                std::strerror(-rc) + "; raise the memory limit (ulimit -v) or ignore: only "
-                "poison in the thread's own stack goes unreported");
-  }
-  return 0;
+  int rc = ts::thread_init();
+  return rc == 0 ? 0 : alt_stack_failed(rc);
 }
 
 TM_API int tm_sigbus_forward(int sig, void *info, void *ucontext) {

@@ -1,0 +1,48 @@
+// The free path of the C ABI, inline for the front ends that free a pointer without knowing
+// whether tiermem gave it out (the preload library): one slot lookup decides and frees.
+#pragma once
+#include "api/heap_poison.hpp"
+#include "heap/heap.hpp"
+
+namespace tiermem::api {
+
+/**
+ * Frees `p` the fast way when it lies in a slot this thread has used and that slot is not
+ * careful (no limit, no poison): address -> slot -> this thread's flags, no tier pointer to
+ * chase. False (nothing done) otherwise.
+ */
+[[gnu::always_inline]] inline bool free_fast(void *p) noexcept {
+  unsigned slot = 0;
+  if (__builtin_expect(!heap::slot_of(p, slot), 0)) return false;
+  int flags = heap::t_flags[slot];
+  if (__builtin_expect(flags == 0 || heap::careful(slot), 0)) return false;
+  heap::release_with(slot, p, flags);
+  return true;
+}
+
+/** Frees block `p` of `t`, the poison check only on a tier that had a memory error. */
+inline void free_on(tm_tier *t, void *p) noexcept {
+  if (__builtin_expect(t->poisoned.load(std::memory_order_relaxed), 0)) {
+    free_checked(t, p);
+  } else {
+    heap::release(t, p);
+  }
+}
+
+/** free_fast()'s other cases: frees `p` and returns true when a tier owns it. */
+inline bool free_owned_slow(void *p) noexcept {
+  tm_tier *t = heap::slot_owner(p);
+  if (t == nullptr) return false;
+  free_on(t, p);
+  return true;
+}
+
+/**
+ * tm_free() for a pointer that may not be tiermem's: frees it and returns true when a tier
+ * owns it; false, untouched and unreported, when not (its owner is another allocator).
+ */
+[[gnu::always_inline]] inline bool free_if_ours(void *p) noexcept {
+  return free_fast(p) || free_owned_slow(p);
+}
+
+}  // namespace tiermem::api

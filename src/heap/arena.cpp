@@ -1,0 +1,107 @@
+// Arena creation: a backend per tier, wrapped by the extent map, behind a jemalloc arena of
+// its own; and the jemalloc settings that apply to the arenas created later.
+#include "heap/arena.hpp"
+
+#include <sys/types.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "heap/fork.hpp"
+#include "heap/heap.hpp"
+
+namespace tiermem::heap {
+
+std::size_t g_small_max = 14336;  // jemalloc 5.3's default; read_small_max() confirms it
+
+namespace {
+
+using Source = topology::TierTarget::Source;
+
+std::atomic<BadRangeSource> g_bad_source{nullptr};
+
+// Repair mode (owner.hpp) maps a fresh page where a node tier's page died and binds it
+// as the rest of the tier is; devdax and emulated memory cannot be replaced that way.
+void set_repair_nodes(tm_tier &t, const topology::TierTarget &g) {
+  if (g.source != Source::nodes) return;
+  for (unsigned n : g.nodes) {
+    if (!t.node_mask.set(n)) return;  // beyond the mask: leave it unrepairable
+  }
+  t.repairable = true;
+}
+
+template <class T>
+void arena_ctl(unsigned arena, const char *leaf, T value) {
+  std::string name = "arena." + std::to_string(arena) + "." + leaf;
+  tmje_mallctl(name.c_str(), nullptr, nullptr, &value, sizeof value);
+}
+
+}  // namespace
+
+// The largest small size class (jemalloc's SC_SMALL_MAXCLASS) of this jemalloc build.
+void read_small_max() {
+  unsigned nbins = 0;
+  std::size_t sz = sizeof nbins;
+  if (tmje_mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) != 0 || nbins == 0) return;
+  std::string name = "arenas.bin." + std::to_string(nbins - 1) + ".size";
+  std::size_t v = 0;
+  sz = sizeof v;
+  if (tmje_mallctl(name.c_str(), &v, &sz, nullptr, 0) == 0 && v != 0) g_small_max = v;
+}
+
+void set_bad_range_source(BadRangeSource source) noexcept { g_bad_source.store(source); }
+
+std::unique_ptr<backend::Backend> open_backend(const topology::TierTarget &g, std::byte *slot,
+                                               std::size_t size) {
+  switch (g.source) {
+    case Source::nodes:
+      // Never more than the nodes hold: beyond that MPOL_BIND would mean the OOM killer,
+      // not ENOMEM.
+      return backend::make_node(g.nodes, backend::NodeMode::bind, slot, size, g.node_bytes);
+    case Source::devdax: {
+      BadRangeSource known_bad = g_bad_source.load();
+      return backend::make_devdax(g.dax_path, g.size, g.align, slot, size,
+                                  known_bad != nullptr ? known_bad(g.dax_path)
+                                                       : std::vector<platform::ByteRange>{});
+    }
+    case Source::emulated:
+      return backend::make_emulated(g.emulated_name, g.size, slot, size);
+  }
+  throw Error(-EINVAL, "tiermem: unknown backend");
+}
+
+void make_arena(tm_tier &tier, const topology::TierTarget &g) {
+  tier.extents = std::make_unique<ExtentMap>(slot_address(tier.slot), slot_size(),
+                                             tier.backend->hooks());
+  set_repair_nodes(tier, g);
+  void *hooks = tier.extents->hooks();
+  unsigned arena = 0;
+  std::size_t sz = sizeof arena;
+  if (int rc = tmje_mallctl("arenas.create", &arena, &sz, &hooks, sizeof hooks); rc != 0) {
+    throw Error(-rc, "tiermem: jemalloc refused an arena for '" + g.name + "': " +
+                         std::strerror(rc));
+  }
+  tier.arena = arena;
+  tier.arena_flags = je::arena(arena);
+  tier.backend->exclude_arena_base();
+  // Grow a small tier in steps it can satisfy: jemalloc's retained growth asks for ever
+  // larger extents and fails once the next step no longer fits.
+  std::size_t cap = tier.backend->capacity();
+  if (cap < (std::size_t{1} << 33)) {
+    arena_ctl<std::size_t>(arena, "retain_grow_limit", std::max<std::size_t>(cap / 8, 2u << 20));
+  }
+}
+
+void set_default_decay_ms(long ms) {
+  register_fork_handlers();  // before this first jemalloc call initialises jemalloc
+  // "arenas.*_decay_ms" are the defaults jemalloc gives arenas created afterwards.
+  ssize_t dirty = ms, muzzy = ms < 0 ? -1 : 0;
+  if (tmje_mallctl("arenas.dirty_decay_ms", nullptr, nullptr, &dirty, sizeof dirty) != 0 ||
+      tmje_mallctl("arenas.muzzy_decay_ms", nullptr, nullptr, &muzzy, sizeof muzzy) != 0)
+    throw Error(-EINVAL, "tiermem: decay " + std::to_string(ms) +
+                             " ms is out of range; use -1 (never), 0 (at once) or milliseconds");
+}
+
+}  // namespace tiermem::heap
