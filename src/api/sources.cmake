@@ -13,3 +13,4 @@ list(APPEND TIERMEM_SOURCES
 )
 # bufferpool_api.cpp is the buffer pool's C ABI: compiled into tiermem_bufferpool
 # (src/bufferpool/CMakeLists.txt), not into libtiermem, which must not depend on a front end.
+list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/published_stats.cpp)

@@ -10,6 +10,7 @@
 
 #include "backend/backend.hpp"
 #include "platform/mempolicy.hpp"
+#include "platform/process.hpp"
 #include "tiermem/error.hpp"
 
 #ifndef MPOL_PREFERRED_MANY
@@ -79,6 +80,8 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
                      (m == MPOL_BIND ? " (MPOL_BIND)"
                                      : m == MPOL_PREFERRED ? " (MPOL_PREFERRED)"
                                                            : " (MPOL_PREFERRED_MANY)");
+  // "[anon:tiermem node 0 (MPOL_BIND)]" in /proc/PID/maps where the kernel names mappings.
+  platform::name_anon_mapping(slot, slot_size, ("tiermem " + desc).c_str());
   std::size_t capacity = node_bytes != 0 && node_bytes < slot_size ? node_bytes : slot_size;
   return std::make_unique<NodeBackend>(std::move(desc), slot, capacity);
 }

@@ -5,6 +5,7 @@
 #include <numa.h>
 #include <numaif.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,13 +21,17 @@
 
 #include "api/policy_check.hpp"
 #include "cli/commands.hpp"
+#include "cli/machine.hpp"
 #include "platform/text.hpp"
 #include "tiermem/tiermem.h"
 #include "tiermem/topology.hpp"
-#include "topology/emulate.hpp"
 #include "topology/env.hpp"
+#include "topology/node_state.hpp"
 #include "topology/spec.hpp"
 
+#ifndef MPOL_LOCAL
+#define MPOL_LOCAL 4
+#endif
 #ifndef MPOL_PREFERRED_MANY
 #define MPOL_PREFERRED_MANY 5
 #endif
@@ -42,13 +47,16 @@ namespace {
 
 struct RunOptions {
   std::string membind, preferred, interleave, weights, threshold, policy;
+  std::string cpunodebind, physcpubind;
+  bool localalloc = false;
   bool stats = false;
   bool dry_run = false;
   bool python_malloc = false;
   std::vector<std::string> command;
   // Given at all, even as "--membind=" (CLI11 then takes the next word, often "--").
   CLI::Option *membind_opt = nullptr, *preferred_opt = nullptr, *interleave_opt = nullptr,
-              *weights_opt = nullptr, *threshold_opt = nullptr, *policy_opt = nullptr;
+              *weights_opt = nullptr, *threshold_opt = nullptr, *policy_opt = nullptr,
+              *cpunodebind_opt = nullptr, *physcpubind_opt = nullptr;
 };
 
 [[noreturn]] void bad_input(const std::string &line) {
@@ -67,28 +75,6 @@ struct Flag {
   std::string label;
   [[noreturn]] void refuse(const std::string &why) const { bad_input(label + ": " + why); }
 };
-
-// The machine the child will see: the heap's discovery (--fsroot, else TIERMEM_FSROOT, else
-// this machine) plus TIERMEM_EMULATE's tiers. Specs are resolved on it here, in topology, so
-// that nothing is opened: the launcher needs no heap, no address-space reservation, no lock.
-struct Machine {
-  Topology topo = Topology::from_parts({}, {});
-  bool recorded = false;    // not this machine: libnuma cannot answer for it
-  std::string why_unknown;  // this machine's discovery failed; the heap would carry on too
-};
-
-Machine load_machine(const Global &g) {
-  Machine m;
-  m.recorded = !g.fsroot.empty() || !g.hwloc_xml.empty() || topology::env::fsroot().has_value();
-  try {
-    m.topo = Topology::discover(DiscoverOptions{g.fsroot, g.hwloc_xml});
-  } catch (const std::exception &e) {
-    if (m.recorded) throw;  // the user named that machine: not finding it is the answer
-    m.why_unknown = e.what();
-  }
-  topology::apply_emulate_env(m.topo);  // throws naming TIERMEM_EMULATE, as list and the heap do
-  return m;
-}
 
 std::vector<std::string> split(const std::string &s, char sep) {
   auto pieces = platform::split(s, sep);
@@ -203,6 +189,7 @@ std::string mode_name(int mode) {
     case MPOL_PREFERRED: return "MPOL_PREFERRED";
     case MPOL_PREFERRED_MANY: return "MPOL_PREFERRED_MANY";
     case MPOL_INTERLEAVE: return "MPOL_INTERLEAVE";
+    case MPOL_LOCAL: return "MPOL_LOCAL";
   }
   return std::to_string(mode);
 }
@@ -230,7 +217,7 @@ Plan make_plan(const RunOptions &o, const Machine &m) {
       {o.membind_opt, &o.membind},     {o.preferred_opt, &o.preferred},
       {o.interleave_opt, &o.interleave}, {o.weights_opt, &o.weights},
       {o.threshold_opt, &o.threshold}, {o.policy_opt, &o.policy}};
-  int chosen = 0;
+  int chosen = o.localalloc ? 1 : 0;
   for (const auto &[opt, value] : given) {
     if (opt == nullptr || opt->count() == 0) continue;
     ++chosen;
@@ -242,8 +229,16 @@ Plan make_plan(const RunOptions &o, const Machine &m) {
                 " (see `tiermem list`)");
   }
   if (chosen > 1)
-    bad_input("give one of --membind, --preferred, --interleave, --weights, --threshold, --policy");
+    bad_input("give one of --membind, --preferred, --interleave, --localalloc, --weights, "
+              "--threshold, --policy");
   Plan plan;
+  if (o.localalloc) {
+    // The first-touch default, said out loud: a TIERMEM_POLICY of the user's own is not used.
+    plan.kernel = true;
+    plan.mode = MPOL_LOCAL;
+    plan.flag.label = "--localalloc";
+    return plan;
+  }
   if (chosen == 0) {
     // The user's own TIERMEM_POLICY is what the program would have read without the launcher.
     const char *env = ::secure_getenv("TIERMEM_POLICY");
@@ -341,6 +336,70 @@ std::string node_text(const std::vector<unsigned> &nodes) {
   return join(v, ",");
 }
 
+// The nodes whose CPUs include every one of `cpus`, and the state of all nodes.
+std::vector<unsigned> nodes_of_cpus(const std::vector<unsigned> &cpus,
+                                    const std::vector<topology::NodeState> &state) {
+  std::vector<unsigned> nodes;
+  for (const auto &n : state)
+    for (unsigned c : cpus)
+      if (std::find(n.cpus.begin(), n.cpus.end(), c) != n.cpus.end()) {
+        nodes.push_back(n.node);
+        break;
+      }
+  return nodes;
+}
+
+// -N/--cpunodebind or -C/--physcpubind: the CPUs the child is confined to; empty for none.
+// A recorded machine's CPUs are its own; this machine's are those this process may use.
+std::vector<unsigned> plan_cpus(const RunOptions &o, const Machine &m, const Global &g) {
+  const bool by_node = o.cpunodebind_opt->count() > 0, by_cpu = o.physcpubind_opt->count() > 0;
+  if (!by_node && !by_cpu) return {};
+  if (by_node && by_cpu) bad_input("give one of --cpunodebind, --physcpubind");
+  const auto state = topology::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
+  if (state.empty())
+    bad_input(std::string(by_node ? "--cpunodebind" : "--physcpubind") +
+              " needs the nodes' CPU lists, which an hwloc XML does not record; use --fsroot");
+  std::vector<unsigned> every;
+  for (const auto &n : state) every.insert(every.end(), n.cpus.begin(), n.cpus.end());
+  std::sort(every.begin(), every.end());
+  const std::vector<unsigned> usable = m.recorded ? every : allowed_cpus();
+  std::vector<unsigned> cpus;
+  if (by_cpu) {
+    Flag flag{"--physcpubind=" + o.physcpubind};
+    auto picked = parse_cpu_list(o.physcpubind, usable);
+    if (!picked || picked->empty())
+      flag.refuse("not a CPU list of CPUs this process may use (" + range_text(usable) +
+                  "), e.g. 0-3,5 (see `tiermem show`)");
+    return *picked;
+  }
+  Flag flag{"--cpunodebind=" + o.cpunodebind};
+  if (o.cpunodebind.empty() || o.cpunodebind[0] == '-')
+    bad_input("--cpunodebind needs a node list or a tier, e.g. --cpunodebind=rank:0 (see `tiermem hardware`)");
+  for (const auto &spec : terms(o.cpunodebind, flag, m)) {
+    auto nodes = kernel_nodes(spec, flag, m);
+    if (!nodes)
+      flag.refuse("tier '" + spec + "' has no CPUs (it is not made of NUMA nodes); pick a tier "
+                  "with CPUs (see `tiermem hardware`)");
+    std::vector<unsigned> mine;
+    for (const auto &n : state)
+      if (std::find(nodes->begin(), nodes->end(), n.node) != nodes->end())
+        mine.insert(mine.end(), n.cpus.begin(), n.cpus.end());
+    const std::string what = spec.rfind("node:", 0) == 0 ? "node " + spec.substr(5) : "tier '" + spec + "'";
+    if (mine.empty())
+      flag.refuse(what + " has no CPUs (nodes " + node_text(*nodes) + " are memory only); pick a "
+                  "tier with CPUs (see `tiermem hardware`)");
+    for (unsigned c : mine)
+      if (std::find(usable.begin(), usable.end(), c) != usable.end() &&
+          std::find(cpus.begin(), cpus.end(), c) == cpus.end())
+        cpus.push_back(c);
+    if (cpus.empty())
+      flag.refuse("none of the CPUs of " + what + " (" + range_text(mine) + ") may be used by this "
+                  "process (its cpuset allows " + range_text(usable) + ")");
+  }
+  std::sort(cpus.begin(), cpus.end());
+  return cpus;
+}
+
 pid_t g_child = -1;
 void forward(int sig) {
   if (g_child > 0) ::kill(g_child, sig);
@@ -352,10 +411,21 @@ int run(const RunOptions &o, const Global &g) {
               "--dry-run, or --fsroot with a recorded machine");
   const Machine machine = load_machine(g);
   Plan plan = make_plan(o, machine);
+  const std::vector<unsigned> cpus = plan_cpus(o, machine, g);
   // CPython's pymalloc serves objects up to 512 bytes from arenas it maps itself, so most of
   // a Python program's memory never reaches malloc, hence never the tier; said, never silent.
   if (o.python_malloc)
     std::fprintf(stderr, "tiermem run: --python-malloc: the child runs with PYTHONMALLOC=malloc\n");
+  if (o.stats && plan.kernel && plan.mode == MPOL_LOCAL) {
+    // The heap has no "local" policy: the tier of the one node the program runs on is it.
+    const auto state = topology::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
+    const auto nodes = nodes_of_cpus(cpus.empty() ? allowed_cpus() : cpus, state);
+    if (nodes.size() != 1)
+      bad_input("--localalloc with --stats needs the program on the CPUs of one node (now nodes " +
+                node_text(nodes) + "); add --cpunodebind=NODE");
+    plan.mode = MPOL_PREFERRED;
+    plan.nodes = nodes;
+  }
   if (o.stats && plan.kernel) {
     // The statistics come from tiermem's heap, so the program runs under it on the same nodes.
     plan.policy = (plan.mode == MPOL_INTERLEAVE ? "interleave(" : plan.mode == MPOL_BIND ? "bind(" : "preferred(");
@@ -387,13 +457,16 @@ int run(const RunOptions &o, const Global &g) {
     ld_preload = old && *old ? std::string(old) + ":" + preload : preload;
   }
   if (o.dry_run) {
+    const std::string affinity = cpus.empty() ? "" : "sched_setaffinity(cpus " + range_text(cpus) + ")";
     if (plan.kernel)
-      std::printf("tiermem run: would set_mempolicy(%s, nodes %s) and exec: %s\n",
-                  mode_name(plan.mode).c_str(), node_text(plan.nodes).c_str(), quoted(o.command).c_str());
-    else
-      std::printf("tiermem run: would exec with LD_PRELOAD=%s TIERMEM_POLICY='%s'%s: %s\n",
-                  ld_preload.c_str(), plan.policy.c_str(), o.stats ? " TIERMEM_STATS=1" : "",
+      std::printf("tiermem run: would %sset_mempolicy(%s%s) and exec: %s\n",
+                  affinity.empty() ? "" : (affinity + ", ").c_str(), mode_name(plan.mode).c_str(),
+                  plan.mode == MPOL_LOCAL ? "" : (", nodes " + node_text(plan.nodes)).c_str(),
                   quoted(o.command).c_str());
+    else
+      std::printf("tiermem run: would %sexec with LD_PRELOAD=%s TIERMEM_POLICY='%s'%s: %s\n",
+                  affinity.empty() ? "" : (affinity + " and ").c_str(), ld_preload.c_str(),
+                  plan.policy.c_str(), o.stats ? " TIERMEM_STATS=1" : "", quoted(o.command).c_str());
     return 0;
   }
 
@@ -407,13 +480,29 @@ int run(const RunOptions &o, const Global &g) {
     return 1;
   }
   if (pid == 0) {
-    if (plan.kernel) {
+    if (!cpus.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (unsigned c : cpus)
+        if (c < CPU_SETSIZE) CPU_SET(c, &set);
+      if (::sched_setaffinity(0, sizeof set, &set) != 0) {
+        std::fprintf(stderr, "tiermem run: sched_setaffinity(cpus %s): %s; are the CPUs online and allowed?\n",
+                     range_text(cpus).c_str(), std::strerror(errno));
+        ::_exit(2);
+      }
+    }
+    if (plan.kernel && plan.mode == MPOL_LOCAL) {
+      if (::set_mempolicy(MPOL_LOCAL, nullptr, 0) != 0) {
+        std::fprintf(stderr, "tiermem run: set_mempolicy(MPOL_LOCAL): %s\n", std::strerror(errno));
+        ::_exit(2);
+      }
+    } else if (plan.kernel) {
       std::vector<unsigned long> mask(1024 / (8 * sizeof(unsigned long)), 0);
       for (unsigned n : plan.nodes) mask[n / (8 * sizeof(unsigned long))] |= 1UL << (n % (8 * sizeof(unsigned long)));
       if (::set_mempolicy(plan.mode, mask.data(), 1024 + 1) != 0) {
         std::fprintf(stderr, "tiermem run: set_mempolicy(%s, nodes %s): %s; are the nodes online and allowed?\n",
                      mode_name(plan.mode).c_str(), node_text(plan.nodes).c_str(), std::strerror(errno));
-        ::_exit(126);
+        ::_exit(2);  // bad input, as the launcher's own refusals; 126 is for a program not executable
       }
     } else {
       ::setenv("LD_PRELOAD", ld_preload.c_str(), 1);
@@ -447,12 +536,19 @@ int run(const RunOptions &o, const Global &g) {
 void register_run(CLI::App &app, Global &global) {
   auto o = std::make_shared<RunOptions>();
   auto *cmd = app.add_subcommand("run", "run a program with its memory on tiers (numactl-style)");
-  o->membind_opt = cmd->add_option("--membind", o->membind, "only these nodes or this tier (numactl list or tier name)")
+  o->membind_opt = cmd->add_option("-m,--membind", o->membind, "only these nodes or this tier (numactl list or tier name)")
       ->type_name("NODES|TIER");
-  o->preferred_opt = cmd->add_option("--preferred", o->preferred, "prefer these, falling back in order")
+  o->preferred_opt = cmd->add_option("-p,--preferred", o->preferred, "prefer these, falling back in order")
       ->type_name("NODES|TIER[,TIER...]");
-  o->interleave_opt = cmd->add_option("--interleave", o->interleave, "interleave pages (or blocks) across these")
+  o->interleave_opt = cmd->add_option("-i,--interleave", o->interleave, "interleave pages (or blocks) across these")
       ->type_name("NODES|TIER[,TIER...]");
+  cmd->add_flag("-l,--localalloc", o->localalloc,
+                "allocate on the node of the CPU that runs (the first-touch default, said out loud)");
+  o->cpunodebind_opt = cmd->add_option("-N,--cpunodebind", o->cpunodebind,
+                                       "run on the CPUs of these nodes or tiers (sched_setaffinity)")
+      ->type_name("NODES|TIER[,TIER...]");
+  o->physcpubind_opt = cmd->add_option("-C,--physcpubind", o->physcpubind, "run on these CPUs, e.g. 0-3,5")
+      ->type_name("CPUS");
   o->weights_opt = cmd->add_option("--weights", o->weights, "split bytes by weight, e.g. rank:0=3,rank:1=1")
       ->type_name("TIER=W,...");
   o->threshold_opt = cmd->add_option("--threshold", o->threshold, "small blocks on one tier, large on another")
@@ -463,17 +559,13 @@ void register_run(CLI::App &app, Global &global) {
   cmd->add_flag("--dry-run", o->dry_run, "print what would be done, run nothing");
   cmd->add_flag("--python-malloc", o->python_malloc,
                 "set PYTHONMALLOC=malloc, so that Python's small objects reach the tiers too");
-  cmd->add_option("command", o->command, "the program and its arguments (after --)")
+  // As numactl: the first word that is no option starts the program, whose own options follow.
+  cmd->positionals_at_end();
+  cmd->add_option("command", o->command,
+                  "the program and its arguments (from the first word that is no option, or after --)")
       ->required()
       ->allow_extra_args();
-  // Unknown options are collected, not refused by CLI11, whose message lists them reversed
-  // and mixed with "--"; the launcher names the first one itself.
-  cmd->allow_extras();
-  cmd->callback([o, cmd, &global] {
-    for (const auto &a : cmd->remaining())
-      if (a.size() > 1 && a[0] == '-' && a != "--")
-        bad_input("unknown option " + a + " (see `tiermem run --help`; the program and its "
-                  "arguments go after --)");
+  cmd->callback([o, &global] {
     throw Exit{run(*o, global)};
   });
 }

@@ -18,6 +18,7 @@
 #include <pthread.h>
 
 #include "heap/heap.hpp"
+#include "heap/publish.hpp"
 
 namespace tiermem::heap {
 namespace {
@@ -33,6 +34,7 @@ void fork_parent() { for_each_tier(&backend::Backend::parent_after_fork); }
 void fork_child() {
   for_each_tier(&backend::Backend::child_after_fork);
   registry_after_fork_child();
+  publish_after_fork_child();
 }
 
 pthread_once_t g_once = PTHREAD_ONCE_INIT;

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "heap/heap.hpp"
+#include "heap/publish.hpp"
 
 namespace tiermem::heap {
 
@@ -41,6 +42,11 @@ void fold_net(unsigned slot) noexcept {
   if (tier == nullptr) return;
   std::int64_t live = tier->folded_live.fetch_add(net, std::memory_order_relaxed) + net;
   if (net > 0 && live > 0) raise_peak(tier, static_cast<std::uint64_t>(live));
+  // For `tiermem stat`: a few stores into the published page, at this fold only.
+  publish_counters(slot, {tier->folded_live.load(std::memory_order_relaxed),
+                          tier->peak.load(std::memory_order_relaxed), tier->backend->mapped(),
+                          tier->failures.load(std::memory_order_relaxed),
+                          tier->fallbacks.load(std::memory_order_relaxed)});
 }
 
 void fold_thread_nets() noexcept {

@@ -12,6 +12,7 @@
 #include "heap/arena.hpp"
 #include "heap/fork.hpp"
 #include "heap/heap.hpp"
+#include "heap/publish.hpp"
 
 namespace tiermem::heap {
 namespace {
@@ -45,6 +46,7 @@ void open(std::uint64_t largest_tier) {
   unsigned count = 0, shift = 0, min_shift = 0;
   plan_slots(largest_tier, count, shift, min_shift);
   reserve_slots(count, shift, min_shift);
+  publish_open();  // the statistics `tiermem stat` reads (publish.hpp)
   r.opened = true;
 }
 
@@ -73,6 +75,7 @@ tm_tier *open_tier(const topology::TierTarget &g) {
   r.owned.push_back(std::move(tier));
   r.by_key.emplace(g.key, t);
   g_slots.tier[slot].store(t, std::memory_order_release);
+  publish_tier(slot, t->name, t->kind, t->rank, t->backend->capacity());
   return t;
 }
 

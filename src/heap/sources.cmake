@@ -45,6 +45,7 @@ list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/fork.cpp
   ${CMAKE_CURRENT_LIST_DIR}/limit.cpp
   ${CMAKE_CURRENT_LIST_DIR}/peak.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/publish.cpp
   ${CMAKE_CURRENT_LIST_DIR}/extent_map.cpp
   ${CMAKE_CURRENT_LIST_DIR}/owner.cpp
 )

@@ -83,8 +83,8 @@ std::optional<Place> place(const platform::SysfsRoot &root) {
           "\nnodes " + fact(root, "sys/devices/system/node/online") + "\nmemory " +
           fact(root, "sys/devices/system/node/has_memory") + "\ncpus " +
           fact(root, "sys/devices/system/cpu/online") + "\n" + hwloc_environment();
-  std::optional<std::string> dir = where.dir ? where.dir : default_dir();
-  if (!dir || !own_dir(*dir)) return std::nullopt;
+  std::optional<std::string> dir = runtime_dir();
+  if (!dir) return std::nullopt;
   p.dir = *dir;
   char name[40];
   std::snprintf(name, sizeof name, "/hwloc-%016zx.json", std::hash<std::string>{}(p.key));
@@ -167,6 +167,15 @@ std::string format_hwloc_cache(std::string_view key, const std::vector<HwlocNode
                     {"bandwidth_mbps", opt(n.bandwidth_mbps)},
                     {"latency_ns", opt(n.latency_ns)}});
   return nlohmann::json{{"key", key}, {"nodes", list}}.dump() + "\n";
+}
+
+std::optional<std::string> runtime_dir() {
+  if (::getauxval(AT_SECURE) != 0) return std::nullopt;  // set-id: trust nothing the user wrote
+  const env::CacheDir where = env::cache_dir();
+  if (where.off) return std::nullopt;
+  std::optional<std::string> dir = where.dir ? where.dir : default_dir();
+  if (!dir || !own_dir(*dir)) return std::nullopt;
+  return dir;
 }
 
 std::optional<std::string> hwloc_cache_file(const platform::SysfsRoot &root) {

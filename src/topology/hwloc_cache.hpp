@@ -30,6 +30,14 @@ std::vector<HwlocNode> read_hwloc_cached(const platform::SysfsRoot &root);
  * is off here (TIERMEM_CACHE_DIR=off, a set-id program, no boot id below the root, or a cache
  * directory that is not the user's own). For tests and `tiermem list --verbose`.
  */
+/**
+ * The per-user directory of tiermem's runtime files (this cache, the statistics a heap
+ * publishes): TIERMEM_CACHE_DIR, else $XDG_RUNTIME_DIR/tiermem, else /run/tiermem for root,
+ * else /tmp/tiermem-UID; created if missing. nullopt when TIERMEM_CACHE_DIR=off, in a set-id
+ * program, or when the directory is not the user's own (others could write it).
+ */
+std::optional<std::string> runtime_dir();
+
 std::optional<std::string> hwloc_cache_file(const platform::SysfsRoot &root);
 
 /**

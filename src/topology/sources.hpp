@@ -7,11 +7,14 @@
 
 #include "platform/sysfs.hpp"
 #include "tiermem/topology.hpp"
+#include "topology/node_state.hpp"
 
 namespace tiermem::topology {
 
 /** NUMA nodes from /sys/devices/system/node: online, has_cpus, capacity, distances. */
 std::vector<NumaNode> read_sysfs_nodes(const platform::SysfsRoot &root);
+/** Each node's CPUs and memory now (see node_state.hpp). */
+std::vector<NodeState> read_node_state(const platform::SysfsRoot &root);
 
 /**
  * Dax devices from /sys/bus/dax/devices, else the older /sys/class/dax layout

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 
@@ -18,23 +19,29 @@ std::optional<unsigned> suffix_number(const std::string &name, const char *prefi
   return static_cast<unsigned>(*v);
 }
 
-// "Node 0 MemTotal:       3005392 kB" -> bytes
-std::uint64_t meminfo_total(const platform::SysfsRoot &root, const std::string &rel) {
+// "Node 0 MemTotal:       3005392 kB" -> bytes (`field` is "MemTotal", "MemFree", ...)
+std::optional<std::uint64_t> meminfo_field(const platform::SysfsRoot &root, const std::string &rel,
+                                           const std::string &field) {
   auto text = root.read_optional(rel);
-  if (!text) return 0;
+  if (!text) return std::nullopt;
+  const std::string key = field + ":";
   for (std::string_view line : platform::split(*text, '\n')) {
-    auto pos = line.find("MemTotal:");
+    auto pos = line.find(key);
     if (pos == std::string_view::npos) continue;
-    auto f = platform::words(line.substr(pos + 9));
+    auto f = platform::words(line.substr(pos + key.size()));
     std::uint64_t kb = 0;
     bool ok = f.size() == 2 && f[1] == "kB" &&
               std::from_chars(f[0].data(), f[0].data() + f[0].size(), kb).ptr == f[0].data() + f[0].size();
     if (!ok)
-      throw Error(-EINVAL, "tiermem: " + root.path(rel) + ": malformed MemTotal line '" +
+      throw Error(-EINVAL, "tiermem: " + root.path(rel) + ": malformed " + field + " line '" +
                                std::string(line) + "'; the file is corrupt");
     return kb * 1024;
   }
-  throw Error(-EINVAL, "tiermem: " + root.path(rel) + " has no MemTotal line; the file is corrupt");
+  throw Error(-EINVAL, "tiermem: " + root.path(rel) + " has no " + field + " line; the file is corrupt");
+}
+
+std::uint64_t meminfo_total(const platform::SysfsRoot &root, const std::string &rel) {
+  return meminfo_field(root, rel, "MemTotal").value_or(0);
 }
 
 }  // namespace
@@ -91,6 +98,24 @@ std::vector<NumaNode> read_sysfs_nodes(const platform::SysfsRoot &root) {
     if (n.distances.size() == order.size()) n.distance_nodes = order;
     else n.distances.clear();
   return nodes;
+}
+
+std::vector<NodeState> read_node_state(const platform::SysfsRoot &root) {
+  const std::string base = "sys/devices/system/node";
+  std::vector<NodeState> out;
+  for (const auto &name : root.list(base)) {
+    auto idx = suffix_number(name, "node");
+    if (!idx || !root.is_dir(base + "/" + name)) continue;
+    const std::string dir = base + "/" + name;
+    NodeState n;
+    n.node = *idx;
+    if (root.exists(dir + "/cpulist")) n.cpus = root.read_list(dir + "/cpulist");
+    n.total_bytes = meminfo_field(root, dir + "/meminfo", "MemTotal");
+    if (n.total_bytes) n.free_bytes = meminfo_field(root, dir + "/meminfo", "MemFree");
+    out.push_back(std::move(n));
+  }
+  std::sort(out.begin(), out.end(), [](const NodeState &a, const NodeState &b) { return a.node < b.node; });
+  return out;
 }
 
 std::vector<DaxDevice> read_dax_devices(const platform::SysfsRoot &root) {

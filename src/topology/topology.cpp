@@ -98,6 +98,11 @@ Topology Topology::discover(const DiscoverOptions &options) {
   return from_parts(std::move(nodes), std::move(dax));
 }
 
+std::vector<topology::NodeState> topology::node_state(const DiscoverOptions &options) {
+  if (!options.hwloc_xml.empty()) return {};
+  return read_node_state(platform::SysfsRoot(topology::env::fsroot_or(options.fsroot)));
+}
+
 const NumaNode *Topology::node(unsigned os_index) const noexcept {
   for (const auto &n : nodes_)
     if (n.os_index == os_index) return &n;

@@ -239,3 +239,99 @@ TEST_CASE("--python-malloc sets PYTHONMALLOC=malloc for the child and says so in
   r = t::run_cli("run -- sh -c 'echo ${PYTHONMALLOC-unset}'", "env -u PYTHONMALLOC");
   CHECK(r.out == "unset\n");  // never set without being asked
 }
+
+TEST_CASE("run's numactl short options are the long ones") {
+  const char *pairs[][2] = {{"-m 0", "--membind=0"}, {"-p 0", "--preferred=0"}, {"-i all", "--interleave=all"},
+                            {"-m rank:0", "--membind=rank:0"}, {"-N 0", "--cpunodebind=0"},
+                            {"-C 0", "--physcpubind=0"}, {"-l", "--localalloc"}};
+  for (const auto &p : pairs) {
+    const auto short_form = t::run_cli(std::string("run --dry-run ") + p[0] + " -- ls");
+    const auto long_form = t::run_cli(std::string("run --dry-run ") + p[1] + " -- ls");
+    INFO(p[0] << ": " << short_form.err);
+    CHECK(short_form.status == 0);
+    CHECK(short_form.out == long_form.out);
+  }
+}
+
+TEST_CASE("the program's own options need no -- once the program is named, as with numactl") {
+  const auto r = t::run_cli("run --dry-run -m 0 ls -l --all");
+  CHECK(r.status == 0);
+  CHECK(r.out == "tiermem run: would set_mempolicy(MPOL_BIND, nodes 0) and exec: ls -l --all\n");
+}
+
+TEST_CASE("--localalloc asks the kernel for local allocation and the child runs under it") {
+  auto r = t::run_cli("run --dry-run --localalloc -- ls");
+  CHECK(r.out == "tiermem run: would set_mempolicy(MPOL_LOCAL) and exec: ls\n");
+  r = t::run_cli("run -l -- numactl --show");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("policy: local") != std::string::npos);
+  // Under the heap, for --stats: the tier of the node the program runs on.
+  r = t::run_cli("run --dry-run -l --stats -N 0 -- ls");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("TIERMEM_POLICY='preferred(node:0)' TIERMEM_STATS=1: ls") != std::string::npos);
+}
+
+TEST_CASE("--cpunodebind runs the program on the CPUs of the nodes of a tier") {
+  const std::string root = t::machine("hwloc/fakeheteromemtiers");
+  // rank:0 is nodes 2 (CPUs 4-5) and 4 (memory only) on the recorded machine.
+  auto r = t::run_cli("--fsroot '" + root + "' run --dry-run -N rank:0 -m rank:1 -- ls");
+  CHECK(r.status == 0);
+  CHECK(r.out == "tiermem run: would sched_setaffinity(cpus 4-5), set_mempolicy(MPOL_BIND, nodes 0,1) and exec: ls\n");
+  r = t::run_cli("--fsroot '" + root + "' run --dry-run -N 1,2 -- ls");
+  CHECK(r.out.find("sched_setaffinity(cpus 2-5)") != std::string::npos);
+  // Here: the child's affinity is what numactl gives it.
+  r = t::run_cli("run -N 0 -- sh -c 'grep Cpus_allowed_list /proc/self/status'");
+  CHECK(r.status == 0);
+  const auto want = t::run_command("numactl -N 0 -- sh -c 'grep Cpus_allowed_list /proc/self/status'");
+  CHECK(r.out == want.out);
+}
+
+TEST_CASE("--cpunodebind on a tier without CPUs is refused, naming it") {
+  const std::string root = t::machine("hwloc/fakeheteromemtiers");
+  auto r = t::run_cli("--fsroot '" + root + "' run --dry-run --cpunodebind=rank:2 -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err == "tiermem run: --cpunodebind=rank:2: tier 'rank:2' has no CPUs (nodes 6,8,9 are memory "
+                 "only); pick a tier with CPUs (see `tiermem hardware`)\n");
+  r = t::run_cli("--fsroot '" + root + "' run --dry-run -N 4 -- ls");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("tiermem run: --cpunodebind=4: node 4 has no CPUs") == 0);
+  r = t::run_cli("run --dry-run -N emulated:slow -- ls", "TIERMEM_EMULATE=slow:1G");
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("tier 'emulated:slow' has no CPUs (it is not made of NUMA nodes)") != std::string::npos);
+}
+
+TEST_CASE("--physcpubind takes numactl's CPU lists and the child runs on them") {
+  auto r = t::run_cli("run -C 0 -- sh -c 'grep Cpus_allowed_list /proc/self/status'");
+  CHECK(r.status == 0);
+  CHECK(r.out == "Cpus_allowed_list:\t0\n");
+  r = t::run_cli("run --dry-run --physcpubind=all -- ls");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("sched_setaffinity(cpus ") != std::string::npos);
+  const std::string root = t::machine("hwloc/fakeheteromemtiers");
+  r = t::run_cli("--fsroot '" + root + "' run --dry-run -C 0-2,5 -- ls");
+  CHECK(r.out.find("sched_setaffinity(cpus 0-2,5)") != std::string::npos);
+  r = t::run_cli("--fsroot '" + root + "' run --dry-run -C '!0-1' -- ls");
+  CHECK(r.out.find("sched_setaffinity(cpus 2-5)") != std::string::npos);
+  r = t::run_cli("run --dry-run -C 0-99999 -- ls");
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("tiermem run: --physcpubind=0-99999: not a CPU list of CPUs this process may use") == 0);
+}
+
+TEST_CASE("conflicting placement options exit 2 with one line") {
+  for (const char *flags : {"-m 0 -l", "-l --policy=rank:0", "-N 0 -C 0", "-p 0 -i 0"}) {
+    const auto r = t::run_cli(std::string("run --dry-run ") + flags + " -- ls");
+    INFO(flags);
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
+    CHECK(lines(r.err) == 1);
+    CHECK(r.err.find("tiermem run: give one of") == 0);
+  }
+}
+
+TEST_CASE("a program that cannot be executed exits 126") {
+  const auto r = t::run_cli("run -m 0 -- /etc/passwd");
+  CHECK(r.status == 126);
+  CHECK(r.err == "tiermem run: cannot run '/etc/passwd': Permission denied\n");
+}

@@ -9,7 +9,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 for f in include/tiermem/tiermem.h include/tiermem/topology.hpp bin/tiermem \
          lib/libtiermem.so lib/libtiermem.a lib/cmake/tiermem/tiermemConfig.cmake \
          lib/pkgconfig/tiermem.pc share/man/man1/tiermem.1 share/man/man3/libtiermem.3 \
-         share/man/man7/tiermem-policy.7; do
+         share/man/man7/tiermem-policy.7 share/bash-completion/completions/tiermem; do
   [ -e "$prefix/$f" ] || { echo "install: $prefix/$f is missing"; exit 1; }
 done
 "$prefix/bin/tiermem" list >/dev/null
