@@ -15,12 +15,19 @@
 //
 //   TIERMEM_GUPS_FAST / TIERMEM_GUPS_SLOW   node numbers (default: the first two with memory)
 //   TIERMEM_GUPS_MIB    region size (default 256)
-//   TIERMEM_GUPS_FAST_MIB   what the fast node may hold of it (default a quarter): the rest of
-//                       the fast node's free memory is taken by locked pages for the run, so
-//                       the kernel's tiering has to demote to promote, as under a budget
+//   TIERMEM_GUPS_FAST_MIB   what the fast node may hold of it (default a quarter): tiermem's
+//                       budget; for the kernel, the rest of the fast node's free memory is
+//                       taken by locked pages for the run, so that it has to demote to promote
 //   TIERMEM_GUPS_SECONDS, TIERMEM_GUPS_MOVE_SECONDS   run length and hot-set period (30, 10)
 //   TIERMEM_GUPS_TIMELINE   a file for the timeline (CSV: seconds, hot share on fast, updates/s)
+//   TIERMEM_GUPS_MOVER  "tiermem": tiermem's migration engine (src/migrate/engine.hpp) moves the
+//                       region, with the fast tier's share as its budget; otherwise whatever the
+//                       kernel does (numa_balancing as the caller set it)
+//   TIERMEM_GUPS_CPU    the engine's CPU budget, a share of one core (default its own, 0.03)
+//   TIERMEM_GUPS_DAX    with the tiermem mover: the region is /dev/daxX.Y's memory instead of
+//                       the slow node's (no kernel mechanism moves such memory at all)
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <numaif.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -39,6 +46,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "migrate/engine.hpp"
+#include "tiermem/error.hpp"
 
 namespace {
 
@@ -140,29 +150,72 @@ void BM_GupsHotSet(benchmark::State &state) {
   const double period = static_cast<double>(env_long("TIERMEM_GUPS_MOVE_SECONDS", 10));
   const size_t hot_bytes = bytes / 8;
   const size_t fast_bytes = static_cast<size_t>(env_long("TIERMEM_GUPS_FAST_MIB", static_cast<long>(bytes >> 22))) << 20;
-  auto *region = static_cast<char *>(
-      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (region == MAP_FAILED) {
+  const char *mover_env = std::getenv("TIERMEM_GUPS_MOVER");
+  const bool tiermem_mover = mover_env != nullptr && std::strcmp(mover_env, "tiermem") == 0;
+  const char *dax = tiermem_mover ? std::getenv("TIERMEM_GUPS_DAX") : nullptr;
+  int dax_fd = -1;
+  constexpr size_t kUnit = 2u << 20;
+  // 2 MiB-aligned, as a device-dax mapping and the engine's units need.
+  auto *reserve = static_cast<char *>(
+      ::mmap(nullptr, bytes + kUnit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (reserve == MAP_FAILED) {
     state.SkipWithError("cannot map the region");
     return;
   }
-  ::madvise(region, bytes, MADV_NOHUGEPAGE);  // per-page placement, as the tiers see it
-  unsigned long mask[16] = {};
-  mask[slow / 64] |= 1UL << (slow % 64);
-  // Born on the slow node, then the policy let go, so that whoever migrates may move it.
-  if (::mbind(region, bytes, MPOL_BIND, mask, sizeof mask * 8, 0) != 0) {
-    state.SkipWithError(("mbind to the slow node: " + std::string(std::strerror(errno))).c_str());
-    return;
+  auto *region = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(reserve) + kUnit - 1) & ~(kUnit - 1));
+  if (dax != nullptr && *dax != '\0') {
+    dax_fd = ::open(dax, O_RDWR | O_CLOEXEC);
+    if (dax_fd < 0 || ::mmap(region, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, dax_fd, 0) != region) {
+      state.SkipWithError(("cannot map " + std::string(dax) + ": " + std::strerror(errno)).c_str());
+      return;
+    }
+    std::memset(region, 1, bytes);
+  } else {
+    ::madvise(region, bytes, MADV_NOHUGEPAGE);  // per-page placement, as the tiers see it
+    unsigned long mask[16] = {};
+    mask[slow / 64] |= 1UL << (slow % 64);
+    // Born on the slow node, then the policy let go, so that whoever migrates may move it.
+    if (::mbind(region, bytes, MPOL_BIND, mask, sizeof mask * 8, 0) != 0) {
+      state.SkipWithError(("mbind to the slow node: " + std::string(std::strerror(errno))).c_str());
+      return;
+    }
+    std::memset(region, 1, bytes);
+    ::mbind(region, bytes, MPOL_DEFAULT, nullptr, 0, 0);
   }
-  std::memset(region, 1, bytes);
-  ::mbind(region, bytes, MPOL_DEFAULT, nullptr, 0, 0);
+  tiermem::migrate::Engine engine;
+  if (tiermem_mover) {
+    try {
+      tiermem::migrate::SlowMemory where;
+      if (dax_fd >= 0) where.fd = dax_fd;
+      else where.node = slow;
+      engine.add_region(region, bytes, where);
+    } catch (const tiermem::Error &e) {
+      state.SkipWithError(e.what());
+      return;
+    }
+  }
 
   // The fast node keeps room for fast_bytes of the region (plus what the kernel's watermarks
   // keep free anyway); the rest of it is locked for the run.
   Hog hog;
-  if (std::string why; !hog.take(fast, fast_bytes, why)) {
+  // (16 MiB more: what the kernel keeps free below its watermarks.) tiermem's engine holds
+  // itself to the budget instead: locked pages would leave its node no room to reclaim in.
+  if (std::string why; !tiermem_mover && !hog.take(fast, fast_bytes + (16u << 20), why)) {
     state.SkipWithError(why.c_str());
     return;
+  }
+  if (tiermem_mover) {
+    try {
+      tiermem::migrate::EngineConfig config;
+      config.fast_node = fast;
+      config.budget = fast_bytes;
+      if (const char *cpu = std::getenv("TIERMEM_GUPS_CPU"); cpu != nullptr && *cpu != '\0')
+        config.cpu_budget = std::strtod(cpu, nullptr);
+      engine.start(config);
+    } catch (const tiermem::Error &e) {
+      state.SkipWithError(e.what());
+      return;
+    }
   }
   // Ping-pong, from a fixed sample of the region's pages: when each last arrived on fast.
   constexpr size_t kTracked = 4096;
@@ -173,7 +226,7 @@ void BM_GupsHotSet(benchmark::State &state) {
     std::mt19937_64 pick(11);
     for (auto &t : tracked) t = region + (pick() % (bytes / kPage)) * kPage;
   }
-  size_t to_fast = 0, back_within_10s = 0;
+  size_t to_fast = 0, back_within_10s = 0, max_fast = 0;
 
   const auto before = vmstat();
   std::atomic<size_t> hot_start{0};
@@ -217,6 +270,7 @@ void BM_GupsHotSet(benchmark::State &state) {
         reached = false;
       }
       const double share = hot_share(region + hot_start.load(), hot_bytes, fast, rng);
+      if (tiermem_mover) max_fast = std::max(max_fast, engine.stats().fast_bytes);
       if (::move_pages(0, kTracked, tracked.data(), nullptr, tracked_status.data(), 0) == 0) {
         for (size_t i = 0; i < kTracked; ++i) {
           const int now = tracked_status[i];
@@ -245,6 +299,17 @@ void BM_GupsHotSet(benchmark::State &state) {
   }
   stop = true;
   worker.join();
+  if (tiermem_mover) {
+    engine.stop();
+    const auto es = engine.stats();
+    state.counters["tiermem_promoted_MiB"] = static_cast<double>(es.promoted >> 20);
+    state.counters["tiermem_demoted_MiB"] = static_cast<double>(es.demoted >> 20);
+    state.counters["tiermem_moved_back_10s_MiB"] = static_cast<double>(es.moved_back_within_10s >> 20);
+    state.counters["tiermem_failed_moves"] = static_cast<double>(es.failed_moves);
+    state.counters["tiermem_fast_MiB_max"] = static_cast<double>(max_fast >> 20);
+    state.counters["tiermem_thread_cpu_share"] =
+        static_cast<double>(es.thread_cpu_ns) / 1e9 / std::chrono::duration<double>(Clock::now() - t0).count();
+  }
   if (!reached) to90.push_back(-1);
   const auto after = vmstat();
   auto delta = [&](const char *k) {
@@ -267,8 +332,10 @@ void BM_GupsHotSet(benchmark::State &state) {
     out << "seconds,hot_share_on_fast,updates_per_s\n";
     for (const auto &r : timeline) out << r << "\n";
   }
-  state.SetLabel("fast node " + std::to_string(fast) + ", slow node " + std::to_string(slow));
-  ::munmap(region, bytes);
+  state.SetLabel(std::string(tiermem_mover ? "tiermem" : "kernel") + ", fast node " + std::to_string(fast) +
+                 ", slow " + (dax_fd >= 0 ? std::string(dax) : "node " + std::to_string(slow)));
+  ::munmap(reserve, bytes + kUnit);
+  if (dax_fd >= 0) ::close(dax_fd);
 }
 
 BENCHMARK(BM_GupsHotSet)->Name("gups_hot_set")->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();

@@ -5,4 +5,6 @@ list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/faults.cpp
   ${CMAKE_CURRENT_LIST_DIR}/fence.cpp
   ${CMAKE_CURRENT_LIST_DIR}/move.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/track.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/engine.cpp
 )

@@ -1,0 +1,302 @@
+#include "migrate/engine.hpp"
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+
+#include "migrate/move.hpp"
+#include "tiermem/error.hpp"
+
+namespace tiermem::migrate {
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// MemTotal of a node, from sysfs (kB), or -1.
+long long node_total_bytes(int node) {
+  std::ifstream f("/sys/devices/system/node/node" + std::to_string(node) + "/meminfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    const auto at = line.find("MemTotal:");
+    if (at != std::string::npos) return std::atoll(line.c_str() + at + 9) * 1024;
+  }
+  return -1;
+}
+
+std::string mib(std::size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// Running engines, for fork: before it, each engine's lock is taken, so no move (and no
+// fence) is in flight while the address space is copied.
+std::mutex g_engines_mu;
+std::vector<Engine *> g_engines;
+pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+
+}  // namespace
+
+Engine::~Engine() { stop(); }
+
+void Engine::add_region(void *base, std::size_t len, SlowMemory slow) {
+  const std::size_t unit = config_.unit;
+  auto *b = static_cast<char *>(base);
+  if (reinterpret_cast<std::uintptr_t>(b) % unit != 0 || len == 0 || len % unit != 0)
+    throw Error(-EINVAL, "tiermem: a migrating region must start and end on a " + mib(unit) +
+                             " boundary; align it");
+  if ((slow.node < 0) == (slow.fd < 0))
+    throw Error(-EINVAL, "tiermem: a migrating region's slow memory is a node or a file, exactly one");
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Region &r : regions_) {
+    if (b < r.base + r.len && r.base < b + len)
+      throw Error(-EEXIST, "tiermem: the migrating region at " + std::to_string(reinterpret_cast<std::uintptr_t>(b)) +
+                               " overlaps one already registered");
+  }
+  regions_.push_back(Region{b, len, slow, std::vector<Unit>(len / unit)});
+}
+
+void Engine::start(const EngineConfig &config) {
+  if (!(config.cpu_budget > 0 && config.cpu_budget <= 1))
+    throw Error(-EINVAL, "tiermem: the migration thread's CPU budget is a share of one core, above 0 and at most 1");
+  if (config.unit < kPage || config.unit % kPage != 0)
+    throw Error(-EINVAL, "tiermem: the migration unit must be a multiple of 4 KiB");
+  const long long fast_total = node_total_bytes(config.fast_node);
+  if (fast_total < 0)
+    throw Error(-ENODEV, "tiermem: the fast node " + std::to_string(config.fast_node) +
+                             " has no memory; name a node with memory");
+  if (config.budget > static_cast<std::size_t>(fast_total))
+    throw Error(-EINVAL, "tiermem: a migration budget of " + mib(config.budget) +
+                             " is more than the fast node " + std::to_string(config.fast_node) +
+                             " holds (" + mib(static_cast<std::size_t>(fast_total)) + "); give a smaller budget");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Region &r : regions_) {
+      if (r.slow.node == config.fast_node)
+        throw Error(-EINVAL, "tiermem: a migrating region's slow node " + std::to_string(r.slow.node) +
+                                 " is the fast node; name two different tiers");
+    }
+  }
+  if (int rc = tracker_.open(); rc != 0)
+    throw Error(rc, "tiermem: cannot open /proc/self/pagemap and clear_refs for access tracking");
+  if (!tracker_.probe())
+    throw Error(-ENOTSUP, "tiermem: this kernel keeps no soft-dirty bits (CONFIG_MEM_SOFT_DIRTY), "
+                          "which migration tracks writes with; use a kernel built with it");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!regions_.empty() && config.unit != config_.unit)
+      throw Error(-EINVAL, "tiermem: the migration unit must be set before regions are added");
+    if (running_) throw Error(-EBUSY, "tiermem: the migration engine is already running");
+  }
+  config_ = config;
+  stopping_ = false;
+  tracker_.clear();
+  cpu_at_start_ = 0;
+  pthread_once(&g_atfork_once, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
+  {
+    std::lock_guard<std::mutex> lock(g_engines_mu);
+    g_engines.push_back(this);
+  }
+  if (int rc = pthread_create(&thread_, nullptr, thread_main, this); rc != 0) {
+    std::lock_guard<std::mutex> lock(g_engines_mu);
+    g_engines.erase(std::find(g_engines.begin(), g_engines.end(), this));
+    throw Error(-rc, "tiermem: cannot start the migration thread");
+  }
+  running_ = true;
+}
+
+void *Engine::thread_main(void *self) {
+  static_cast<Engine *>(self)->run();
+  return nullptr;
+}
+
+void Engine::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (running_) {
+    pthread_join(thread_, nullptr);
+    running_ = false;
+  }
+  std::lock_guard<std::mutex> lock(g_engines_mu);
+  g_engines.erase(std::remove(g_engines.begin(), g_engines.end(), this), g_engines.end());
+}
+
+void Engine::before_fork() {
+  g_engines_mu.lock();
+  for (Engine *e : g_engines) e->mu_.lock();
+}
+
+void Engine::after_fork_parent() {
+  for (Engine *e : g_engines) e->mu_.unlock();
+  g_engines_mu.unlock();
+}
+
+void Engine::after_fork_child() {
+  // The thread stayed in the parent: the child's engines stop where they are.
+  for (Engine *e : g_engines) {
+    e->running_ = false;
+    e->stopping_ = true;
+    e->mu_.unlock();
+  }
+  g_engines.clear();
+  g_engines_mu.unlock();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  EngineStats s = stats_;
+  s.fast_bytes = 0;
+  for (const Region &r : regions_)
+    for (const Unit &u : r.units) s.fast_bytes += u.fast ? config_.unit : 0;
+  return s;
+}
+
+int Engine::placement(const void *p) const {
+  const auto *c = static_cast<const char *>(p);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Region &r : regions_) {
+    if (c >= r.base && c < r.base + r.len)
+      return r.units[static_cast<std::size_t>(c - r.base) / config_.unit].fast ? 1 : 0;
+  }
+  return -1;
+}
+
+void Engine::run() {
+  const auto t0 = std::chrono::steady_clock::now();
+  cpu_at_start_ = thread_cpu_ns();
+  std::size_t credit = 0;
+  double wait_ms = config_.interval_ms;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    wake_.wait_for(lock, std::chrono::duration<double, std::milli>(wait_ms), [this] { return stopping_; });
+    if (stopping_) break;
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::uint64_t before = thread_cpu_ns();
+    interval(now, credit);
+    const std::uint64_t after = thread_cpu_ns();
+    stats_.thread_cpu_ns = after - cpu_at_start_;
+    // The scan's cost grows with the regions' size: the next interval waits long enough for
+    // the scans to take at most half the CPU budget, leaving the other half to the moves
+    // (held to the whole budget in interval()).
+    const double spent_ms = static_cast<double>(after - before) / 1e6;
+    wait_ms = std::max<double>(config_.interval_ms, 2 * spent_ms / config_.cpu_budget - spent_ms);
+  }
+}
+
+bool Engine::promote(Region &r, std::size_t i, double now) {
+  char *at = r.base + i * config_.unit;
+  int rc;
+  if (r.slow.node >= 0) {
+    rc = move_to_node(at, config_.unit, config_.fast_node);
+  } else {
+    rc = remap_range(at, config_.unit, Destination{-1, 0, config_.fast_node}).error;
+  }
+  if (rc != 0) {
+    ++stats_.failed_moves;
+    return false;
+  }
+  r.units[i].fast = true;
+  r.units[i].arrived = now;
+  stats_.promoted += config_.unit;
+  return true;
+}
+
+bool Engine::demote(Region &r, std::size_t i, double now) {
+  char *at = r.base + i * config_.unit;
+  int rc;
+  if (r.slow.node >= 0) {
+    rc = move_to_node(at, config_.unit, r.slow.node);
+  } else {
+    // Back into the device's own pages for this address: the region keeps its offsets.
+    rc = remap_range(at, config_.unit,
+                     Destination{r.slow.fd, r.slow.offset + static_cast<off_t>(i * config_.unit), -1})
+             .error;
+  }
+  if (rc != 0) {
+    ++stats_.failed_moves;
+    return false;
+  }
+  if (now - r.units[i].arrived <= 10) stats_.moved_back_within_10s += config_.unit;
+  r.units[i].fast = false;
+  r.units[i].left = now;
+  stats_.demoted += config_.unit;
+  return true;
+}
+
+void Engine::interval(double now, std::size_t &credit) {
+  // Scores from the writes since the last interval.
+  for (Region &r : regions_) {
+    if (tracker_.written(r.base, r.len, config_.unit, counts_) != 0) continue;
+    for (std::size_t i = 0; i < r.units.size(); ++i) r.units[i].score = r.units[i].score / 2 + counts_[i];
+  }
+  ++stats_.scans;
+  credit = std::min(credit + static_cast<std::size_t>(static_cast<double>(config_.rate) *
+                                                      config_.interval_ms / 1000.0),
+                    2 * config_.rate);
+  struct Ref {
+    Region *r;
+    std::size_t i;
+    std::uint32_t score;
+  };
+  std::vector<Ref> hot, cold;
+  std::size_t fast = 0;
+  for (Region &r : regions_) {
+    for (std::size_t i = 0; i < r.units.size(); ++i) {
+      const Unit &u = r.units[i];
+      if (u.fast) {
+        ++fast;
+        cold.push_back({&r, i, u.score});
+      } else if (u.score > 0) {
+        hot.push_back({&r, i, u.score});
+      }
+    }
+  }
+  std::sort(hot.begin(), hot.end(), [](const Ref &a, const Ref &b) { return a.score > b.score; });
+  std::sort(cold.begin(), cold.end(), [](const Ref &a, const Ref &b) { return a.score < b.score; });
+  const std::size_t budget_units = config_.budget / config_.unit;
+  const double residency = config_.min_residency_ms / 1000.0;
+  // Within the CPU budget: the thread's CPU time since start() against budget x wall time.
+  auto within_cpu = [&] {
+    return static_cast<double>(thread_cpu_ns() - cpu_at_start_) / 1e9 <= config_.cpu_budget * now;
+  };
+  std::size_t next_cold = 0;
+  for (const Ref &h : hot) {
+    if (credit < config_.unit || !within_cpu()) break;
+    if (now - h.r->units[h.i].left < residency) continue;
+    if (fast < budget_units) {
+      if (promote(*h.r, h.i, now)) {
+        ++fast;
+        credit -= config_.unit;
+      }
+      continue;
+    }
+    // Full: trade with the coldest fast unit that has stayed long enough and is clearly colder.
+    while (next_cold < cold.size() &&
+           now - cold[next_cold].r->units[cold[next_cold].i].arrived < residency)
+      ++next_cold;
+    if (next_cold >= cold.size() || credit < 2 * config_.unit) break;
+    const Ref &c = cold[next_cold];
+    if (std::uint64_t{c.score} * 2 + 1 >= h.score) break;  // not clearly hotter: stay put
+    ++next_cold;
+    if (demote(*c.r, c.i, now)) {
+      credit -= config_.unit;
+      if (promote(*h.r, h.i, now)) credit -= config_.unit;
+      else --fast;
+    }
+  }
+  // Cleared after the moves: a copy writes every page of the memory it fills, which would
+  // otherwise make a unit just moved look written all over at the next scan.
+  tracker_.clear();
+}
+
+}  // namespace tiermem::migrate

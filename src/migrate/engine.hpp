@@ -1,0 +1,120 @@
+// The migration engine: a thread that keeps the most-written units of registered regions on
+// the fast node, at most a budget of them, without changing any address. It is the mechanism
+// under a migrating policy; the heap registers the regions (not yet: see the note in
+// docs/migration.md).
+//
+// Each interval the thread reads which pages were written since the last interval (soft-dirty,
+// track.hpp), scores each unit (score = score / 2 + pages written), and moves units: the
+// hottest slow ones up while the budget has room, and when it is full, one that is clearly
+// hotter than the coldest fast unit in exchange for it, provided that unit has stayed on the
+// fast node for `min_residency_ms` (so a unit cannot bounce). Moves are limited to `rate`
+// bytes per second and the thread to `cpu_budget` of a core (a move is started only while the
+// thread's CPU time is within it, averaged since start). A unit on a node moves with move_pages(2); a unit of a file or device
+// (memfd, /dev/daxX.Y) moves by copy and remap (move.hpp), so its address stays.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <pthread.h>
+#include <vector>
+
+#include "migrate/track.hpp"
+
+namespace tiermem::migrate {
+
+struct EngineConfig {
+  int fast_node = 0;
+  std::size_t budget = 0;                  ///< bytes of the regions on the fast node at most
+  std::size_t unit = std::size_t{2} << 20;  ///< what moves at once (a multiple of 4 KiB)
+  unsigned interval_ms = 500;
+  std::size_t rate = std::size_t{256} << 20;  ///< bytes moved per second at most
+  unsigned min_residency_ms = 2000;        ///< on either side before a unit may move again
+  double cpu_budget = 0.03;                ///< of one core, for the engine's thread
+};
+
+/** Where a region's memory lives when it is not on the fast node. */
+struct SlowMemory {
+  int node = -1;     ///< a NUMA node (pages move with move_pages), or
+  int fd = -1;       ///< a file or device whose pages at `offset` are mapped at the region
+  off_t offset = 0;
+};
+
+struct EngineStats {
+  std::uint64_t promoted = 0, demoted = 0;  ///< bytes
+  std::uint64_t moved_back_within_10s = 0;  ///< bytes demoted less than 10 s after promotion
+  std::uint64_t scans = 0;
+  std::uint64_t failed_moves = 0;
+  std::uint64_t thread_cpu_ns = 0;          ///< CPU time of the engine's thread
+  std::size_t fast_bytes = 0;               ///< bytes on the fast node now
+};
+
+class Engine {
+ public:
+  Engine() = default;
+  ~Engine();
+  Engine(const Engine &) = delete;
+  Engine &operator=(const Engine &) = delete;
+
+  /**
+   * Registers [base, base + len), now wholly on `slow`. `base` and `len` must be multiples of
+   * the unit (start() checks the config; until then 2 MiB). Returns 0 or throws tiermem::Error
+   * naming what is wrong: a slow node that is the fast node, a range that overlaps another.
+   */
+  void add_region(void *base, std::size_t len, SlowMemory slow);
+
+  /** Starts the thread. Throws tiermem::Error for a budget larger than the fast node's memory,
+   *  a unit that is not a multiple of 4 KiB, or a kernel without soft-dirty bits. */
+  void start(const EngineConfig &config);
+
+  /** Stops the thread after its current move; every unit stays where it is, valid. In a
+   *  child of fork(), where the thread does not exist, it only marks the engine stopped: the
+   *  child's memory is all valid where it is (no move is ever in flight across a fork). */
+  void stop();
+
+  EngineStats stats() const;
+
+  /** 1: the byte at `p` is on the fast node, 0: on its slow memory, -1: not in a region. */
+  int placement(const void *p) const;
+
+ private:
+  struct Unit {
+    std::uint32_t score = 0;
+    bool fast = false;
+    double arrived = -1;  // seconds since start() when it reached the fast node
+    double left = -1e9;   // ... and when it last went back
+  };
+  struct Region {
+    char *base;
+    std::size_t len;
+    SlowMemory slow;
+    std::vector<Unit> units;
+  };
+
+  static void *thread_main(void *self);
+  void run();
+  static void before_fork();
+  static void after_fork_parent();
+  static void after_fork_child();
+  void interval(double now, std::size_t &move_credit);
+  bool promote(Region &r, std::size_t i, double now);
+  bool demote(Region &r, std::size_t i, double now);
+
+  EngineConfig config_;
+  WriteTracker tracker_;
+  std::vector<Region> regions_;
+  mutable std::mutex mu_;  // regions_, stats_; held by the thread for a whole interval
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool running_ = false;
+  std::uint64_t cpu_at_start_ = 0;
+  pthread_t thread_{};
+  EngineStats stats_;
+  std::vector<std::uint32_t> counts_;
+};
+
+}  // namespace tiermem::migrate
