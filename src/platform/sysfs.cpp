@@ -138,6 +138,15 @@ std::optional<std::uint64_t> SysfsRoot::read_u64_optional(const std::string &rel
   return v;
 }
 
+std::optional<std::uint64_t> SysfsRoot::read_u64_if_readable(const std::string &rel) const {
+  try {
+    return read_u64_optional(rel);
+  } catch (const Error &e) {
+    if (e.code() != -EACCES && e.code() != -EPERM) throw;
+    return std::nullopt;
+  }
+}
+
 std::optional<std::int64_t> SysfsRoot::read_i64_optional(const std::string &rel) const {
   auto text = read_optional(rel);
   if (!text) return std::nullopt;

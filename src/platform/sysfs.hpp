@@ -32,6 +32,9 @@ class SysfsRoot {
   /** A decimal or 0x-hex unsigned number; throws naming the file when malformed. */
   std::uint64_t read_u64(const std::string &rel) const;
   std::optional<std::uint64_t> read_u64_optional(const std::string &rel) const;
+  /** Like read_u64_optional(), but nullopt also when the file is root-only (EACCES/EPERM):
+   *  for attributes the kernel hides from unprivileged readers (a dax device's `resource`). */
+  std::optional<std::uint64_t> read_u64_if_readable(const std::string &rel) const;
   /** A signed decimal (target_node may be -1); throws naming the file when malformed. */
   std::optional<std::int64_t> read_i64_optional(const std::string &rel) const;
   /** A kernel cpumask ("00000000,0000000f"): whether any bit is set; throws when malformed. */

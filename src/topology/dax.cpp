@@ -52,7 +52,7 @@ DaxDevice read_dax_device(const platform::SysfsRoot &root, const std::string &ba
   d.align = root.read_u64_optional(dir + "/align").value_or(0);
   d.target_node = read_target_node(root, dir + "/target_node");
   // `resource` is hidden (0 or unreadable) to unprivileged readers on newer kernels.
-  if (auto r = root.read_u64_optional(dir + "/resource"); r && *r != 0) d.resource = *r;
+  if (auto r = root.read_u64_if_readable(dir + "/resource"); r && *r != 0) d.resource = *r;
   d.driver = root.link_basename(dir + "/driver");
   if (d.driver.empty() && base == kClass) d.driver = root.link_basename(dir + "/device/driver");
   d.mode = mode_of(d.driver);

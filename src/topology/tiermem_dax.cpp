@@ -18,7 +18,7 @@ std::vector<DaxDevice> read_tiermem_dax_devices(const platform::SysfsRoot &root)
     d.size = root.read_u64(dir + "/size");
     d.align = root.read_u64(dir + "/align");
     d.target_node = read_target_node(root, dir + "/target_node");
-    if (auto r = root.read_u64_optional(dir + "/resource"); r && *r != 0) d.resource = *r;
+    if (auto r = root.read_u64_if_readable(dir + "/resource"); r && *r != 0) d.resource = *r;
     d.driver = "tiermem_dax";
     d.mode = DaxMode::devdax;
     out.push_back(std::move(d));

@@ -1,5 +1,7 @@
 // Every bad input ends in one tiermem::Error whose message names the file and the problem.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "support.hpp"
 #include "tiermem/topology.hpp"
@@ -79,6 +81,44 @@ TEST_CASE("an unreadable attribute names the file") {
   t::fs::remove(attr);
   t::fs::create_directory(attr);
   CHECK(error_of(root_at(root)).find("dax0.0/align") != std::string::npos);
+}
+
+TEST_CASE("a root-only dax resource is unknown to an unprivileged reader, not an error") {
+  // The kernel makes a dax device's `resource` root-only (0400); `tiermem scrub` and
+  // `tiermem online` as a user must get to their own "needs root" errors past it.
+  t::TempDir dir;
+  t::fs::permissions(dir.path(), t::fs::perms::owner_all | t::fs::perms::group_read |
+                                     t::fs::perms::group_exec | t::fs::perms::others_read |
+                                     t::fs::perms::others_exec);
+  auto root = t::copy_machine(dir, "hwloc/fakeheteromemtiers");
+  t::fs::permissions(root / "sys/bus/dax/devices/dax0.0/resource", t::fs::perms::none);
+  const auto probe = [&root]() -> int {
+    try {
+      const auto topo = Topology::discover(root_at(root));
+      for (const auto &d : topo.dax_devices())
+        if (d.name == "dax0.0") return d.resource ? 3 : (d.size > 0 ? 0 : 4);
+      return 2;
+    } catch (const Error &) {
+      return 1;
+    }
+  };
+  int rc = -1;
+  if (::geteuid() == 0) {
+    // Root reads through permission bits: look as nobody does, from a child.
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(5);
+      ::_exit(probe());
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    rc = WEXITSTATUS(status);
+  } else {
+    rc = probe();
+  }
+  CHECK(rc == 0);  // 1: discovery threw, 3: resource was read, 5: could not drop to nobody
 }
 
 TEST_CASE("a corrupt node list names the file") {
