@@ -10,6 +10,7 @@
 #include "tiermem/error.hpp"
 #include "topology/dax.hpp"
 #include "topology/env.hpp"
+#include "topology/nd_region.hpp"
 
 namespace tiermem::api {
 
@@ -30,11 +31,12 @@ std::vector<std::string> dax_names(const platform::SysfsRoot &root) {
 }
 
 safety::KnownBadBlocks bad_blocks_of(const platform::SysfsRoot &root, const std::string &name) {
-  return safety::known_bad_blocks(root, name);
+  const auto extents = topology::dax_extents(root, name);
+  return safety::known_bad_blocks(name, extents, topology::nd_regions_holding(root, extents));
 }
 
-std::vector<safety::DaxExtent> extents_of(const platform::SysfsRoot &root, const std::string &name) {
-  return safety::dax_extents(root, name);
+std::vector<DaxExtent> extents_of(const platform::SysfsRoot &root, const std::string &name) {
+  return topology::dax_extents(root, name);
 }
 
 LockedDevice::LockedDevice(const std::string &path, const std::string &name)

@@ -10,6 +10,7 @@
 #include "platform/sysfs.hpp"
 #include "safety/badblocks.hpp"
 #include "safety/scrub.hpp"
+#include "topology/dax.hpp"
 #include "tiermem/topology.hpp"
 
 namespace tiermem::api {
@@ -24,10 +25,15 @@ std::string dax_name_of(const platform::SysfsRoot &root, const std::string &arg)
 /** Every dax device's name (the bus's, else the class's), sorted; empty when there are none. */
 std::vector<std::string> dax_names(const platform::SysfsRoot &root);
 
-/** The known bad blocks of dax device `name` (safety/badblocks.hpp). */
+/**
+ * The known bad blocks of dax device `name`: topology reads where it lies and the nd regions'
+ * lists, safety maps them to device offsets (safety/badblocks.hpp).
+ */
 safety::KnownBadBlocks bad_blocks_of(const platform::SysfsRoot &root, const std::string &name);
-/** Where dax device `name` lies in physical memory (safety/badblocks.hpp). */
-std::vector<safety::DaxExtent> extents_of(const platform::SysfsRoot &root, const std::string &name);
+/** A piece of a dax device at a physical address (topology/dax.hpp). */
+using DaxExtent = topology::DaxExtent;
+/** Where dax device `name` lies in physical memory (topology/dax.hpp). */
+std::vector<DaxExtent> extents_of(const platform::SysfsRoot &root, const std::string &name);
 
 /** An open, exclusively locked device-dax character device (closed at scope exit). */
 class LockedDevice {

@@ -7,7 +7,7 @@
 
 #include "heap/heap.hpp"
 #include "platform/sysfs.hpp"
-#include "safety/badblocks.hpp"
+#include "api/admin.hpp"
 #include "topology/dax.hpp"
 #include "tiermem/error.hpp"
 
@@ -23,7 +23,7 @@ std::vector<platform::ByteRange> known_bad(const std::string &path) {
   try {
     platform::SysfsRoot root("/");
     if (topology::dax_dir(root, name).empty()) return {};
-    return safety::known_bad_blocks(root, name).ranges;
+    return bad_blocks_of(root, name).ranges;
   } catch (const Error &e) {
     if (e.code() != -EACCES && e.code() != -EPERM) throw;
     std::fprintf(stderr,

@@ -83,7 +83,7 @@ struct Block {
 };
 
 // The memory blocks of the device's extents, each with the physical bad ranges it holds.
-std::vector<Block> device_blocks(const std::vector<safety::DaxExtent> &extents,
+std::vector<Block> device_blocks(const std::vector<api::DaxExtent> &extents,
                                  const std::vector<safety::BadRange> &bad, std::uint64_t bs) {
   std::vector<Block> out;
   for (const auto &x : extents) {

@@ -26,15 +26,6 @@ bool parse_dec(std::string_view s, std::uint64_t &v) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-// Where the device's attributes live: the dax bus, or the older class layout.
-std::string dax_dir(const platform::SysfsRoot &root, const std::string &name) {
-  for (const char *base : {"sys/bus/dax/devices/", "sys/class/dax/"}) {
-    std::string rel = base + name;
-    if (root.is_dir(rel)) return rel;
-  }
-  return "";
-}
-
 }  // namespace
 
 std::vector<BadSectors> parse_badblocks(std::string_view text, const std::string &path) {
@@ -60,69 +51,22 @@ std::vector<BadSectors> parse_badblocks(std::string_view text, const std::string
   return out;
 }
 
-std::vector<DaxExtent> dax_extents(const platform::SysfsRoot &root, const std::string &name) {
-  const std::string dir = dax_dir(root, name);
-  if (dir.empty())
-    throw Error(-ENODEV, "tiermem: " + root.path("sys/bus/dax/devices/" + name) + " is missing; " +
-                             name + " is not a dax device");
-  std::vector<DaxExtent> out;
-  // mappingN: physical [start, end] (inclusive), at device page `page_offset` (4 KiB pages).
-  for (const std::string &e : root.list(dir)) {
-    if (e.rfind("mapping", 0) != 0 || !root.is_dir(dir + "/" + e)) continue;
-    const std::string m = dir + "/" + e;
-    std::uint64_t start = root.read_u64(m + "/start");
-    std::uint64_t end = root.read_u64(m + "/end");
-    std::uint64_t pgoff = root.read_u64(m + "/page_offset");
-    if (end < start)
-      throw Error(-EINVAL, "tiermem: " + root.path(m) + ": end " + std::to_string(end) +
-                               " is below start " + std::to_string(start) +
-                               "; the sysfs tree is corrupt");
-    out.push_back({start, pgoff * 4096, end - start + 1});
-  }
-  if (out.empty()) {
-    std::uint64_t size = root.read_u64(dir + "/size");
-    auto res = root.read_u64_optional(dir + "/resource");
-    if (!res)
-      throw Error(-ENOENT, "tiermem: " + root.path(dir + "/resource") +
-                               " is missing; this kernel does not say where " + name +
-                               " lives, so its bad blocks cannot be located");
-    if (size > 0) out.push_back({*res, 0, size});
-  }
-  std::sort(out.begin(), out.end(),
-            [](const DaxExtent &a, const DaxExtent &b) { return a.offset < b.offset; });
-  return out;
-}
-
-KnownBadBlocks known_bad_blocks(const platform::SysfsRoot &root, const std::string &name) {
+KnownBadBlocks known_bad_blocks(const std::string &name,
+                                const std::vector<topology::DaxExtent> &extents,
+                                const std::vector<topology::NdRegion> &regions) {
   KnownBadBlocks kb;
   kb.device = name;
-  const auto extents = dax_extents(root, name);
-  const std::string nd = "sys/bus/nd/devices/";
+  kb.has_region = !regions.empty();
   std::vector<BadRange> ranges;
-  for (const std::string &region : root.list(nd)) {
-    if (region.rfind("region", 0) != 0) continue;
-    auto start = root.read_u64_optional(nd + region + "/resource");
-    auto size = root.read_u64_optional(nd + region + "/size");
-    if (!start || !size || *size == 0) continue;  // a region without memory of its own
-    bool overlaps = false;
-    for (const auto &x : extents)
-      overlaps = overlaps || (x.phys < *start + *size && *start < x.phys + x.length);
-    if (!overlaps) continue;
-    kb.has_region = true;
-    const std::string file = nd + region + "/badblocks";
-    auto text = root.read_optional(file);
-    if (!text)
-      throw Error(-ENOENT, "tiermem: " + root.path(file) + " is missing; this kernel does not list " +
-                               region + "'s bad blocks");
-    kb.sources.push_back(root.path(file));
-    // read_optional() drops the final newline; the parser accepts either form.
-    for (const BadSectors &b : parse_badblocks(*text, root.path(file))) {
+  for (const topology::NdRegion &r : regions) {
+    kb.sources.push_back(r.badblocks_file);
+    for (const BadSectors &b : parse_badblocks(r.badblocks, r.badblocks_file)) {
       ++kb.region_entries;
       // Sectors past the region's end are none of its memory; clipping first also keeps
       // start + sectors from wrapping (a huge count otherwise lost the whole entry).
-      if (b.sector >= *size / kSector) continue;
-      const std::uint64_t sectors = std::min(b.count, *size / kSector - b.sector);
-      const std::uint64_t lo = *start + b.sector * kSector, hi = lo + sectors * kSector;
+      if (b.sector >= r.size / kSector) continue;
+      const std::uint64_t sectors = std::min(b.count, r.size / kSector - b.sector);
+      const std::uint64_t lo = r.start + b.sector * kSector, hi = lo + sectors * kSector;
       for (const auto &x : extents) {
         const std::uint64_t a = std::max(lo, x.phys), z = std::min(hi, x.phys + x.length);
         if (a < z) ranges.push_back({x.offset + (a - x.phys), z - a});

@@ -5,7 +5,8 @@
 // of a device-dax device through physical addresses: the region's `resource` and the dax
 // device's `mappingN/{start,end,page_offset}` (or `resource` and `size` on kernels without
 // mapping directories). A devdax namespace has no block device, so the region's list is the
-// only one that covers it. Everything is read below an injectable sysfs root.
+// only one that covers it. Topology reads those files (topology/dax.hpp, topology/nd_region.hpp);
+// this file only parses and translates what it is handed.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,7 +14,8 @@
 #include <vector>
 
 #include "platform/ranges.hpp"
-#include "platform/sysfs.hpp"
+#include "topology/dax.hpp"
+#include "topology/nd_region.hpp"
 
 namespace tiermem::safety {
 
@@ -34,20 +36,6 @@ struct BadSectors {
  */
 std::vector<BadSectors> parse_badblocks(std::string_view text, const std::string &path);
 
-/** A piece of a dax device: device bytes [offset, offset + length) are at physical `phys`. */
-struct DaxExtent {
-  std::uint64_t phys = 0;
-  std::uint64_t offset = 0;
-  std::uint64_t length = 0;
-};
-
-/**
- * The physical extents of dax device `name` ("dax0.0") from sysfs. Throws tiermem::Error
- * naming the file when an attribute is missing, unreadable (the addresses are root-only on
- * recent kernels) or malformed.
- */
-std::vector<DaxExtent> dax_extents(const platform::SysfsRoot &root, const std::string &name);
-
 /** The known bad blocks of one dax device. */
 struct KnownBadBlocks {
   std::string device;                ///< "dax0.0"
@@ -59,10 +47,13 @@ struct KnownBadBlocks {
 };
 
 /**
- * Reads the badblocks of every nd region overlapping the device's memory and maps them to
- * device offsets. Throws tiermem::Error naming the file for a missing, unreadable or
- * malformed attribute.
+ * Maps the badblocks lists of the nd regions holding device `name` (`regions`, as topology
+ * read them: topology::nd_regions_holding()) to offsets of the device, whose physical pieces
+ * are `extents` (topology::dax_extents()). Throws tiermem::Error naming the file for a
+ * malformed list.
  */
-KnownBadBlocks known_bad_blocks(const platform::SysfsRoot &root, const std::string &name);
+KnownBadBlocks known_bad_blocks(const std::string &name,
+                                const std::vector<topology::DaxExtent> &extents,
+                                const std::vector<topology::NdRegion> &regions);
 
 }  // namespace tiermem::safety

@@ -2,6 +2,7 @@
 
 #include "topology/sources.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "tiermem/error.hpp"
@@ -75,6 +76,39 @@ DaxDevice find_dax_device(const platform::SysfsRoot &root, const std::string &ar
   const std::string name = dax_device_name(root, arg);
   const std::string bus = std::string(kBus) + "/" + name;
   return read_dax_device(root, root.is_dir(bus) ? kBus : kClass, name);
+}
+
+std::vector<DaxExtent> dax_extents(const platform::SysfsRoot &root, const std::string &name) {
+  const std::string dir = dax_dir(root, name);
+  if (dir.empty())
+    throw Error(-ENODEV, "tiermem: " + root.path(std::string(kBus) + "/" + name) + " is missing; " +
+                             name + " is not a dax device");
+  std::vector<DaxExtent> out;
+  // mappingN: physical [start, end] (inclusive), at device page `page_offset` (4 KiB pages).
+  for (const std::string &e : root.list(dir)) {
+    if (e.rfind("mapping", 0) != 0 || !root.is_dir(dir + "/" + e)) continue;
+    const std::string m = dir + "/" + e;
+    std::uint64_t start = root.read_u64(m + "/start");
+    std::uint64_t end = root.read_u64(m + "/end");
+    std::uint64_t pgoff = root.read_u64(m + "/page_offset");
+    if (end < start)
+      throw Error(-EINVAL, "tiermem: " + root.path(m) + ": end " + std::to_string(end) +
+                               " is below start " + std::to_string(start) +
+                               "; the sysfs tree is corrupt");
+    out.push_back({start, pgoff * 4096, end - start + 1});
+  }
+  if (out.empty()) {
+    std::uint64_t size = root.read_u64(dir + "/size");
+    auto res = root.read_u64_optional(dir + "/resource");
+    if (!res)
+      throw Error(-ENOENT, "tiermem: " + root.path(dir + "/resource") +
+                               " is missing; this kernel does not say where " + name +
+                               " lives, so its bad blocks cannot be located");
+    if (size > 0) out.push_back({*res, 0, size});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const DaxExtent &a, const DaxExtent &b) { return a.offset < b.offset; });
+  return out;
 }
 
 }  // namespace tiermem::topology

@@ -1,6 +1,7 @@
 // The device-dax sysfs ABI (Documentation/ABI/testing/sysfs-bus-dax): one reader of a dax
 // device's attributes, for discovery and for the commands that name one device.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,20 @@ std::string dax_device_name(const platform::SysfsRoot &root, const std::string &
 
 /** The device an argument names (dax_device_name()), read from sysfs. */
 DaxDevice find_dax_device(const platform::SysfsRoot &root, const std::string &arg);
+
+/** A piece of a dax device: device bytes [offset, offset + length) are at physical `phys`. */
+struct DaxExtent {
+  std::uint64_t phys = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+/**
+ * The physical extents of dax device `name` ("dax0.0"), sorted by device offset: its
+ * `mappingN/{start,end,page_offset}`, or `resource` and `size` on kernels without mapping
+ * directories. Throws tiermem::Error naming the file when an attribute is missing,
+ * unreadable (the addresses are root-only on recent kernels) or malformed.
+ */
+std::vector<DaxExtent> dax_extents(const platform::SysfsRoot &root, const std::string &name);
 
 }  // namespace tiermem::topology

@@ -1,6 +1,7 @@
 list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/sysfs_source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dax.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/nd_region.cpp
   ${CMAKE_CURRENT_LIST_DIR}/hwloc_source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/hwloc_cache.cpp
   ${CMAKE_CURRENT_LIST_DIR}/rank.cpp

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "fuzz.hpp"
+#include "api/admin.hpp"
 #include "safety/badblocks.hpp"
 
 namespace {
@@ -55,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   const tiermem::platform::SysfsRoot root(dir.path().string());
   KnownBadBlocks kb;
   try {
-    kb = known_bad_blocks(root, "dax0.0");
+    kb = tiermem::api::bad_blocks_of(root, "dax0.0");
   } catch (const tiermem::Error &e) {
     fuzz::check_error(e, text);
     return 0;

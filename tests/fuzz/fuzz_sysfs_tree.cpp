@@ -5,7 +5,7 @@
 // then every tier and device is resolved and the known bad blocks of dax0.0 are mapped. Each
 // tree is discovered or refused with a one-line error naming the file.
 #include "fuzz.hpp"
-#include "safety/badblocks.hpp"
+#include "api/admin.hpp"
 #include "topology/sources.hpp"
 #include "topology/spec.hpp"
 #include "topology/tiermem_dax.hpp"
@@ -132,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   }
   try {
     const platform::SysfsRoot root(dir.path().string());
-    const auto kb = safety::known_bad_blocks(root, "dax0.0");
+    const auto kb = api::bad_blocks_of(root, "dax0.0");
     for (std::size_t i = 1; i < kb.ranges.size(); ++i)
       FUZZ_CHECK(kb.ranges[i - 1].end() < kb.ranges[i].offset);
   } catch (const tiermem::Error &e) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "api/admin.hpp"
 #include "safety/badblocks.hpp"
 #include "topology/dax.hpp"
 #include "support.hpp"
@@ -20,6 +21,13 @@ namespace {
 std::string nvdimm() { return t::fixture_file("badblocks/nvdimm"); }
 
 using tiermem::test::error_of;
+using tiermem::topology::dax_extents;
+
+// Topology reads the device's pieces and its regions' lists, safety maps them: the api's
+// composition, the one the commands and the devdax backend use.
+KnownBadBlocks known_bad_blocks(const SysfsRoot &root, const std::string &name) {
+  return tiermem::api::bad_blocks_of(root, name);
+}
 
 /** A writable copy of the constructed tree. */
 fs::path copy_nvdimm(const t::TempDir &dir) {
