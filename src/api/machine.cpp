@@ -57,9 +57,19 @@ const Machine &machine() {
   return *m;
 }
 
-topology::TierTarget resolve(std::string_view spec) {
+TierTarget resolve(std::string_view spec) {
   const Machine &m = machine();
   return topology::resolve_spec(m.topo, spec, m.why_unknown);
+}
+
+TierTarget resolve_on(const Topology &topo, std::string_view spec, const std::string &why_unknown) {
+  return topology::resolve_spec(topo, spec, why_unknown);
+}
+
+void add_emulated_tiers(Topology &topo) { topology::apply_emulate_env(topo); }
+
+std::vector<NodeState> node_state(const DiscoverOptions &options) {
+  return topology::node_state(options);
 }
 
 }  // namespace tiermem::api
@@ -68,7 +78,7 @@ namespace tiermem::api {
 
 Topology discover_machine(const DiscoverOptions &options) {
   Topology topo = Topology::discover(options);
-  topology::apply_emulate_env(topo);
+  add_emulated_tiers(topo);
   return topo;
 }
 

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tiermem/topology.hpp"
+#include "topology/node_state.hpp"
 #include "topology/spec.hpp"
 
 namespace tiermem::api {
@@ -25,8 +27,29 @@ struct Machine {
  */
 const Machine &machine();
 
+/** What a tier spec names: its NUMA nodes, its dax device or its emulated size. */
+using TierTarget = topology::TierTarget;
+
 /** topology::resolve_spec on machine(). Throws tiermem::Error. */
-topology::TierTarget resolve(std::string_view spec);
+TierTarget resolve(std::string_view spec);
+
+/**
+ * topology::resolve_spec on a machine the front end loaded itself (`tiermem run --fsroot`):
+ * `why_unknown` is why that machine's own tiers are unknown, if they are. Throws tiermem::Error.
+ */
+TierTarget resolve_on(const Topology &topo, std::string_view spec, const std::string &why_unknown);
+
+/** Appends the TIERMEM_EMULATE tiers to `topo`, as machine() does. Throws tiermem::Error. */
+void add_emulated_tiers(Topology &topo);
+
+/** What a NUMA node has now (its CPUs, its free memory): topology/node_state.hpp. */
+using NodeState = topology::NodeState;
+
+/**
+ * Every node's state below the root `options` names, in node order; empty for an hwloc XML.
+ * Read anew on each call (a free-memory figure is stale at once). Throws tiermem::Error.
+ */
+std::vector<NodeState> node_state(const DiscoverOptions &options);
 
 /**
  * For the front ends that show or plan another machine (`tiermem list --fsroot`):

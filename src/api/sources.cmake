@@ -1,6 +1,7 @@
 list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/error.cpp
   ${CMAKE_CURRENT_LIST_DIR}/machine.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/settings.cpp
   ${CMAKE_CURRENT_LIST_DIR}/topology_api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/spec_api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/safety_api.cpp

@@ -6,15 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "api/machine.hpp"
 #include "cli/commands.hpp"
 #include "cli/machine.hpp"
-#include "topology/node_state.hpp"
 
 namespace tiermem::cli {
 
 namespace {
 
-const topology::NodeState *state_of(const std::vector<topology::NodeState> &state, unsigned node) {
+const api::NodeState *state_of(const std::vector<api::NodeState> &state, unsigned node) {
   for (const auto &s : state)
     if (s.node == node) return &s;
   return nullptr;
@@ -26,7 +26,7 @@ std::string number_list(const std::vector<unsigned> &v) {
   return s;
 }
 
-void print_hardware(const Machine &m, const std::vector<topology::NodeState> &state) {
+void print_hardware(const Machine &m, const std::vector<api::NodeState> &state) {
   const auto &topo = m.topo;
   std::vector<unsigned> nodes;
   for (const auto &n : topo.nodes())
@@ -55,7 +55,7 @@ void print_hardware(const Machine &m, const std::vector<topology::NodeState> &st
     std::printf(" nodes %s\n", number_list(t.numa_nodes).c_str());
     for (unsigned n : t.numa_nodes) {
       placed.push_back(n);
-      const topology::NodeState *s = state_of(state, n);
+      const api::NodeState *s = state_of(state, n);
       const NumaNode *node = topo.node(n);
       std::printf("  node %u cpus: %s\n", n, s ? range_text(s->cpus).c_str() : "unknown");
       std::printf("  node %u size: %s\n", n,
@@ -67,7 +67,7 @@ void print_hardware(const Machine &m, const std::vector<topology::NodeState> &st
   }
   for (unsigned n : nodes)
     if (std::find(placed.begin(), placed.end(), n) == placed.end()) {
-      const topology::NodeState *s = state_of(state, n);
+      const api::NodeState *s = state_of(state, n);
       std::printf("node %u (in no tier: it has no memory) cpus: %s\n", n,
                   s ? range_text(s->cpus).c_str() : "unknown");
     }
@@ -100,7 +100,7 @@ void register_hardware(CLI::App &app, Global &global) {
                                              "and the node distances (numactl --hardware)");
   cmd->callback([&global] {
     const Machine m = load_machine(global);
-    print_hardware(m, topology::node_state(DiscoverOptions{global.fsroot, global.hwloc_xml}));
+    print_hardware(m, api::node_state(DiscoverOptions{global.fsroot, global.hwloc_xml}));
   });
 }
 

@@ -19,15 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "api/machine.hpp"
 #include "api/policy_check.hpp"
+#include "api/settings.hpp"
 #include "cli/commands.hpp"
 #include "cli/machine.hpp"
-#include "platform/text.hpp"
 #include "tiermem/tiermem.h"
 #include "tiermem/topology.hpp"
-#include "topology/env.hpp"
-#include "topology/node_state.hpp"
-#include "topology/spec.hpp"
 
 #ifndef MPOL_LOCAL
 #define MPOL_LOCAL 4
@@ -76,9 +74,15 @@ struct Flag {
   [[noreturn]] void refuse(const std::string &why) const { bad_input(label + ": " + why); }
 };
 
+// Every piece, empty ones included ("a,,b" is three): a flag's empty term is refused by name.
 std::vector<std::string> split(const std::string &s, char sep) {
-  auto pieces = platform::split(s, sep);
-  return {pieces.begin(), pieces.end()};
+  std::vector<std::string> out;
+  for (std::size_t start = 0;;) {
+    const std::size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
 }
 
 std::string join(const std::vector<std::string> &v, const char *sep) {
@@ -148,8 +152,8 @@ std::vector<unsigned> parse_nodes(const std::string &s, const Flag &flag, const 
 std::optional<std::vector<unsigned>> kernel_nodes(const std::string &spec, const Flag &flag,
                                                   const Machine &m) {
   try {
-    auto t = topology::resolve_spec(m.topo, spec, m.why_unknown);
-    if (t.source != topology::TierTarget::Source::nodes) return std::nullopt;
+    auto t = api::resolve_on(m.topo, spec, m.why_unknown);
+    if (t.source != api::TierTarget::Source::nodes) return std::nullopt;
     return t.nodes;
   } catch (const Error &e) {
     flag.refuse(reason(e));
@@ -338,7 +342,7 @@ std::string node_text(const std::vector<unsigned> &nodes) {
 
 // The nodes whose CPUs include every one of `cpus`, and the state of all nodes.
 std::vector<unsigned> nodes_of_cpus(const std::vector<unsigned> &cpus,
-                                    const std::vector<topology::NodeState> &state) {
+                                    const std::vector<api::NodeState> &state) {
   std::vector<unsigned> nodes;
   for (const auto &n : state)
     for (unsigned c : cpus)
@@ -355,7 +359,7 @@ std::vector<unsigned> plan_cpus(const RunOptions &o, const Machine &m, const Glo
   const bool by_node = o.cpunodebind_opt->count() > 0, by_cpu = o.physcpubind_opt->count() > 0;
   if (!by_node && !by_cpu) return {};
   if (by_node && by_cpu) bad_input("give one of --cpunodebind, --physcpubind");
-  const auto state = topology::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
+  const auto state = api::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
   if (state.empty())
     bad_input(std::string(by_node ? "--cpunodebind" : "--physcpubind") +
               " needs the nodes' CPU lists, which an hwloc XML does not record; use --fsroot");
@@ -418,7 +422,7 @@ int run(const RunOptions &o, const Global &g) {
     std::fprintf(stderr, "tiermem run: --python-malloc: the child runs with PYTHONMALLOC=malloc\n");
   if (o.stats && plan.kernel && plan.mode == MPOL_LOCAL) {
     // The heap has no "local" policy: the tier of the one node the program runs on is it.
-    const auto state = topology::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
+    const auto state = api::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
     const auto nodes = nodes_of_cpus(cpus.empty() ? allowed_cpus() : cpus, state);
     if (nodes.size() != 1)
       bad_input("--localalloc with --stats needs the program on the CPUs of one node (now nodes " +
@@ -446,9 +450,9 @@ int run(const RunOptions &o, const Global &g) {
     }
     // What the preload library will read, parsed by the same functions it uses.
     try {
-      topology::env::log_level();
-      topology::env::decay_ms();
-      if (!o.stats) topology::env::stats();
+      api::env_log_level();
+      api::env_decay_ms();
+      if (!o.stats) api::env_stats();
     } catch (const Error &e) {
       bad_input(reason(e));
     }

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "api/machine.hpp"
 #include "api/policy_check.hpp"
+#include "api/settings.hpp"
 #include "cli/commands.hpp"
 #include "cli/machine.hpp"
-#include "topology/env.hpp"
-#include "topology/node_state.hpp"
 
 extern char **environ;
 
@@ -62,12 +62,12 @@ void show(const Global &g) {
   std::printf("policy: %s (%s)\n", canonical.c_str(),
               given ? "TIERMEM_POLICY" : "the default; TIERMEM_POLICY is unset");
   // Parsed by the library's own readers: a value the heap would refuse is refused here.
-  const bool stats = topology::env::stats();
-  const auto log = topology::env::log_level();
-  const auto decay = topology::env::decay_ms();
+  const bool stats = api::env_stats();
+  const auto log = api::env_log_level();
+  const auto decay = api::env_decay_ms();
   std::printf("statistics at exit: %s (TIERMEM_STATS)\n", stats ? "on" : "off");
   std::printf("messages: %s (TIERMEM_LOG)\n",
-              log == topology::env::LogLevel::quiet ? "quiet" : log == topology::env::LogLevel::info ? "info" : "error");
+              log == api::LogLevel::quiet ? "quiet" : log == api::LogLevel::info ? "info" : "error");
   std::printf("decay: %s (TIERMEM_DECAY_MS)\n",
               decay ? (std::to_string(*decay) + " ms").c_str() : "jemalloc's default");
   std::vector<std::string> vars;
@@ -78,7 +78,7 @@ void show(const Global &g) {
   for (const auto &v : vars) std::printf("  %s\n", v.c_str());
   std::printf("kernel policy: %s\n", kernel_policy().c_str());
   const auto cpus = allowed_cpus();
-  const auto state = topology::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
+  const auto state = api::node_state(DiscoverOptions{g.fsroot, g.hwloc_xml});
   std::vector<unsigned> cpu_nodes;
   for (const auto &n : state)
     if (std::any_of(n.cpus.begin(), n.cpus.end(),

@@ -4,21 +4,21 @@
 
 #include <algorithm>
 
-#include "topology/emulate.hpp"
-#include "topology/env.hpp"
+#include "api/machine.hpp"
+#include "api/settings.hpp"
 
 namespace tiermem::cli {
 
 Machine load_machine(const Global &g) {
   Machine m;
-  m.recorded = !g.fsroot.empty() || !g.hwloc_xml.empty() || topology::env::fsroot().has_value();
+  m.recorded = !g.fsroot.empty() || !g.hwloc_xml.empty() || api::env_fsroot().has_value();
   try {
     m.topo = Topology::discover(DiscoverOptions{g.fsroot, g.hwloc_xml});
   } catch (const std::exception &e) {
     if (m.recorded) throw;  // the user named that machine: not finding it is the answer
     m.why_unknown = e.what();
   }
-  topology::apply_emulate_env(m.topo);  // throws naming TIERMEM_EMULATE, as list and the heap do
+  api::add_emulated_tiers(m.topo);  // throws naming TIERMEM_EMULATE, as list and the heap do
   return m;
 }
 

@@ -24,7 +24,7 @@
 
 #include "api/heap_api.hpp"
 #include "tiermem/tiermem.h"
-#include "topology/env.hpp"
+#include "api/settings.hpp"
 
 namespace {
 
@@ -203,14 +203,14 @@ void init() {
   if (!g_state.compare_exchange_strong(expected, kChecking)) return;
   resolve_next();
   Inside in;
-  // The same parsers as the launcher's (topology/env.hpp), so what `tiermem run` accepts
+  // The same parsers as the launcher's (api/settings.hpp), so what `tiermem run` accepts
   // runs here too.
   try {
-    g_log = static_cast<int>(tiermem::topology::env::log_level());
-    g_stats = tiermem::topology::env::stats();
+    g_log = static_cast<int>(tiermem::api::env_log_level());
+    g_stats = tiermem::api::env_stats();
     // Return freed pages at once, as glibc's trimming does: an unmodified program is judged by
     // its peak RSS against glibc's, and a tier's capacity is better spent on live data.
-    g_decay = tiermem::topology::env::decay_ms().value_or(0);
+    g_decay = tiermem::api::env_decay_ms().value_or(0);
   } catch (const std::exception &e) {
     refuse(e.what());
   }

@@ -1,0 +1,10 @@
+#include "api/settings.hpp"
+
+namespace tiermem::api {
+
+bool env_stats() { return topology::env::stats(); }
+LogLevel env_log_level() { return topology::env::log_level(); }
+std::optional<long> env_decay_ms() { return topology::env::decay_ms(); }
+std::optional<std::string> env_fsroot() { return topology::env::fsroot(); }
+
+}  // namespace tiermem::api
