@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "api/counters.hpp"
 #include "api/error.hpp"
 #include "tiermem/bufferpool.hpp"
 
@@ -14,6 +15,22 @@ struct tm_bufferpool {
 
 using tiermem::api::guard;
 using tiermem::api::set_last_error;
+
+namespace {
+
+using PoolStats = tiermem::BufferPool::Stats;
+// The pool's counters beside the per-level arrays (which tm_bufferpool_stats_get fills itself).
+constexpr tiermem::api::Counter<PoolStats, tm_bufferpool_stats> kPoolCounters[] = {
+    {"misses", &PoolStats::misses, &tm_bufferpool_stats::misses},
+    {"promotions", &PoolStats::promotions, &tm_bufferpool_stats::promotions},
+    {"demotions", &PoolStats::demotions, &tm_bufferpool_stats::demotions},
+    {"evictions", &PoolStats::evictions, &tm_bufferpool_stats::evictions},
+    {"writebacks", &PoolStats::writebacks, &tm_bufferpool_stats::writebacks},
+    {"retired", &PoolStats::retired, &tm_bufferpool_stats::retired},
+    {"lost", &PoolStats::lost, &tm_bufferpool_stats::lost},
+};
+
+}  // namespace
 
 extern "C" {
 
@@ -104,13 +121,7 @@ TM_API int tm_bufferpool_stats_get(const tm_bufferpool *pool, tm_bufferpool_stat
       out->frames[i] = s.tiers[i].frames;
       out->used[i] = s.tiers[i].used;
     }
-    out->misses = s.misses;
-    out->promotions = s.promotions;
-    out->demotions = s.demotions;
-    out->evictions = s.evictions;
-    out->writebacks = s.writebacks;
-    out->retired = s.retired;
-    out->lost = s.lost;
+    tiermem::api::copy_counters(s, *out, kPoolCounters);
     return 0;
   });
 }

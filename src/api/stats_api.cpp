@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/counters.hpp"
 #include "api/error.hpp"
 #include "heap/heap.hpp"
 #include "platform/process.hpp"
@@ -16,6 +17,21 @@
 namespace {
 
 using namespace tiermem;
+
+using TierCounter = api::Counter<heap::Stats, tm_tier_stats>;
+// Every counter of a tier, for tm_tier_stats_get and for the JSON document alike.
+constexpr TierCounter kTierCounters[] = {
+    {"capacity", &heap::Stats::capacity, &tm_tier_stats::capacity},
+    {"limit", &heap::Stats::limit, &tm_tier_stats::limit},
+    {"mapped", &heap::Stats::mapped, &tm_tier_stats::mapped},
+    {"allocated", &heap::Stats::allocated, &tm_tier_stats::allocated},
+    {"peak", &heap::Stats::peak, &tm_tier_stats::peak},
+    {"failures", &heap::Stats::failures, &tm_tier_stats::failures},
+    {"fallbacks", &heap::Stats::fallbacks, &tm_tier_stats::fallbacks},
+    {"quarantined", &heap::Stats::quarantined, &tm_tier_stats::quarantined},
+    {"quarantined_blocks", &heap::Stats::quarantined_blocks, &tm_tier_stats::quarantined_blocks},
+    {"repaired", &heap::Stats::repaired, &tm_tier_stats::repaired},
+};
 
 // Whole-heap statistics as JSON (per tier, plus foreign frees).
 std::string stats_json() {
@@ -28,16 +44,8 @@ std::string stats_json() {
     j["kind"] = t->kind;
     j["rank"] = t->rank < 0 ? nlohmann::json(nullptr) : nlohmann::json(t->rank);
     j["backend"] = t->backend->description();
-    j["capacity"] = s.capacity;
-    j["limit"] = s.limit == UINT64_MAX ? nlohmann::json(nullptr) : nlohmann::json(s.limit);
-    j["mapped"] = s.mapped;
-    j["allocated"] = s.allocated;
-    j["peak"] = s.peak;
-    j["failures"] = s.failures;
-    j["fallbacks"] = s.fallbacks;
-    j["quarantined"] = s.quarantined;
-    j["quarantined_blocks"] = s.quarantined_blocks;
-    j["repaired"] = s.repaired;
+    for (const TierCounter &c : kTierCounters) j[c.key] = s.*c.from;
+    if (s.limit == UINT64_MAX) j["limit"] = nullptr;  // no limit set
     doc["tiers"].push_back(std::move(j));
   }
   doc["foreign_frees"] = heap::foreign_count();
@@ -62,16 +70,7 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out) {
     heap::Stats s = heap::stats(tier);
     out->name = tier->name.c_str();
     out->backend = tier->backend->description().c_str();
-    out->capacity = s.capacity;
-    out->limit = s.limit;
-    out->mapped = s.mapped;
-    out->allocated = s.allocated;
-    out->peak = s.peak;
-    out->failures = s.failures;
-    out->fallbacks = s.fallbacks;
-    out->quarantined = s.quarantined;
-    out->quarantined_blocks = s.quarantined_blocks;
-    out->repaired = s.repaired;
+    api::copy_counters(s, *out, kTierCounters);
     return 0;
   });
 }
