@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_support.hpp"
 #include "support.hpp"
 
 namespace t = tiermem::test;
@@ -61,31 +62,24 @@ TEST_CASE("tiermem --help documents the exit codes") {
 }
 
 TEST_CASE("an unknown subcommand exits 2 with one line") {
-  auto r = t::run_cli("lsit");
-  CHECK(r.status == 2);
+  auto r = t::refused_cli("lsit");
   CHECK(r.out.empty());
   CHECK(r.err == "tiermem: 'lsit' is not a tiermem command (see `tiermem help`)\n");
-  r = t::run_cli("help lsit");
-  CHECK(r.status == 2);
+  r = t::refused_cli("help lsit");
   CHECK(r.err == "tiermem help: 'lsit' is not a tiermem command (see `tiermem help`)\n");
-  r = t::run_cli("");
-  CHECK(r.status == 2);
+  r = t::refused_cli("");
   CHECK(lines(r.err) == 1);
 }
 
 TEST_CASE("an unknown option or a stray argument exits 2 with one line naming it") {
-  auto r = t::run_cli("list --bogus");
-  CHECK(r.status == 2);
+  auto r = t::refused_cli("list --bogus");
   CHECK(r.out.empty());
   CHECK(r.err == "tiermem list: unknown option --bogus (see `tiermem list --help`)\n");
-  r = t::run_cli("--bogus list");
-  CHECK(r.status == 2);
+  r = t::refused_cli("--bogus list");
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("--bogus") != std::string::npos);
-  r = t::run_cli("list extra");
-  CHECK(r.status == 2);
+  r = t::refused_cli("list extra");
   CHECK(r.err == "tiermem list: unexpected argument 'extra' (see `tiermem list --help`)\n");
-  r = t::run_cli("list --fsroot");
-  CHECK(r.status == 2);
+  r = t::refused_cli("list --fsroot");
   CHECK(lines(r.err) == 1);
 }

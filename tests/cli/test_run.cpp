@@ -4,6 +4,7 @@
 #include <set>
 
 #include "stats_lines.hpp"
+#include "cli/cli_support.hpp"
 #include "support.hpp"
 
 namespace t = tiermem::test;
@@ -106,32 +107,24 @@ TEST_CASE("a program that does not exist exits 127 with one line") {
 }
 
 TEST_CASE("bad launcher input exits 2 with one line naming it") {
-  auto r = t::run_cli("run --membind=0 --interleave=0 -- ls");
-  CHECK(r.status == 2);
+  auto r = t::refused_cli("run --membind=0 --interleave=0 -- ls");
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("give one of") != std::string::npos);
-  r = t::run_cli("run --membind=63 -- ls");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --membind=63 -- ls");
   CHECK(r.err == "tiermem run: --membind=63: not a node list this machine has (see `tiermem list`)\n");
-  r = t::run_cli("run --membind=kind:hbm -- ls");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --membind=kind:hbm -- ls");
   CHECK(r.err.find("--membind=kind:hbm: no tier of kind 'hbm'") != std::string::npos);
-  r = t::run_cli("run --threshold=64K,0 -- ls");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --threshold=64K,0 -- ls");
   CHECK(r.err.find("expected SIZE,SMALL,LARGE") != std::string::npos);
-  r = t::run_cli("run --weights=rank:0 -- ls");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --weights=rank:0 -- ls");
   CHECK(r.err.find("is not TIER=WEIGHT") != std::string::npos);
-  r = t::run_cli("run --policy=rank:0 -- ls", "TIERMEM_PRELOAD_LIB=/nonexistent.so");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --policy=rank:0 -- ls", "TIERMEM_PRELOAD_LIB=/nonexistent.so");
   CHECK(r.err.find("TIERMEM_PRELOAD_LIB=/nonexistent.so does not exist") != std::string::npos);
-  r = t::run_cli("run --membind=0");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --membind=0");
 }
 
 TEST_CASE("a bad TIERMEM_POLICY of the user's own is refused before exec, naming it") {
-  const auto r = t::run_cli("run -- /bin/true", "TIERMEM_POLICY='bind('");
-  CHECK(r.status == 2);
+  const auto r = t::refused_cli("run -- /bin/true", "TIERMEM_POLICY='bind('");
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("tiermem run: TIERMEM_POLICY='bind(': policy 'bind(': ") == 0);
 }
@@ -174,26 +167,22 @@ TEST_CASE("--fsroot is the machine run resolves tiers on, and the child's") {
 }
 
 TEST_CASE("an empty --membind= says the flag needs a tier") {
-  const auto r = t::run_cli("run --membind= -- ls");
-  CHECK(r.status == 2);
+  const auto r = t::refused_cli("run --membind= -- ls");
   CHECK(r.err == "tiermem run: --membind needs a node list or a tier, e.g. --membind=rank:0 (see `tiermem list`)\n");
   CHECK(t::run_cli("run --dry-run --weights= -- ls").err.find("--weights needs") != std::string::npos);
 }
 
 TEST_CASE("an unknown option is named as one") {
-  const auto r = t::run_cli("run --bogus -- ls");
-  CHECK(r.status == 2);
+  const auto r = t::refused_cli("run --bogus -- ls");
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("tiermem run: unknown option --bogus (see `tiermem run --help`") == 0);
 }
 
 TEST_CASE("a bare number that is no node but is a tier gets the hint rank:N") {
-  auto r = t::run_cli("run --dry-run --membind=1 -- ls", "TIERMEM_EMULATE=slow:1G");
-  CHECK(r.status == 2);
+  auto r = t::refused_cli("run --dry-run --membind=1 -- ls", "TIERMEM_EMULATE=slow:1G");
   CHECK(r.err == "tiermem run: --membind=1: not a node list this machine has (see `tiermem list`); "
                  "did you mean rank:1 (tier 1)?\n");
-  r = t::run_cli("--fsroot '" + t::machine("hwloc/fakeheteromemtiers") + "' run --dry-run --membind=3 -- ls");
-  CHECK(r.status == 2);
+  r = t::refused_cli("--fsroot '" + t::machine("hwloc/fakeheteromemtiers") + "' run --dry-run --membind=3 -- ls");
   CHECK(r.err.find("did you mean rank:3 (tier 3)?") != std::string::npos);
   // 63 is neither a node nor a tier: no hint.
   CHECK(t::run_cli("run --membind=63 -- ls").err.find("did you mean") == std::string::npos);
@@ -216,15 +205,13 @@ TEST_CASE("run refuses an emulated tier above the cap as list does, in TiB") {
 }
 
 TEST_CASE("run checks the preload library's variables with the library's parsers before exec") {
-  auto r = t::run_cli("run --policy=rank:0 -- /bin/true", "TIERMEM_STATS=2");
-  CHECK(r.status == 2);
+  auto r = t::refused_cli("run --policy=rank:0 -- /bin/true", "TIERMEM_STATS=2");
   CHECK(r.err == "tiermem run: TIERMEM_STATS='2' is not a boolean (1, yes, true, on or 0, no, false, "
                  "off); fix or unset it\n");
   r = t::run_cli("run --policy=rank:0 -- /bin/true", "TIERMEM_STATS=yes");
   CHECK(r.status == 0);
   CHECK(r.err.find("tiermem: stats {") != std::string::npos);
-  r = t::run_cli("run --dry-run --policy=rank:0 -- ls", "TIERMEM_DECAY_MS=soon");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --dry-run --policy=rank:0 -- ls", "TIERMEM_DECAY_MS=soon");
   CHECK(r.err.find("tiermem run: TIERMEM_DECAY_MS='soon' is not -1") == 0);
 }
 
@@ -288,15 +275,12 @@ TEST_CASE("--cpunodebind runs the program on the CPUs of the nodes of a tier") {
 
 TEST_CASE("--cpunodebind on a tier without CPUs is refused, naming it") {
   const std::string root = t::machine("hwloc/fakeheteromemtiers");
-  auto r = t::run_cli("--fsroot '" + root + "' run --dry-run --cpunodebind=rank:2 -- ls");
-  CHECK(r.status == 2);
+  auto r = t::refused_cli("--fsroot '" + root + "' run --dry-run --cpunodebind=rank:2 -- ls");
   CHECK(r.err == "tiermem run: --cpunodebind=rank:2: tier 'rank:2' has no CPUs (nodes 6,8,9 are memory "
                  "only); pick a tier with CPUs (see `tiermem hardware`)\n");
-  r = t::run_cli("--fsroot '" + root + "' run --dry-run -N 4 -- ls");
-  CHECK(r.status == 2);
+  r = t::refused_cli("--fsroot '" + root + "' run --dry-run -N 4 -- ls");
   CHECK(r.err.find("tiermem run: --cpunodebind=4: node 4 has no CPUs") == 0);
-  r = t::run_cli("run --dry-run -N emulated:slow -- ls", "TIERMEM_EMULATE=slow:1G");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --dry-run -N emulated:slow -- ls", "TIERMEM_EMULATE=slow:1G");
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("tier 'emulated:slow' has no CPUs (it is not made of NUMA nodes)") != std::string::npos);
 }
@@ -313,8 +297,7 @@ TEST_CASE("--physcpubind takes numactl's CPU lists and the child runs on them") 
   CHECK(r.out.find("sched_setaffinity(cpus 0-2,5)") != std::string::npos);
   r = t::run_cli("--fsroot '" + root + "' run --dry-run -C '!0-1' -- ls");
   CHECK(r.out.find("sched_setaffinity(cpus 2-5)") != std::string::npos);
-  r = t::run_cli("run --dry-run -C 0-99999 -- ls");
-  CHECK(r.status == 2);
+  r = t::refused_cli("run --dry-run -C 0-99999 -- ls");
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("tiermem run: --physcpubind=0-99999: not a CPU list of CPUs this process may use") == 0);
 }

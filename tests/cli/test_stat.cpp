@@ -14,6 +14,7 @@
 
 #include "heap/publish.hpp"
 #include "platform/process.hpp"
+#include "cli/cli_support.hpp"
 #include "support.hpp"
 
 namespace t = tiermem::test;
@@ -179,14 +180,11 @@ TEST_CASE("stat --watch refreshes until the process exits") {
 }
 
 TEST_CASE("stat refuses what is no running process, in one line") {
-  auto r = t::run_cli("stat abc");
-  CHECK(r.status == 2);
+  auto r = t::refused_cli("stat abc");
   CHECK(r.err == "tiermem stat: 'abc' is not a process id (see ps)\n");
-  r = t::run_cli("stat 999999999");
-  CHECK(r.status == 2);
+  r = t::refused_cli("stat 999999999");
   CHECK(r.err == "tiermem stat: no process 999999999 (see ps)\n");
-  r = t::run_cli("stat 1 --watch=soon");
-  CHECK(r.status == 2);
+  r = t::refused_cli("stat 1 --watch=soon");
   CHECK(lines(r.err) == 1);
   CHECK(t::run_cli("stat").status == 2);
 }
