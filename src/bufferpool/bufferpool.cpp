@@ -1,4 +1,5 @@
-// The buffer pool: a lock-free page table over frames on several tiers, one CLOCK per tier.
+// The buffer pool: a lock-free page table over frames on several levels (each level on one
+// tier, fastest first), one CLOCK per level.
 //
 // Latching. A hit takes no lock: it finds the frame in the page table (page_table.hpp) and
 // pins it *optimistically* with one atomic add on the frame's state word (pin count, an
@@ -12,7 +13,7 @@
 // where the move left it. Attaching adds the bit (never stores the word): a pin that found
 // the frame while it was detached still has its add to undo.
 //
-// Reads without a pin. read() copies bytes out of a page on the fastest tier without writing
+// Reads without a pin. read() copies bytes out of a page on the fastest level without writing
 // anything shared: the page table's slot for the page is a sequence lock over "this page is
 // in this frame" (page_table.hpp). A reader snapshots the slot, copies from the frame memory
 // the slot names with the machine-check-safe copy (inline up to 16 bytes), and checks that
@@ -62,18 +63,19 @@ struct alignas(64) Frame {
   std::atomic<BufferPool::PageId> page{0};  // changed only while detached
   std::byte *mem = nullptr;
   std::uint64_t hits = 0;                   // hits harvested from the word (pool mutex)
-  // Harvested hits since the page came to this tier; read by the hit path to decide a
+  // Harvested hits since the page came to this level; read by the hit path to decide a
   // promotion, written under the pool mutex.
-  std::atomic<std::uint64_t> tier_hits{0};
-  std::uint32_t tier = 0;                   // fixed once the frame has memory
-  std::atomic<bool> *ref = nullptr;         // CLOCK's second chance: the tier's refs[index]
-  std::uint32_t index = 0;                  // in the tier's frames
+  std::atomic<std::uint64_t> level_hits{0};
+  std::uint32_t level = 0;                  // fixed once the frame has memory
+  std::atomic<bool> *ref = nullptr;         // CLOCK's second chance: the level's refs[index]
+  std::uint32_t index = 0;                  // in the level's frames
   std::atomic<bool> dirty{false};
   State state = State::Free;                // pool mutex
 };
 static_assert(sizeof(Frame) == 64, "a frame's bookkeeping fills one cache line");
 
-struct Tier {
+// A level of the pool: its frames, all on one tier (`tier`), and that level's CLOCK.
+struct Level {
   tm_tier *tier = nullptr;
   std::string name;
   std::size_t nframes = 0;
@@ -89,10 +91,10 @@ struct Tier {
 
 constexpr std::size_t kFrameAlign = 4096;
 
-// The page table's word for a page (PageTable meta): its frame's index in the tier's frames,
-// and whether the tier is the fastest (where reads take no pin).
-constexpr std::uint32_t kFastTier = std::uint32_t{1} << 31;
-constexpr std::uint32_t kIndexMask = kFastTier - 1;
+// The page table's word for a page (PageTable meta): its frame's index in the level's frames,
+// and whether the level is the fastest (where reads take no pin).
+constexpr std::uint32_t kFastLevel = std::uint32_t{1} << 31;
+constexpr std::uint32_t kIndexMask = kFastLevel - 1;
 
 // Hits of pin-less reads, counted per thread: the first kReadStripes threads that read any
 // pool own one stripe each (a plain load and store, no read-modify-write, exact because the
@@ -132,14 +134,14 @@ using namespace bufferpool_detail;
 
 struct BufferPool::Impl {
   Options opt;
-  std::vector<std::unique_ptr<Tier>> tiers;
+  std::vector<std::unique_ptr<Level>> levels;
   std::optional<PageTable<Frame>> table;  // written under pool_mu, read without
   std::mutex pool_mu;
   std::vector<std::byte> bounce;  // write-back copies (pool mutex)
   std::atomic<std::uint64_t> misses{0}, promotions{0}, demotions{0}, evictions{0},
       writebacks{0}, retired{0}, lost{0};
   std::unique_ptr<ReadStripe[]> read_hits = std::make_unique<ReadStripe[]>(kReadStripes + 1);
-  std::atomic<bool> *fast_refs = nullptr;  // tiers[0]->refs
+  std::atomic<bool> *fast_refs = nullptr;  // levels[0]->refs
 
   // --- frame bookkeeping (pool mutex held) ---
 
@@ -149,7 +151,7 @@ struct BufferPool::Impl {
     f->ref->store(true, std::memory_order_relaxed);
     // A pin-less read may copy from now on (the slot's release orders the page's bytes
     // before it).
-    table->insert(id, f, (f->tier == 0 ? kFastTier : 0) | f->index);
+    table->insert(id, f, (f->level == 0 ? kFastLevel : 0) | f->index);
     f->word.fetch_add(kAttached + (pinned ? 1 : 0), std::memory_order_release);
   }
 
@@ -162,7 +164,7 @@ struct BufferPool::Impl {
     } while (!f->word.compare_exchange_weak(w, 0, std::memory_order_acquire,
                                             std::memory_order_relaxed));
     f->hits += w >> kHitShift;
-    f->tier_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
+    f->level_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
     // Before anything rewrites the frame: a pin-less read that copied from it sees its slot
     // changed (PageTable's sequence lock).
     table->erase(f->page.load(std::memory_order_relaxed));
@@ -173,15 +175,15 @@ struct BufferPool::Impl {
   void give_back(Frame *f) {
     f->state = State::Free;
     f->dirty.store(false, std::memory_order_relaxed);
-    f->tier_hits.store(0, std::memory_order_relaxed);
-    tiers[f->tier]->free.push_back(f);
+    f->level_hits.store(0, std::memory_order_relaxed);
+    levels[f->level]->free.push_back(f);
   }
 
   // A copy out of `f` failed: its memory is bad. The frame is never used again (nor freed:
   // the heap would hand the memory out again); a dirty page's contents are gone.
   void retire(Frame *f) {
     f->state = State::Retired;
-    ++tiers[f->tier]->retired;
+    ++levels[f->level]->retired;
     retired.fetch_add(1, std::memory_order_relaxed);
     if (f->dirty.load(std::memory_order_relaxed)) {
       lost.fetch_add(1, std::memory_order_relaxed);
@@ -189,20 +191,20 @@ struct BufferPool::Impl {
     }
   }
 
-  // CLOCK over tier t: detaches and returns a cold unpinned page's frame.
+  // CLOCK over level t: detaches and returns a cold unpinned page's frame.
   Frame *pick_victim(std::size_t t) {
-    Tier &T = *tiers[t];
-    std::size_t n = T.allocated;
+    Level &L = *levels[t];
+    std::size_t n = L.allocated;
     for (std::size_t step = 0; step < 3 * n; ++step) {
-      Frame &f = T.frames[T.hand];
-      T.hand = (T.hand + 1) % n;
+      Frame &f = L.frames[L.hand];
+      L.hand = (L.hand + 1) % n;
       if (f.state != State::Used) continue;
       if ((f.word.load(std::memory_order_relaxed) & kPinMask) != 0) continue;
       if (f.ref->exchange(false, std::memory_order_relaxed)) continue;
       if (detach(&f)) return &f;
     }
-    throw Error(-EBUSY, "tiermem: buffer pool: all " + std::to_string(n - T.retired) +
-                            " frames of tier " + T.name +
+    throw Error(-EBUSY, "tiermem: buffer pool: all " + std::to_string(n - L.retired) +
+                            " frames of tier " + L.name +
                             " are pinned; unpin pages or give the tier more capacity");
   }
 
@@ -235,37 +237,37 @@ struct BufferPool::Impl {
     return true;
   }
 
-  // A free frame on tier t, making room by demotion (or, on the slowest tier, eviction).
+  // A free frame on level t, making room by demotion (or, on the slowest level, eviction).
   Frame *take_frame(std::size_t t) {
-    Tier &T = *tiers[t];
+    Level &L = *levels[t];
     for (;;) {
-      if (!T.free.empty()) {
-        Frame *f = T.free.back();
-        T.free.pop_back();
+      if (!L.free.empty()) {
+        Frame *f = L.free.back();
+        L.free.pop_back();
         return f;
       }
-      if (T.allocated < T.nframes) {
+      if (L.allocated < L.nframes) {
         // Aligned to the system page, not to the frame size: the heap's size classes are
         // page-aligned already, while a larger alignment pads every frame.
-        void *m = tm_aligned_alloc(T.tier, kFrameAlign, opt.page_size);
+        void *m = tm_aligned_alloc(L.tier, kFrameAlign, opt.page_size);
         if (m == nullptr)
-          throw Error(-ENOMEM, "tiermem: buffer pool: tier " + T.name + " has no room for frame " +
-                                   std::to_string(T.allocated) + " (" + tm_last_error() +
+          throw Error(-ENOMEM, "tiermem: buffer pool: tier " + L.name + " has no room for frame " +
+                                   std::to_string(L.allocated) + " (" + tm_last_error() +
                                    "); lower its capacity");
-        Frame &f = T.frames[T.allocated++];
+        Frame &f = L.frames[L.allocated++];
         f.mem = static_cast<std::byte *>(m);
-        f.tier = static_cast<std::uint32_t>(t);
+        f.level = static_cast<std::uint32_t>(t);
         return &f;
       }
       Frame *v = pick_victim(t);
       PageId vid = v->page.load(std::memory_order_relaxed);
       Frame *d = nullptr;
-      if (t + 1 < tiers.size()) {
+      if (t + 1 < levels.size()) {
         try {
           d = take_frame(t + 1);
         } catch (const Error &e) {
           // Every slower frame pinned: the victim leaves memory from here, as from the
-          // slowest tier, rather than failing the pin.
+          // slowest level, rather than failing the pin.
           if (e.code() != -EBUSY) {
             attach(v, vid, false);
             throw;
@@ -282,7 +284,7 @@ struct BufferPool::Impl {
           continue;  // the victim's frame is gone: look for another
         }
         d->dirty.store(v->dirty.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        d->tier_hits.store(0, std::memory_order_relaxed);
+        d->level_hits.store(0, std::memory_order_relaxed);
         attach(d, vid, false);
         demotions.fetch_add(1, std::memory_order_relaxed);
       } else {
@@ -290,19 +292,19 @@ struct BufferPool::Impl {
         evictions.fetch_add(1, std::memory_order_relaxed);
       }
       v->dirty.store(false, std::memory_order_relaxed);
-      v->tier_hits.store(0, std::memory_order_relaxed);
+      v->level_hits.store(0, std::memory_order_relaxed);
       v->state = State::Free;
       return v;
     }
   }
 
-  // A new page goes to the fastest tier that has an unpinned frame.
+  // A new page goes to the fastest level that has an unpinned frame.
   Frame *take_frame_for_miss() {
     for (std::size_t t = 0;; ++t) {
       try {
         return take_frame(t);
       } catch (const Error &e) {
-        if (e.code() != -EBUSY || t + 1 == tiers.size()) throw;
+        if (e.code() != -EBUSY || t + 1 == levels.size()) throw;
       }
     }
   }
@@ -324,16 +326,16 @@ struct BufferPool::Impl {
     }
     misses.fetch_add(1, std::memory_order_relaxed);
     f->dirty.store(false, std::memory_order_relaxed);
-    f->tier_hits.store(0, std::memory_order_relaxed);
+    f->level_hits.store(0, std::memory_order_relaxed);
     attach(f, id, true);
     return f;
   }
 
-  // `old` is the word before this hit's add: a page on a slower tier that nobody else pins
+  // `old` is the word before this hit's add: a page on a slower level that nobody else pins
   // is promoted on its promote_after-th hit there.
   bool promotion_due(const Frame *f, std::uint64_t old) const {
-    return f->tier != 0 && (old & kPinMask) == 0 &&
-           f->tier_hits.load(std::memory_order_relaxed) + (old >> kHitShift) + 1 >=
+    return f->level != 0 && (old & kPinMask) == 0 &&
+           f->level_hits.load(std::memory_order_relaxed) + (old >> kHitShift) + 1 >=
                opt.promote_after;
   }
 
@@ -366,7 +368,7 @@ struct BufferPool::Impl {
     f->ref->store(true, std::memory_order_relaxed);
     if (!promotion_due(f, old)) return f;
 
-    // Promote f one tier up. The hit stays counted on f's tier; the pin is given back so that
+    // Promote f one level up. The hit stays counted on f's level; the pin is given back so that
     // the page can be detached (a pin taken meanwhile keeps it where it is).
     f->word.fetch_sub(1, std::memory_order_release);
     if (!detach(f)) {
@@ -375,9 +377,9 @@ struct BufferPool::Impl {
     }
     Frame *d;
     try {
-      d = take_frame(f->tier - 1);
-    } catch (...) {  // promotion is opportunistic: when that tier cannot make room, serve here
-      f->tier_hits.store(0, std::memory_order_relaxed);
+      d = take_frame(f->level - 1);
+    } catch (...) {  // promotion is opportunistic: when that level cannot make room, serve here
+      f->level_hits.store(0, std::memory_order_relaxed);
       attach(f, id, true);
       return f;
     }
@@ -391,7 +393,7 @@ struct BufferPool::Impl {
                                   "on_lost); pin it again to read the stored version");
     }
     d->dirty.store(f->dirty.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    d->tier_hits.store(0, std::memory_order_relaxed);
+    d->level_hits.store(0, std::memory_order_relaxed);
     give_back(f);
     attach(d, id, true);
     promotions.fetch_add(1, std::memory_order_relaxed);
@@ -407,7 +409,7 @@ struct BufferPool::Impl {
   }
 
   // A read's fast path (see the top of the file): up to 16 bytes of a page filed on the
-  // fastest tier, copied inline without a pin under its page-table slot's sequence lock. It
+  // fastest level, copied inline without a pin under its page-table slot's sequence lock. It
   // calls nothing, so it saves no registers. The copy comes from the memory the slot names and
   // is validated afterwards; a stale or torn slot names some frame's memory (frames keep
   // theirs for the pool's life) and fails the validation. False sends the read to
@@ -417,14 +419,14 @@ struct BufferPool::Impl {
                                         std::size_t n) {
     if (n > api::kSmallCopy || off > opt.page_size - n) return false;
     auto snap = table->snapshot(id);
-    if (snap.slot == nullptr || (snap.meta & kFastTier) == 0) return false;
+    if (snap.slot == nullptr || (snap.meta & kFastLevel) == 0) return false;
     if (!api::copy_small_mc(dst, snap.mem + off, n) || !PageTable<Frame>::unchanged(snap))
       return false;
     note_fast_read(snap.meta);
     return true;
   }
 
-  // A pin-less read's hit on the fastest tier: CLOCK's bit (a store only when clear) and the
+  // A pin-less read's hit on the fastest level: CLOCK's bit (a store only when clear) and the
   // reader's stripe of the hit count.
   [[gnu::always_inline]] void note_fast_read(std::uint32_t meta) {
     std::atomic<bool> &ref = fast_refs[meta & kIndexMask];
@@ -436,7 +438,7 @@ struct BufferPool::Impl {
   [[gnu::noinline]] void read_general(PageId id, std::size_t off, std::byte *dst, std::size_t n) {
     if (off > opt.page_size || n > opt.page_size - off) throw_read_range(id, off, n);
     auto snap = table->snapshot(id);
-    if (snap.slot != nullptr && (snap.meta & kFastTier) != 0 &&
+    if (snap.slot != nullptr && (snap.meta & kFastLevel) != 0 &&
         api::copy_mc(dst, snap.mem + off, n) == 0 && PageTable<Frame>::unchanged(snap)) {
       note_fast_read(snap.meta);
       return;
@@ -453,7 +455,7 @@ struct BufferPool::Impl {
                              " bytes; keep offset + size within the page");
   }
 
-  // A read under a pin: a miss, a slower tier (its hits decide promotions), a page on the
+  // A read under a pin: a miss, a slower level (its hits decide promotions), a page on the
   // move, or a memory error in the frame. A clean page in a failed frame is reloaded into
   // another frame, invisibly; a dirty one is reported lost.
   [[gnu::noinline]] void read_pinned(PageId id, std::size_t off, std::byte *dst, std::size_t n) {
@@ -490,10 +492,10 @@ struct BufferPool::Impl {
 
   void flush() {
     std::lock_guard pg(pool_mu);
-    for (auto &tp : tiers) {
-      Tier &T = *tp;
-      for (std::size_t i = 0; i < T.allocated; ++i) {
-        Frame *f = &T.frames[i];
+    for (auto &tp : levels) {
+      Level &L = *tp;
+      for (std::size_t i = 0; i < L.allocated; ++i) {
+        Frame *f = &L.frames[i];
         if (f->state != State::Used || !f->dirty.load(std::memory_order_relaxed)) continue;
         if (!detach(f)) continue;  // pinned: its user may still be writing
         if (write_back(f)) attach(f, f->page.load(std::memory_order_relaxed), false);
@@ -501,19 +503,19 @@ struct BufferPool::Impl {
     }
   }
 
-  // Hits on tier t so far (pool mutex held). Moves each unpinned frame's counted hits out of
+  // Hits on level t so far (pool mutex held). Moves each unpinned frame's counted hits out of
   // its word, so that no word counts long enough to wrap.
-  std::uint64_t tier_hit_count(Tier &T) {
+  std::uint64_t level_hit_count(Level &L) {
     std::uint64_t sum = 0;
-    for (std::size_t i = 0; i < T.allocated; ++i) {
-      Frame &f = T.frames[i];
+    for (std::size_t i = 0; i < L.allocated; ++i) {
+      Frame &f = L.frames[i];
       if (f.state == State::Used) {
         std::uint64_t w = f.word.load(std::memory_order_relaxed);
         if ((w & kPinMask) == 0 &&
             f.word.compare_exchange_strong(w, w & (kAttached | kPinMask),
                                            std::memory_order_relaxed)) {
           f.hits += w >> kHitShift;
-          f.tier_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
+          f.level_hits.fetch_add(w >> kHitShift, std::memory_order_relaxed);
           w &= kAttached | kPinMask;
         }
         sum += w >> kHitShift;  // a pinned frame's count, read without moving it
@@ -544,39 +546,39 @@ BufferPool::BufferPool(Options options) : impl_(std::make_unique<Impl>()) {
       int code = errno ? -errno : -ENOENT;
       throw Error(code, tm_last_error());
     }
-    auto tier = std::make_unique<Tier>();
-    tier->tier = t;
-    tier->name = tm_tier_name(t);
-    for (auto &other : m.tiers)
+    auto level = std::make_unique<Level>();
+    level->tier = t;
+    level->name = tm_tier_name(t);
+    for (auto &other : m.levels)
       if (other->tier == t)
-        throw Error(-EINVAL, "tiermem: buffer pool: tier " + tier->name +
+        throw Error(-EINVAL, "tiermem: buffer pool: tier " + level->name +
                                  " is listed twice; give each tier once with its whole capacity");
-    tier->nframes = tc.capacity / ps;
-    if (tier->nframes == 0)
+    level->nframes = tc.capacity / ps;
+    if (level->nframes == 0)
       throw Error(-EINVAL, "tiermem: buffer pool: capacity " + bytes_text(tc.capacity) + " of tier " +
-                               tier->name + " holds no page of " + bytes_text(ps) +
+                               level->name + " holds no page of " + bytes_text(ps) +
                                "; give it at least one page");
     tm_tier_stats st{};
     if (tm_tier_stats_get(t, &st) == 0 && st.capacity != 0 && tc.capacity > st.capacity)
       throw Error(-ENOMEM, "tiermem: buffer pool: capacity " + bytes_text(tc.capacity) +
-                               " does not fit tier " + tier->name + " (" +
+                               " does not fit tier " + level->name + " (" +
                                bytes_text(st.capacity) + "); lower the capacity");
-    if (tier->nframes > kIndexMask)
+    if (level->nframes > kIndexMask)
       throw Error(-EINVAL, "tiermem: buffer pool: capacity " + bytes_text(tc.capacity) + " of tier " +
-                               tier->name + " holds more than " + std::to_string(kIndexMask) +
+                               level->name + " holds more than " + std::to_string(kIndexMask) +
                                " pages; use larger pages or a smaller capacity");
-    tier->frames = std::make_unique<Frame[]>(tier->nframes);
-    tier->refs = std::make_unique<std::atomic<bool>[]>(tier->nframes);
-    for (std::size_t i = 0; i < tier->nframes; ++i) {
-      tier->frames[i].ref = &tier->refs[i];
-      tier->frames[i].index = static_cast<std::uint32_t>(i);
+    level->frames = std::make_unique<Frame[]>(level->nframes);
+    level->refs = std::make_unique<std::atomic<bool>[]>(level->nframes);
+    for (std::size_t i = 0; i < level->nframes; ++i) {
+      level->frames[i].ref = &level->refs[i];
+      level->frames[i].index = static_cast<std::uint32_t>(i);
     }
-    m.tiers.push_back(std::move(tier));
+    m.levels.push_back(std::move(level));
   }
   std::size_t frames = 0;
-  for (auto &tier : m.tiers) frames += tier->nframes;
+  for (auto &level : m.levels) frames += level->nframes;
   m.table.emplace(frames);
-  m.fast_refs = m.tiers[0]->refs.get();
+  m.fast_refs = m.levels[0]->refs.get();
   // The inline copy of read()'s fast path needs the SIGBUS handler in place.
   if (int rc = tm_safety_init(); rc != 0)
     throw Error(rc, std::string("tiermem: buffer pool: ") + tm_last_error());
@@ -590,7 +592,7 @@ BufferPool::~BufferPool() {
   } catch (...) {
     // Documented: the destructor cannot report storage errors; flush() first to see them.
   }
-  for (auto &tp : impl_->tiers)
+  for (auto &tp : impl_->levels)
     for (std::size_t i = 0; i < tp->allocated; ++i)
       if (tp->frames[i].state != State::Retired) tm_free(tp->frames[i].mem);
 }
@@ -644,10 +646,10 @@ BufferPool::Stats BufferPool::stats() const {
   Impl &m = *impl_;
   std::lock_guard pg(m.pool_mu);
   Stats st;
-  for (auto &tp : m.tiers)
+  for (auto &tp : m.levels)
     st.tiers.push_back({tp->name, tp->nframes, tp->allocated - tp->free.size() - tp->retired,
-                        m.tier_hit_count(*tp)});
-  for (unsigned i = 0; i <= kReadStripes; ++i)  // pin-less reads: the fastest tier's
+                        m.level_hit_count(*tp)});
+  for (unsigned i = 0; i <= kReadStripes; ++i)  // pin-less reads: the fastest level's
     st.tiers[0].hits += m.read_hits[i].hits.load(std::memory_order_relaxed);
   st.misses = m.misses.load();
   st.promotions = m.promotions.load();
