@@ -32,7 +32,7 @@ bool heap_owner(const void *addr, safety::Owner *out) noexcept {
   if (!heap::extent_at(addr, &b)) return false;
   out->start = b.start;
   out->size = b.size;
-  out->tier = b.tier->rank;
+  out->rank = b.tier->rank;
   out->tier_name = b.tier->name.c_str();
   out->heap_tier = b.tier;
   return true;

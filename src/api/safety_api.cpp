@@ -32,7 +32,7 @@ std::string describe(const void *addr) {
   if (ts::find_owner(addr, &o)) {
     auto off = reinterpret_cast<std::uintptr_t>(addr) - reinterpret_cast<std::uintptr_t>(o.start);
     s += " (allocation " + hex(o.start) + " of " + std::to_string(o.size) + " bytes on tier " +
-         std::to_string(o.tier) + ", offset " + std::to_string(off) + ")";
+         std::to_string(o.rank) + ", offset " + std::to_string(off) + ")";
   }
   return s;
 }
@@ -153,7 +153,7 @@ TM_API int tm_poison_get(size_t i, tm_poison_range *out) {
   out->start = r.start;
   out->length = r.length;
   out->lsb = r.lsb;
-  out->tier = r.tier;
+  out->tier = r.rank;  // tm_poison_range keeps its published field name
   return 0;
 }
 

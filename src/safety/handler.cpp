@@ -32,7 +32,7 @@ bool find_registered(std::uintptr_t a, Owner *out) noexcept {
     unsigned g = s.gen.load(std::memory_order_acquire);
     std::uintptr_t start = s.start.load(std::memory_order_relaxed);
     std::size_t len = s.len.load(std::memory_order_relaxed);
-    int tier = s.tier.load(std::memory_order_relaxed);
+    int rank = s.rank.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (s.gen.load(std::memory_order_relaxed) != g ||
         s.state.load(std::memory_order_relaxed) != kLive)
@@ -40,7 +40,7 @@ bool find_registered(std::uintptr_t a, Owner *out) noexcept {
     if (a - start < len) {
       out->start = reinterpret_cast<void *>(start);
       out->size = len;
-      out->tier = tier;
+      out->rank = rank;
       return true;
     }
   }
@@ -85,16 +85,16 @@ void note_poison(std::uintptr_t addr, unsigned lsb, Owner *owner) noexcept {
   if (!find_owner(reinterpret_cast<void *>(addr), owner)) {
     owner->start = reinterpret_cast<void *>(unit);
     owner->size = std::size_t{1} << lsb;
-    owner->tier = -1;
+    owner->rank = -1;
   }
-  if (!poison_registry().record(addr, lsb, owner->tier)) return;
+  if (!poison_registry().record(addr, lsb, owner->rank)) return;
   std::uintptr_t ostart = reinterpret_cast<std::uintptr_t>(owner->start);
   std::size_t offset = unit > ostart ? unit - ostart : 0;
   for (CallbackSlot &c : callbacks) {
     if (c.state.load(std::memory_order_acquire) != kLive) continue;
     PoisonCallback fn = c.fn.load(std::memory_order_relaxed);
     void *user = c.user.load(std::memory_order_relaxed);
-    if (fn) fn(owner->start, owner->size, owner->tier, offset, user);
+    if (fn) fn(owner->start, owner->size, owner->rank, offset, user);
   }
 }
 
@@ -119,7 +119,7 @@ void report_consumed(const siginfo_t *info, unsigned lsb, const Owner &o, int re
       .str(" of ")
       .dec(o.size)
       .str(" bytes on tier ")
-      .sdec(o.tier);
+      .sdec(o.rank);  // the C ABI's and the message's "tier N" is the rank
   if (o.tier_name) w.str(" (").str(o.tier_name).str(")");
   w.str(" lost its data at offset ").dec(unit > ostart ? unit - ostart : 0);
   if (repair_rc == 0) {

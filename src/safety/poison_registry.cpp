@@ -21,7 +21,7 @@ PoisonRegistry &poison_registry() noexcept { return global_registry; }
 
 constinit std::atomic<bool> detail::any_poison{false};
 
-bool PoisonRegistry::record(std::uintptr_t addr, unsigned lsb, int tier) noexcept {
+bool PoisonRegistry::record(std::uintptr_t addr, unsigned lsb, int rank) noexcept {
   lsb = effective_lsb(lsb);
   std::uintptr_t start = unit_start(addr, lsb);
   if (contains(start, std::size_t{1} << lsb)) return false;
@@ -34,7 +34,7 @@ bool PoisonRegistry::record(std::uintptr_t addr, unsigned lsb, int tier) noexcep
   Slot &s = slots_[i];
   s.start.store(start, std::memory_order_relaxed);
   s.lsb.store(lsb, std::memory_order_relaxed);
-  s.tier.store(tier, std::memory_order_relaxed);
+  s.rank.store(rank, std::memory_order_relaxed);
   s.ready.store(true, std::memory_order_release);
   if (this == &global_registry) detail::any_poison.store(true, std::memory_order_release);
   return true;
@@ -103,7 +103,7 @@ bool PoisonRegistry::get(std::size_t i, PoisonRange *out) const noexcept {
   out->start = s.start.load(std::memory_order_relaxed);
   out->lsb = s.lsb.load(std::memory_order_relaxed);
   out->length = std::size_t{1} << out->lsb;
-  out->tier = s.tier.load(std::memory_order_relaxed);
+  out->rank = s.rank.load(std::memory_order_relaxed);
   return true;
 }
 

@@ -13,7 +13,7 @@ struct PoisonRange {
   std::uintptr_t start = 0;
   std::size_t length = 0;
   unsigned lsb = 0;
-  int tier = -1;
+  int rank = -1;  ///< the rank of the tier that held it, -1 when not tiermem's memory
 };
 
 class PoisonRegistry {
@@ -28,7 +28,7 @@ class PoisonRegistry {
    * when the range was already known or the registry is full (then dropped() counts it).
    * Two threads recording the same new range at the same instant may both add it.
    */
-  bool record(std::uintptr_t addr, unsigned lsb, int tier) noexcept;
+  bool record(std::uintptr_t addr, unsigned lsb, int rank) noexcept;
 
   /** True when any byte of [addr, addr + len) is recorded. Async-signal-safe. */
   bool contains(std::uintptr_t addr, std::size_t len) const noexcept;
@@ -60,7 +60,7 @@ class PoisonRegistry {
     std::atomic<bool> ready{false};
     std::atomic<std::uintptr_t> start{0};
     std::atomic<unsigned> lsb{0};
-    std::atomic<int> tier{-1};
+    std::atomic<int> rank{-1};
   };
   Slot slots_[capacity];
   std::atomic<std::size_t> claimed_{0};

@@ -88,7 +88,7 @@ int init(InitStep *failed, const char **why) noexcept {
   return rc;
 }
 
-int register_range(const void *addr, std::size_t len, int tier) noexcept {
+int register_range(const void *addr, std::size_t len, int rank) noexcept {
   if (!addr || len == 0) return -EINVAL;
   for (RangeSlot &s : ranges) {
     int expected = kFree;
@@ -96,7 +96,7 @@ int register_range(const void *addr, std::size_t len, int tier) noexcept {
     s.gen.fetch_add(1, std::memory_order_acq_rel);
     s.start.store(reinterpret_cast<std::uintptr_t>(addr), std::memory_order_relaxed);
     s.len.store(len, std::memory_order_relaxed);
-    s.tier.store(tier, std::memory_order_relaxed);
+    s.rank.store(rank, std::memory_order_relaxed);
     s.state.store(kLive, std::memory_order_release);
     return 0;
   }

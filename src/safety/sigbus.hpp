@@ -13,7 +13,7 @@ namespace tiermem::safety {
 struct Owner {
   void *start = nullptr;
   std::size_t size = 0;
-  int tier = -1;
+  int rank = -1;                    ///< the owning tier's rank (tm_tier_rank()), -1 when unknown
   const char *tier_name = nullptr;  ///< e.g. "node:1", "dax:dax0.0"; null when unknown
   void *heap_tier = nullptr;        ///< the heap's tier (for repair), null for other memory
 };
@@ -83,14 +83,14 @@ inline bool handler_installed() noexcept {
 bool handle_sigbus(int sig, siginfo_t *info, void *ucontext) noexcept;
 
 /** Registered-range table (tm_safety_register_range). Lock-free; lookups are signal-safe. */
-int register_range(const void *addr, std::size_t len, int tier) noexcept;
+int register_range(const void *addr, std::size_t len, int rank) noexcept;
 int unregister_range(const void *addr) noexcept;
 
 }  // namespace tiermem::safety
 
 namespace tiermem::safety {
 
-using PoisonCallback = void (*)(void *ptr, std::size_t size, int tier, std::size_t offset,
+using PoisonCallback = void (*)(void *ptr, std::size_t size, int rank, std::size_t offset,
                                 void *user);
 /** At most 8 callbacks. Returns 0, -EINVAL or -ENOSPC. */
 int add_poison_callback(PoisonCallback fn, void *user) noexcept;

@@ -20,7 +20,7 @@ struct RangeSlot {
   std::atomic<unsigned> gen{0};
   std::atomic<std::uintptr_t> start{0};
   std::atomic<std::size_t> len{0};
-  std::atomic<int> tier{-1};
+  std::atomic<int> rank{-1};
 };
 inline constexpr std::size_t kMaxRanges = 256;
 extern RangeSlot ranges[kMaxRanges];

@@ -18,7 +18,7 @@ TEST_CASE("the registry records a poisoned unit at the granularity the kernel re
   CHECK(r.start == 0x7f0000201000);
   CHECK(r.length == 4096);
   CHECK(r.lsb == 12);
-  CHECK(r.tier == 4);
+  CHECK(r.rank == 4);
   CHECK(reg->contains(0x7f0000201000, 1));
   CHECK(reg->contains(0x7f0000201fff, 1));
   CHECK(reg->contains(0x7f0000200000, 0x1001));
