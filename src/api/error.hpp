@@ -10,7 +10,7 @@ namespace tiermem {
 /**
  * Records `message` as the calling thread's tm_last_error() text and returns `code`.
  * Exported (not hidden like the rest of src/), so that a C ABI compiled outside libtiermem
- * (the buffer pool's, api/bufferpool_api.cpp) records its errors where tiermem's are read,
+ * (the buffer pool's, bufferpool/c_api.cpp) records its errors where tiermem's are read,
  * whether it links libtiermem.a or libtiermem.so. Allocates nothing; cut at 511 bytes.
  */
 TM_API int set_last_error(int code, const char *message) noexcept;

@@ -12,6 +12,6 @@ list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/known_bad.cpp
   ${CMAKE_CURRENT_LIST_DIR}/policy_check.cpp
 )
-# bufferpool_api.cpp is the buffer pool's C ABI: compiled into tiermem_bufferpool
-# (src/bufferpool/CMakeLists.txt), not into libtiermem, which must not depend on a front end.
+# The buffer pool's C ABI is not here: it wraps a front end (tiermem::BufferPool), so it lives
+# and is compiled with it (src/bufferpool/c_api.cpp); libtiermem must not depend on a front end.
 list(APPEND TIERMEM_SOURCES ${CMAKE_CURRENT_LIST_DIR}/published_stats.cpp)

@@ -1,5 +1,6 @@
-// The buffer pool's C ABI: a tm_bufferpool is a tiermem::BufferPool; api::guard turns every
-// exception into a negative code plus tm_last_error().
+// The buffer pool's C ABI (include/tiermem/bufferpool.h): a tm_bufferpool is a
+// tiermem::BufferPool; api::guard turns every exception into a negative code plus
+// tm_last_error(). It lives with the pool, not in src/api/: the api is below the front ends.
 #include "tiermem/bufferpool.h"
 
 #include <cerrno>
