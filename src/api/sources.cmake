@@ -10,6 +10,7 @@ list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/heap_poison.cpp
   ${CMAKE_CURRENT_LIST_DIR}/known_bad.cpp
   ${CMAKE_CURRENT_LIST_DIR}/policy_check.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/tier_options.cpp
 )
 # bufferpool_api.cpp is the buffer pool's C ABI: compiled into tiermem_bufferpool
 # (src/bufferpool/CMakeLists.txt), not into libtiermem, which must not depend on a front end.

@@ -448,6 +448,7 @@ int run(const RunOptions &o, const Global &g) {
     try {
       topology::env::log_level();
       topology::env::decay_ms();
+      topology::env::thp();
       if (!o.stats) topology::env::stats();
     } catch (const Error &e) {
       bad_input(reason(e));
