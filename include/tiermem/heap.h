@@ -73,12 +73,27 @@ TM_API tm_tier *tm_tier_of(const void *p);
 TM_API int tm_tier_spec_nodes(const char *spec, unsigned *nodes, size_t max, size_t *count);
 
 /**
- * How long freed pages stay resident before they go back to the kernel, for tiers opened after
- * this call: 0 at once (as glibc trims), -1 never, else milliseconds. The default is
- * jemalloc's 10 s, which is faster for allocation-heavy programs but holds more memory.
+ * How long freed pages stay resident before they go back to the tier, for tiers opened after
+ * this call: 0 at once (as glibc trims), -1 never, else milliseconds (at most 10^12). The
+ * default is TIERMEM_DECAY_MS when set, else jemalloc's 10 s, which is faster for
+ * allocation-heavy programs but holds more memory; a call here beats TIERMEM_DECAY_MS.
+ * "Back" means: a node tier's pages go to the kernel (MADV_DONTNEED) and an emulated tier's
+ * to the memfd's hole (punched), so the process's RSS falls; a devdax tier's pages cannot
+ * leave the device and stay with the tier, free for its next allocation in this process.
  * Returns 0 or -EINVAL.
  */
 TM_API int tm_set_decay_ms(long ms);
+/** tm_set_decay_ms() for one open tier, from now on. Returns 0 or -EINVAL. */
+TM_API int tm_tier_set_decay_ms(tm_tier *tier, long ms);
+/**
+ * Transparent huge pages for a node tier (on: MADV_HUGEPAGE over the tier's memory, off:
+ * MADV_NOHUGEPAGE); TIERMEM_THP=on/off does the same for every node tier a program opens.
+ * Without a call the kernel's default holds (/sys/kernel/mm/transparent_hugepage/enabled:
+ * "madvise" means none, "always" means huge pages, which can raise RSS). Huge pages cut TLB
+ * misses on large, randomly read blocks. Returns 0, -EINVAL for NULL, -ENOTSUP (with one line
+ * in tm_last_error()) for a tier that is not a node tier or when the kernel's THP is "never".
+ */
+TM_API int tm_tier_set_huge_pages(tm_tier *tier, int on);
 
 /** The tier's canonical name ("node:0", "rank:1", "dax:dax0.0", "emulated:slow"). */
 TM_API const char *tm_tier_name(const tm_tier *tier);

@@ -12,6 +12,7 @@
 
 #include "api/error.hpp"
 #include "api/heap_poison.hpp"
+#include "api/tier_options.hpp"
 #include "api/machine.hpp"
 #include "api/policy_check.hpp"
 #include "policy/policy.hpp"
@@ -236,6 +237,22 @@ TM_API int tm_tier_set_limit(tm_tier *tier, uint64_t bytes) {
   if (tier == nullptr) return api::set_last_error(-EINVAL, "tiermem: tm_tier_set_limit(NULL, ...)");
   return api::guard([&] {
     heap::set_limit(tier, bytes > SIZE_MAX ? SIZE_MAX : static_cast<std::size_t>(bytes));
+    return 0;
+  });
+}
+
+TM_API int tm_tier_set_decay_ms(tm_tier *tier, long ms) {
+  if (tier == nullptr) return api::set_last_error(-EINVAL, "tiermem: tm_tier_set_decay_ms(NULL, ...)");
+  return api::guard([&] {
+    heap::set_decay_ms(tier, ms);
+    return 0;
+  });
+}
+
+TM_API int tm_tier_set_huge_pages(tm_tier *tier, int on) {
+  if (tier == nullptr) return api::set_last_error(-EINVAL, "tiermem: tm_tier_set_huge_pages(NULL, ...)");
+  return api::guard([&] {
+    api::set_huge_pages(tier, on != 0);
     return 0;
   });
 }

@@ -11,6 +11,7 @@
 
 #include "api/known_bad.hpp"
 #include "api/machine.hpp"
+#include "api/tier_options.hpp"
 #include "heap/owner.hpp"
 #include "safety/poison_registry.hpp"
 #include "safety/sigbus.hpp"
@@ -102,7 +103,9 @@ tm_tier *find_tier(std::string_view spec) {
   wire_known_bad_blocks();
   const topology::TierTarget target = resolve(spec);  // a bad spec opens nothing
   heap::open(machine().largest_tier);
+  apply_env_before_open();
   tm_tier *t = heap::open_tier(target);
+  apply_env_after_open(t);
   if (!t->repairable && safety::poison_mode() == safety::PoisonMode::repair) {
     static std::mutex mu;
     static std::vector<const tm_tier *> told;

@@ -5,6 +5,7 @@ namespace tiermem::api {
 bool env_stats() { return topology::env::stats(); }
 LogLevel env_log_level() { return topology::env::log_level(); }
 std::optional<long> env_decay_ms() { return topology::env::decay_ms(); }
+std::optional<bool> env_thp() { return topology::env::thp(); }
 std::optional<std::string> env_fsroot() { return topology::env::fsroot(); }
 
 }  // namespace tiermem::api

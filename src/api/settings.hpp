@@ -1,5 +1,5 @@
 // The environment the library obeys (TIERMEM_STATS, TIERMEM_LOG, TIERMEM_DECAY_MS,
-// TIERMEM_FSROOT), offered to the front ends: the preload library reads its settings here, and
+// TIERMEM_THP, TIERMEM_FSROOT), offered to the front ends: the preload library reads its settings here, and
 // `tiermem run`/`tiermem show` check them with the same parsers (topology/env.hpp), so what
 // the launcher accepts the library accepts too, and a bad value has one message everywhere.
 #pragma once
@@ -19,6 +19,8 @@ bool env_stats();
 LogLevel env_log_level();
 /** TIERMEM_DECAY_MS; nullopt when unset or empty. Throws tiermem::Error. */
 std::optional<long> env_decay_ms();
+/** TIERMEM_THP (on/off for node tiers); nullopt when unset. Throws tiermem::Error. */
+std::optional<bool> env_thp();
 /** TIERMEM_FSROOT; nullopt when unset. Throws tiermem::Error for an empty value. */
 std::optional<std::string> env_fsroot();
 

@@ -6,6 +6,7 @@
 // to the carver and a bump pointer is the whole free-list.
 #pragma once
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -68,6 +69,17 @@ class Backend {
   virtual void prepare_fork() noexcept {}
   virtual void parent_after_fork() noexcept {}
   virtual void child_after_fork() noexcept {}
+
+  /**
+   * Transparent huge pages for the tier's memory (MADV_HUGEPAGE, or MADV_NOHUGEPAGE when
+   * `on` is false): 0, or a negative errno. Only anonymous memory (node tiers) can have them:
+   * -ENOTSUP elsewhere (a memfd is shmem, whose huge pages are a mount option; a device-dax
+   * mapping is already made of the device's `align` units).
+   */
+  virtual int set_huge_pages(bool on) noexcept {
+    (void)on;
+    return -ENOTSUP;
+  }
 
  protected:
   Backend(Kind kind, std::string description, const extent_hooks_t &hooks, std::byte *base,

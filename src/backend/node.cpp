@@ -28,10 +28,17 @@ std::string node_list(const std::vector<unsigned> &nodes) {
 
 class NodeBackend final : public Backend {
  public:
-  NodeBackend(std::string description, std::byte *slot, std::size_t size)
-      : Backend(Kind::node, std::move(description), kHooks, slot, size) {}
+  NodeBackend(std::string description, std::byte *slot, std::size_t size, std::size_t span)
+      : Backend(Kind::node, std::move(description), kHooks, slot, size), span_(span) {}
+
+  // On the whole mapping, once: the advice is a flag of the mapping (one VMA), so extents
+  // carved later get it too, and no extent boundary splits the VMA.
+  int set_huge_pages(bool on) noexcept override {
+    return platform::advise_huge_pages(base(), span_, on) == 0 ? 0 : -errno;
+  }
 
  private:
+  std::size_t span_;  // the mapped slot, at least the capacity
   // Purging anonymous memory is MADV_DONTNEED: the pages go back to the kernel and the range
   // keeps its mbind policy, so the next touch lands on the same nodes again.
   static bool purge(extent_hooks_t *, void *addr, std::size_t, std::size_t offset,
@@ -83,7 +90,7 @@ std::unique_ptr<Backend> make_node(const std::vector<unsigned> &nodes, NodeMode 
   // "[anon:tiermem node 0 (MPOL_BIND)]" in /proc/PID/maps where the kernel names mappings.
   platform::name_anon_mapping(slot, slot_size, ("tiermem " + desc).c_str());
   std::size_t capacity = node_bytes != 0 && node_bytes < slot_size ? node_bytes : slot_size;
-  return std::make_unique<NodeBackend>(std::move(desc), slot, capacity);
+  return std::make_unique<NodeBackend>(std::move(desc), slot, capacity, slot_size);
 }
 
 }  // namespace tiermem::backend

@@ -452,6 +452,7 @@ int run(const RunOptions &o, const Global &g) {
     try {
       api::env_log_level();
       api::env_decay_ms();
+      api::env_thp();
       if (!o.stats) api::env_stats();
     } catch (const Error &e) {
       bad_input(reason(e));

@@ -11,6 +11,7 @@
 
 #include "heap/fork.hpp"
 #include "heap/heap.hpp"
+#include "topology/env.hpp"
 
 namespace tiermem::heap {
 
@@ -94,14 +95,50 @@ void make_arena(tm_tier &tier, const topology::TierTarget &g) {
   }
 }
 
+namespace {
+
+std::atomic<bool> g_default_decay_chosen{false};
+
+// Dirty pages decay straight to the backend's forced purge: no backend has a lazy purge
+// (MADV_FREE would keep the pages counted as the tier's until the kernel is short), so a muzzy
+// stage would only delay the purge; 0 sends decayed pages on at once, -1 keeps them.
+void set_decay(const std::string &prefix, long ms) {
+  if (ms < -1 || ms > topology::env::kMaxDecayMs)
+    throw Error(-EINVAL, "tiermem: decay " + std::to_string(ms) +
+                             " ms is out of range; use -1 (never), 0 (at once) or milliseconds up to " +
+                             std::to_string(topology::env::kMaxDecayMs));
+  ssize_t dirty = ms, muzzy = ms < 0 ? -1 : 0;
+  if (tmje_mallctl((prefix + "dirty_decay_ms").c_str(), nullptr, nullptr, &dirty, sizeof dirty) != 0 ||
+      tmje_mallctl((prefix + "muzzy_decay_ms").c_str(), nullptr, nullptr, &muzzy, sizeof muzzy) != 0)
+    throw Error(-EINVAL, "tiermem: jemalloc refused a decay of " + std::to_string(ms) +
+                             " ms; use -1 (never), 0 (at once) or fewer milliseconds");
+}
+
+}  // namespace
+
 void set_default_decay_ms(long ms) {
   register_fork_handlers();  // before this first jemalloc call initialises jemalloc
   // "arenas.*_decay_ms" are the defaults jemalloc gives arenas created afterwards.
-  ssize_t dirty = ms, muzzy = ms < 0 ? -1 : 0;
-  if (tmje_mallctl("arenas.dirty_decay_ms", nullptr, nullptr, &dirty, sizeof dirty) != 0 ||
-      tmje_mallctl("arenas.muzzy_decay_ms", nullptr, nullptr, &muzzy, sizeof muzzy) != 0)
-    throw Error(-EINVAL, "tiermem: decay " + std::to_string(ms) +
-                             " ms is out of range; use -1 (never), 0 (at once) or milliseconds");
+  set_decay("arenas.", ms);
+  g_default_decay_chosen.store(true, std::memory_order_relaxed);
+}
+
+bool default_decay_chosen() noexcept { return g_default_decay_chosen.load(std::memory_order_relaxed); }
+
+void set_decay_ms(tm_tier *tier, long ms) { set_decay("arena." + std::to_string(tier->arena) + ".", ms); }
+
+long decay_ms(const tm_tier *tier) {
+  ssize_t v = 0;
+  std::size_t sz = sizeof v;
+  const std::string name = "arena." + std::to_string(tier->arena) + ".dirty_decay_ms";
+  if (tmje_mallctl(name.c_str(), &v, &sz, nullptr, 0) != 0) return -1;
+  return static_cast<long>(v);
+}
+
+void decay_now(tm_tier *tier, bool all) {
+  // "decay" gives back what the decay time says is due by now; "purge" everything unused.
+  const std::string name = "arena." + std::to_string(tier->arena) + (all ? ".purge" : ".decay");
+  tmje_mallctl(name.c_str(), nullptr, nullptr, nullptr, 0);
 }
 
 }  // namespace tiermem::heap

@@ -263,8 +263,24 @@ void open(std::uint64_t largest_tier);
  * The heap must be open. Throws tiermem::Error.
  */
 tm_tier *open_tier(const topology::TierTarget &target);
-/** How long freed pages of tiers opened later stay resident (ms; 0 at once, -1 never). */
+/**
+ * How long freed pages of tiers opened later stay resident (ms; 0 at once, -1 never, at most
+ * kMaxDecayMs). Throws tiermem::Error (-EINVAL) for a value out of range.
+ */
 void set_default_decay_ms(long ms);
+/** Whether set_default_decay_ms() was called (the program's choice beats TIERMEM_DECAY_MS). */
+bool default_decay_chosen() noexcept;
+/** The same for one open tier, from now on (jemalloc's arena.<i>.dirty_decay_ms). Throws. */
+void set_decay_ms(tm_tier *tier, long ms);
+/** The tier's decay time now (ms, -1 never). */
+long decay_ms(const tm_tier *tier);
+/**
+ * Gives back now what the tier's decay time says is due (`all` false), or every freed page
+ * (`all` true): jemalloc's arena.<i>.decay / arena.<i>.purge. Freed pages reach the backend's
+ * purge (node: MADV_DONTNEED; emulated: a hole punched in the memfd; devdax: none, the pages
+ * stay the tier's, retained for reuse by the arena).
+ */
+void decay_now(tm_tier *tier, bool all);
 /** The tiers opened so far, in slot order. */
 std::vector<tm_tier *> active_tiers();
 

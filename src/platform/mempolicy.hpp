@@ -4,6 +4,7 @@
 // that loads tiermem: a measurable part of the preload library's start-up.
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "platform/raii.hpp"
 
@@ -24,5 +25,19 @@ int madvise(void *addr, std::size_t len, int advice) noexcept;
  * as zero afterwards and keeps its memory policy; shared memory keeps its contents.
  */
 int discard_pages(void *addr, std::size_t len) noexcept;
+/**
+ * Asks for transparent huge pages on [addr, addr + len) (MADV_HUGEPAGE), or forbids them
+ * (MADV_NOHUGEPAGE); 0 or -1 with errno (EINVAL where the kernel lacks THP).
+ */
+int advise_huge_pages(void *addr, std::size_t len, bool on) noexcept;
+
+/** What the kernel does with transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled). */
+enum class ThpMode { always, madvise, never, absent };
+/** The bracketed choice of that file's text ("always [madvise] never"); absent when none. */
+ThpMode parse_thp_mode(const std::string &text) noexcept;
+/** This machine's mode (reads the file each call: call it when a tier opens, not per allocation). */
+ThpMode thp_mode();
+/** "always", "madvise", "never", "absent". */
+const char *thp_mode_name(ThpMode m) noexcept;
 
 }  // namespace tiermem::platform

@@ -211,6 +211,7 @@ void init() {
     // Return freed pages at once, as glibc's trimming does: an unmodified program is judged by
     // its peak RSS against glibc's, and a tier's capacity is better spent on live data.
     g_decay = tiermem::api::env_decay_ms().value_or(0);
+    tiermem::api::env_thp();  // applied as the policy's node tiers open
   } catch (const std::exception &e) {
     refuse(e.what());
   }

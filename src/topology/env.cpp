@@ -73,6 +73,12 @@ std::optional<long> decay_ms() {
   return parse_decay_ms(v);
 }
 
+std::optional<bool> thp() {
+  const char *v = ::secure_getenv("TIERMEM_THP");
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return parse_bool("TIERMEM_THP", v);
+}
+
 std::optional<std::string> fsroot() {
   const char *v = ::secure_getenv("TIERMEM_FSROOT");
   if (v == nullptr) return std::nullopt;

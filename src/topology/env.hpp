@@ -11,6 +11,8 @@
 //   TIERMEM_LOG       quiet | error | info (any case); empty = error, the default
 //   TIERMEM_DECAY_MS  -1 (never return freed pages), 0 (at once) or milliseconds up to
 //                     kMaxDecayMs; empty = unset
+//   TIERMEM_THP       boolean: transparent huge pages for node tiers (MADV_HUGEPAGE when on,
+//                     MADV_NOHUGEPAGE when off); empty or unset = the kernel's default
 //   TIERMEM_FSROOT    a directory shaped like / (a recorded machine); empty is refused
 //   TIERMEM_CACHE_DIR where the per-boot hwloc cache lives (hwloc_cache.hpp); "off" turns the
 //                     cache off; empty is refused
@@ -38,6 +40,8 @@ bool stats();
 LogLevel log_level();
 /** TIERMEM_DECAY_MS; nullopt when unset or empty. */
 std::optional<long> decay_ms();
+/** TIERMEM_THP; nullopt when unset or empty (the kernel's default stays). */
+std::optional<bool> thp();
 /** TIERMEM_FSROOT; nullopt when unset. */
 std::optional<std::string> fsroot();
 /** The machine to read: `given` (--fsroot, DiscoverOptions::fsroot), else TIERMEM_FSROOT, else "/". */

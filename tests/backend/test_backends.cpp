@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -105,6 +107,48 @@ TEST_CASE("a node backend binds its slot to the node and refuses a node that doe
   std::string msg = error_of([&] { make_node({60}, NodeMode::bind, slot.p, Slot::kSize); });
   CHECK(msg.find("node 60") != std::string::npos);
   CHECK(error_of([&] { make_node({}, NodeMode::bind, slot.p, Slot::kSize); }) != "");
+}
+
+namespace {
+// The VmFlags line of the smaps entry holding `p` ("rd wr mr mw me nr hg ..."), or "".
+std::string vm_flags(const void *p) {
+  FILE *f = std::fopen("/proc/self/smaps", "r");
+  REQUIRE(f != nullptr);
+  char line[512];
+  bool inside = false;
+  std::string out;
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    char c = 0;
+    if (std::sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && c != ':') {
+      inside = lo <= at && at < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      out = line + 8;
+      break;
+    }
+  }
+  std::fclose(f);
+  return " " + out;
+}
+}  // namespace
+
+TEST_CASE("a node backend turns huge pages on and off over its whole mapping; others cannot") {
+  Slot slot;
+  auto b = make_node({0}, NodeMode::bind, slot.p, Slot::kSize);
+  int on = b->set_huge_pages(true);
+  if (on == -EINVAL) {
+    MESSAGE("skipped: this kernel has no transparent huge pages");
+    return;
+  }
+  REQUIRE(on == 0);
+  CHECK(vm_flags(slot.p).find(" hg") != std::string::npos);  // VM_HUGEPAGE
+  CHECK(vm_flags(slot.p + Slot::kSize - 4096).find(" hg") != std::string::npos);
+  REQUIRE(b->set_huge_pages(false) == 0);
+  CHECK(vm_flags(slot.p).find(" nh") != std::string::npos);  // VM_NOHUGEPAGE
+  Slot other;
+  auto e = make_emulated("thp", 4 << 20, other.p, Slot::kSize);
+  CHECK(e->set_huge_pages(true) == -ENOTSUP);
 }
 
 TEST_CASE("a devdax backend reports a gone device, a non-device and a bad alignment") {

@@ -213,6 +213,9 @@ TEST_CASE("run checks the preload library's variables with the library's parsers
   CHECK(r.err.find("tiermem: stats {") != std::string::npos);
   r = t::refused_cli("run --dry-run --policy=rank:0 -- ls", "TIERMEM_DECAY_MS=soon");
   CHECK(r.err.find("tiermem run: TIERMEM_DECAY_MS='soon' is not -1") == 0);
+  r = t::run_cli("run --dry-run --policy=rank:0 -- ls", "TIERMEM_THP=sometimes");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("tiermem run: TIERMEM_THP='sometimes' is not a boolean") == 0);
 }
 
 TEST_CASE("--python-malloc sets PYTHONMALLOC=malloc for the child and says so in one line") {

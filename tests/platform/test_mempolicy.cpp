@@ -74,3 +74,13 @@ TEST_CASE("madvise passes the advice through and reports the kernel's refusal") 
   CHECK(platform::madvise(m.bytes() + 1, kLen, MADV_DONTNEED) == -1);  // not page-aligned
   CHECK(errno == EINVAL);
 }
+
+TEST_CASE("the THP mode is read from the bracketed word of the kernel's file") {
+  using platform::parse_thp_mode;
+  using platform::ThpMode;
+  CHECK(parse_thp_mode("always [madvise] never\n") == ThpMode::madvise);
+  CHECK(parse_thp_mode("[always] madvise never\n") == ThpMode::always);
+  CHECK(parse_thp_mode("always madvise [never]\n") == ThpMode::never);
+  CHECK(parse_thp_mode("") == ThpMode::absent);
+  CHECK(parse_thp_mode("always [sometimes] never") == ThpMode::absent);
+}
