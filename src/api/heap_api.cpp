@@ -98,14 +98,15 @@ std::unique_ptr<tm_policy> make_policy(std::string_view text) {
 // The default policy, published once built (see tm_policy_default).
 std::atomic<tm_policy *> g_default{nullptr};
 
-// Policies of several tiers (or none left after a failure): each candidate in order, the
-// tiers passed over counted as fallbacks. Out of line, so that its candidate array is no
-// part of the one-tier path's frame.
-[[gnu::noinline]] void *policy_alloc_any(tm_policy *pol, std::size_t n, int extra,
-                                         const char *call) noexcept {
+// A policy's first choice failed (`first`, already counted as a failure): the other
+// candidates of the same pick in order, the tiers passed over counted as fallbacks. Out of
+// line, so that its candidate array is no part of the fast path's frame.
+[[gnu::noinline]] void *policy_alloc_rest(tm_policy *pol, policy::Selector::Pick pick,
+                                          std::size_t n, int extra, const char *call) noexcept {
   void *cands[16];
-  std::size_t k = pol->selector->candidates(n, cands, 16);
-  for (std::size_t i = 0; i < k; ++i) {
+  std::size_t k = policy::Selector::candidates_from(pick, cands, 16);
+  heap::count_failure(static_cast<tm_tier *>(cands[0]));
+  for (std::size_t i = 1; i < k; ++i) {
     auto *t = static_cast<tm_tier *>(cands[i]);
     void *p = allocate_on(t, n == 0 ? 1 : n, extra);
     if (p != nullptr) {
@@ -117,6 +118,15 @@ std::atomic<tm_policy *> g_default{nullptr};
     heap::count_failure(t);
   }
   return policy_out_of_memory(pol, cands, k, n, call);
+}
+
+// Policies of several tiers: the first choice on the fast path (a pick, then the tier's
+// own fast path), the rest only when it is full.
+[[gnu::always_inline]] inline void *policy_alloc_any(tm_policy *pol, std::size_t n, int extra,
+                                                     const char *call) noexcept {
+  const policy::Selector::Pick pick = pol->selector->pick(n);
+  void *p = allocate_on(static_cast<tm_tier *>(pick.handle()), n == 0 ? 1 : n, extra);
+  return __builtin_expect(p != nullptr, 1) ? p : policy_alloc_rest(pol, pick, n, extra, call);
 }
 
 [[gnu::noinline, gnu::cold]] void *one_tier_out_of_memory(tm_policy *pol, tm_tier *t,

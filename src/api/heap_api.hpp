@@ -16,7 +16,10 @@ namespace tiermem::api {
   if (__builtin_expect(!heap::slot_of(p, slot), 0)) return false;
   int flags = heap::t_flags[slot];
   if (__builtin_expect(flags == 0 || heap::careful(slot), 0)) return false;
-  heap::release_with(slot, p, flags);
+  // The bound tier: jemalloc's plain free. Any other: the thread's Front for it, if any.
+  if (heap::je::automatic_tcache(flags) || !heap::front_push(slot, p, flags)) {
+    heap::release_with(slot, p, flags);
+  }
   return true;
 }
 

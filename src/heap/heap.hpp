@@ -17,6 +17,7 @@
 
 #include "backend/backend.hpp"
 #include "heap/extent_map.hpp"
+#include "heap/front.hpp"
 #include "heap/jemalloc.hpp"
 #include "heap/slots.hpp"
 #include "platform/raii.hpp"
@@ -149,6 +150,50 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
   return extra_flags;
 }
 
+/** A block of `n` bytes (n <= g_front_max) from this thread's Front for `slot`, or nullptr. */
+[[gnu::always_inline]] inline void *front_pop(unsigned slot, std::size_t n) noexcept {
+  Front *f = t_front[slot];
+  if (__builtin_expect(f == nullptr, 0)) return nullptr;
+  FrontStack &s = f->stacks[g_front_class[(n + 7) >> 3]];
+  if (__builtin_expect(s.count == 0, 0)) return nullptr;
+  note_allocated(slot, s.size);
+  return s.items[--s.count];
+}
+
+/** jemalloc's sized free, with the bytes noted for `slot` (flags name the tier's tcache). */
+[[gnu::always_inline]] inline void sdallocx_noted(unsigned slot, void *p, std::size_t size,
+                                                  int flags) noexcept {
+  const std::uint64_t *total = t_je_deallocated;
+  std::uint64_t before = *total;
+  tmje_sdallocx(p, size, flags);
+  note_freed(slot, *total - before);
+}
+
+/**
+ * Frees p of `slot` into this thread's Front for it (flags: the tier's on this thread, not
+ * the automatic tcache). False when the thread has no Front for the slot (nothing done).
+ */
+[[gnu::always_inline]] inline bool front_push(unsigned slot, void *p, int flags) noexcept {
+  Front *f = t_front[slot];
+  if (__builtin_expect(f == nullptr, 0)) return false;
+  const std::size_t size = tmje_sallocx(p, 0);
+  if (__builtin_expect(size > g_front_max, 0)) {
+    sdallocx_noted(slot, p, size, flags);  // the size is known now: spare jemalloc its lookup
+    return true;
+  }
+  FrontStack &s = f->stacks[g_front_class[(size + 7) >> 3]];
+  if (__builtin_expect(s.count == s.cap, 0)) front_flush(s, flags);
+  s.items[s.count++] = p;
+  note_freed(slot, size);
+  return true;
+}
+
+/**
+ * Allocation on a tier that is not the thread's bound one: its Front first, then a refill,
+ * then jemalloc's explicit path. Out of line only for what the Front cannot answer.
+ */
+[[gnu::noinline]] void *allocate_front_miss(tm_tier *tier, std::size_t n) noexcept;
+
 /**
  * Cold path of allocate(): the thread lost its arena binding (jemalloc served the plain call
  * from another arena, `p`, or failed); `p` goes back and the request is served explicitly.
@@ -199,6 +244,10 @@ void set_limit(tm_tier *tier, std::size_t bytes);
       return p;
     }
     return allocate_rebinding(tier, p, n);
+  }
+  if (__builtin_expect(extra_flags == 0 && n <= g_front_max, 1)) {
+    if (void *p = front_pop(tier->slot, n)) return p;
+    return allocate_front_miss(tier, n);
   }
   // The flags first: a thread's first call on the tier binds it to jemalloc's totals.
   int flags = thread_flags(tier) | block_flags(n, extra_flags);

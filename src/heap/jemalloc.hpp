@@ -14,6 +14,7 @@ void tmje_free(void *ptr);
 void *tmje_mallocx(std::size_t size, int flags);
 void *tmje_rallocx(void *ptr, std::size_t size, int flags);
 void tmje_dallocx(void *ptr, int flags);
+void tmje_sdallocx(void *ptr, std::size_t size, int flags);
 std::size_t tmje_sallocx(const void *ptr, int flags);
 std::size_t tmje_nallocx(std::size_t size, int flags);
 int tmje_mallctl(const char *name, void *oldp, std::size_t *oldlenp, void *newp,

@@ -43,6 +43,7 @@ void open(std::uint64_t largest_tier) {
   if (r.opened) return;
   register_fork_handlers();  // before read_small_max() initialises jemalloc
   read_small_max();
+  read_front_classes();
   unsigned count = 0, shift = 0, min_shift = 0;
   plan_slots(largest_tier, count, shift, min_shift);
   reserve_slots(count, shift, min_shift);

@@ -51,7 +51,7 @@ if(NOT rc EQUAL 0)
 endif()
 # Global: what src/heap/jemalloc.hpp declares, and the COMDAT personality references.
 set(keep "")
-foreach(name malloc free mallocx rallocx dallocx sallocx nallocx mallctl)
+foreach(name malloc free mallocx rallocx dallocx sdallocx sallocx nallocx mallctl)
   string(APPEND keep "tmje_${name}\n")
 endforeach()
 string(APPEND keep "DW.ref.__gxx_personality_v0\nDW.ref._ZTISt9bad_alloc\n")

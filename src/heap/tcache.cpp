@@ -23,6 +23,7 @@ pthread_key_t g_exit_key;
 pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
 
 void destroy_thread_tcaches(void *) {
+  front_thread_exit(t_flags);  // before the flags go: the blocks go back through them
   fold_thread_nets();  // what the thread holds unfolded would otherwise never reach a peak
   t_bound = 0;
   for (unsigned i = 0; i < kMaxSlots; ++i) {

@@ -192,37 +192,17 @@ std::string to_string(const Policy &p) {
 
 namespace {
 
-constexpr std::size_t kMaxTiers = 16;  // the parser's limit per policy
-
-// A thread's counters for one selector: interleave's next tier, weighted's bytes per tier.
-struct ThreadState {
-  std::uint64_t generation = 0;  // the owning selector's; 0 for none
-  std::uint64_t next = 0;
-  std::uint64_t bytes[kMaxTiers] = {};
-};
-// initial-exec: no __tls_get_addr call on the allocation path (see heap/heap.hpp, t_flags).
-constinit thread_local ThreadState t_states[Selector::kThreadStates]
-    [[gnu::tls_model("initial-exec")]] = {};
 std::atomic<std::uint32_t> g_claimed{0};       // one bit per t_states index in use
 std::atomic<std::uint64_t> g_generations{0};
 
-// The tier furthest behind its share of bytes: smallest bytes_i / w_i, compared as products.
-template <class Bytes>
-std::size_t furthest_behind(const std::vector<std::uint64_t> &weights, Bytes &&bytes) noexcept {
-  std::size_t first = 0;
-  for (std::size_t i = 1; i < weights.size(); ++i) {
-    unsigned __int128 a = static_cast<unsigned __int128>(bytes(i)) * weights[first];
-    unsigned __int128 b = static_cast<unsigned __int128>(bytes(first)) * weights[i];
-    if (a < b) first = i;
-  }
-  return first;
-}
-
 }  // namespace
+
+constinit thread_local detail::ThreadState t_states[Selector::kThreadStates]
+    [[gnu::tls_model("initial-exec")]] = {};
 
 void Selector::claim_thread_state() noexcept {
   std::uint32_t cur = g_claimed.load(std::memory_order_relaxed);
-  while (handles_.size() <= kMaxTiers) {
+  while (handles_.size() <= detail::kMaxTiers) {
     std::uint32_t free_bits = ~cur & ((std::uint32_t{1} << kThreadStates) - 1);
     if (free_bits == 0) break;
     unsigned i = static_cast<unsigned>(__builtin_ctz(free_bits));
@@ -248,41 +228,20 @@ std::size_t Selector::first_shared(std::size_t n) noexcept {
   if (kind_ == Policy::Kind::interleave) {
     return next_.fetch_add(1, std::memory_order_relaxed) % handles_.size();
   }
-  std::size_t first = furthest_behind(
+  std::size_t first = detail::furthest_behind(
       weights_, [&](std::size_t i) { return bytes_[i].load(std::memory_order_relaxed); });
   bytes_[first].fetch_add(n, std::memory_order_relaxed);
   return first;
 }
 
-std::size_t Selector::candidates(std::size_t n, void **out, std::size_t max) noexcept {
-  if (kind_ == Policy::Kind::threshold) {
-    return (n < threshold_ ? small_ : large_)->candidates(n, out, max);
-  }
-  const std::size_t size = handles_.size();
+std::size_t Selector::candidates_from(Pick p, void **out, std::size_t max) noexcept {
+  const auto &handles = p.sel->handles_;
+  const std::size_t size = handles.size();
   std::size_t k = size < max ? size : max;
-  std::size_t first = 0;
-  if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) {
-    if (__builtin_expect(state_ < kThreadStates, 1)) {
-      ThreadState &s = t_states[state_];
-      if (__builtin_expect(s.generation != generation_, 0)) {
-        s = ThreadState{};
-        s.generation = generation_;
-      }
-      if (kind_ == Policy::Kind::interleave) {
-        first = s.next;
-        if (++s.next == size) s.next = 0;
-      } else {
-        first = furthest_behind(weights_, [&](std::size_t i) { return s.bytes[i]; });
-        s.bytes[first] += n;
-      }
-    } else {
-      first = first_shared(n);
-    }
-  }
   // From `first` round the tiers, wrapping by a compare rather than a division.
-  std::size_t i = first;
+  std::size_t i = p.first;
   for (std::size_t j = 0; j < k; ++j) {
-    out[j] = handles_[i];
+    out[j] = handles[i];
     if (++i == size) i = 0;
   }
   return k;

@@ -23,6 +23,31 @@
 
 namespace tiermem::policy {
 
+namespace detail {
+
+inline constexpr std::size_t kMaxTiers = 16;  // the parser's limit per policy
+
+// A thread's counters for one selector: interleave's next tier, weighted's bytes per tier.
+struct ThreadState {
+  std::uint64_t generation = 0;  // the owning selector's; 0 for none
+  std::uint64_t next = 0;
+  std::uint64_t bytes[kMaxTiers] = {};
+};
+
+// The tier furthest behind its share of bytes: smallest bytes_i / w_i, compared as products.
+template <class Bytes>
+std::size_t furthest_behind(const std::vector<std::uint64_t> &weights, Bytes &&bytes) noexcept {
+  std::size_t first = 0;
+  for (std::size_t i = 1; i < weights.size(); ++i) {
+    unsigned __int128 a = static_cast<unsigned __int128>(bytes(i)) * weights[first];
+    unsigned __int128 b = static_cast<unsigned __int128>(bytes(first)) * weights[i];
+    if (a < b) first = i;
+  }
+  return first;
+}
+
+}  // namespace detail
+
 struct TierTerm {
   std::string spec;                    ///< "rank:0", "kind:hbm", ...
   std::optional<std::uint64_t> limit;  ///< from "<=SIZE"
@@ -75,7 +100,24 @@ class Selector {
   void *only() const noexcept { return only_; }
 
   /** Writes the handles to try for an `n`-byte request, best first; returns how many. */
-  std::size_t candidates(std::size_t n, void **out, std::size_t max) noexcept;
+  std::size_t candidates(std::size_t n, void **out, std::size_t max) noexcept {
+    return candidates_from(pick(n), out, max);
+  }
+
+  /**
+   * The first choice for an `n`-byte request, without the list: which selector (a
+   * threshold's branch) and the index of its tier. Advances interleave's and weighted's
+   * counters as candidates() does; candidates_from() then lists the rest without advancing
+   * them again, so a request that falls back counts once.
+   */
+  struct Pick {
+    const Selector *sel;
+    std::size_t first;
+    void *handle() const noexcept { return sel->handles_[first]; }
+  };
+  inline Pick pick(std::size_t n) noexcept;
+  /** The candidates of a pick, best (its handle()) first; returns how many. */
+  static std::size_t candidates_from(Pick p, void **out, std::size_t max) noexcept;
 
   /** Live selectors that count per thread at once (each thread keeps state for each). */
   static constexpr unsigned kThreadStates = 8;
@@ -95,5 +137,37 @@ class Selector {
   std::atomic<std::uint64_t> next_{0};
   std::unique_ptr<Selector> small_, large_;
 };
+
+/**
+ * Per thread, per counting selector (Selector::state_). initial-exec: no __tls_get_addr call
+ * on the allocation path (see heap/heap.hpp, t_flags).
+ */
+extern constinit thread_local detail::ThreadState t_states[Selector::kThreadStates]
+    [[gnu::tls_model("initial-exec")]];
+
+// Inline: it is on every allocation of a policy of several tiers.
+inline Selector::Pick Selector::pick(std::size_t n) noexcept {
+  if (kind_ == Policy::Kind::threshold) return (n < threshold_ ? small_ : large_)->pick(n);
+  std::size_t first = 0;
+  if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) {
+    if (__builtin_expect(state_ < kThreadStates, 1)) {
+      detail::ThreadState &s = t_states[state_];
+      if (__builtin_expect(s.generation != generation_, 0)) {
+        s = detail::ThreadState{};
+        s.generation = generation_;
+      }
+      if (kind_ == Policy::Kind::interleave) {
+        first = s.next;
+        if (++s.next == handles_.size()) s.next = 0;
+      } else {
+        first = detail::furthest_behind(weights_, [&](std::size_t i) { return s.bytes[i]; });
+        s.bytes[first] += n;
+      }
+    } else {
+      first = first_shared(n);
+    }
+  }
+  return {this, first};
+}
 
 }  // namespace tiermem::policy

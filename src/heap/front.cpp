@@ -1,0 +1,122 @@
+// The front cache's cold paths (see front.hpp): the class table, creating a thread's Front,
+// refilling and flushing a stack, and emptying a thread's Fronts at its exit.
+#include "heap/front.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "heap/heap.hpp"
+
+namespace tiermem::heap {
+
+std::uint8_t g_front_class[(kFrontMax >> 3) + 1] = {};
+std::size_t g_front_max = 0;
+constinit thread_local Front *t_front[kMaxSlots] [[gnu::tls_model("initial-exec")]] = {};
+
+namespace {
+
+std::uint64_t g_class_size[kFrontClasses] = {};
+unsigned g_classes = 0;
+constinit thread_local unsigned t_fronts [[gnu::tls_model("initial-exec")]] = 0;
+
+Front *make_front() noexcept {
+  // Arena 0 keeps jemalloc's default hooks: ordinary anonymous memory, never a tier's.
+  void *mem = tmje_mallocx(sizeof(Front), je::arena(0) | je::tcache_none);
+  if (mem == nullptr) return nullptr;
+  auto *f = new (mem) Front;
+  for (unsigned c = 0; c < g_classes; ++c) {
+    FrontStack &s = f->stacks[c];
+    s.size = g_class_size[c];
+    s.cap = static_cast<std::uint32_t>(
+        std::clamp<std::uint64_t>(kFrontStackBytes / s.size, 4, kFrontSlots));
+  }
+  return f;
+}
+
+}  // namespace
+
+void read_front_classes() {
+  unsigned nbins = 0;
+  std::size_t sz = sizeof nbins;
+  if (tmje_mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) != 0) return;
+  unsigned n = 0;
+  std::uint64_t sizes[kFrontClasses] = {};
+  for (unsigned i = 0; i < nbins; ++i) {
+    std::string name = "arenas.bin." + std::to_string(i) + ".size";
+    std::size_t v = 0;
+    sz = sizeof v;
+    if (tmje_mallctl(name.c_str(), &v, &sz, nullptr, 0) != 0 || v == 0) return;
+    if (v > kFrontMax) break;
+    // A jemalloc built with other classes than the table expects: no Fronts, only slower.
+    if (n == kFrontClasses || v % 8 != 0 || (n > 0 && v <= sizes[n - 1])) return;
+    sizes[n++] = v;
+  }
+  if (n == 0) return;
+  std::copy(sizes, sizes + n, g_class_size);
+  g_classes = n;
+  unsigned c = 0;
+  for (std::size_t i = 1; i <= (sizes[n - 1] >> 3); ++i) {
+    while (sizes[c] < i * 8) ++c;
+    g_front_class[i] = static_cast<std::uint8_t>(c);
+  }
+  g_front_max = sizes[n - 1];
+}
+
+void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
+  if (n > g_front_max) return nullptr;
+  const unsigned slot = tier->slot;
+  Front *f = t_front[slot];
+  if (f == nullptr) {
+    if (t_fronts == kMaxFronts || (f = make_front()) == nullptr) return nullptr;
+    t_front[slot] = f;
+    ++t_fronts;
+  }
+  FrontStack &s = f->stacks[g_front_class[(n + 7) >> 3]];
+  // Blocks taken into the stack are not noted (t_net): they are not the program's yet.
+  const std::uint32_t want = std::max<std::uint32_t>(s.cap / 2, 1);
+  while (s.count < want) {
+    void *p = tmje_mallocx(s.size, flags);
+    if (p == nullptr) break;
+    s.items[s.count++] = p;
+  }
+  if (s.count == 0) return nullptr;
+  note_allocated(slot, s.size);
+  return s.items[--s.count];
+}
+
+void *allocate_front_miss(tm_tier *tier, std::size_t n) noexcept {
+  // The flags first: a thread's first call on the tier binds it to jemalloc's totals, and
+  // may make this tier the thread's bound one (then the automatic tcache serves it).
+  const int flags = thread_flags(tier);
+  if (!je::automatic_tcache(flags)) {
+    if (void *p = front_refill(tier, n, flags)) return p;
+  }
+  return mallocx_noted(tier->slot, n, flags);
+}
+
+void front_flush(FrontStack &s, int flags) noexcept {
+  // The oldest half (the bottom) goes back; the most recently freed blocks, warm in the
+  // cache, stay.
+  const std::uint32_t half = std::max<std::uint32_t>(s.count / 2, 1);
+  for (std::uint32_t i = 0; i < half; ++i) tmje_dallocx(s.items[i], flags);
+  std::memmove(s.items, s.items + half, (s.count - half) * sizeof s.items[0]);
+  s.count -= half;
+}
+
+void front_thread_exit(const int *flags) noexcept {
+  for (unsigned slot = 0; slot < kMaxSlots; ++slot) {
+    Front *f = t_front[slot];
+    if (f == nullptr) continue;
+    t_front[slot] = nullptr;
+    for (FrontStack &s : f->stacks) {
+      for (std::uint32_t i = 0; i < s.count; ++i) tmje_dallocx(s.items[i], flags[slot]);
+      s.count = 0;
+    }
+    tmje_dallocx(f, je::tcache_none);
+  }
+  t_fronts = 0;
+}
+
+}  // namespace tiermem::heap
