@@ -21,10 +21,8 @@ void *Backend::carve(void *new_addr, std::size_t size, std::size_t align) noexce
     if (new_addr != nullptr && reinterpret_cast<std::uintptr_t>(new_addr) != aligned) {
       return nullptr;
     }
-    // The limit counts from the end of the arena's base (exclude_arena_base()).
     std::size_t limit = limit_.load(std::memory_order_relaxed);
-    std::size_t base = base_bytes_.load(std::memory_order_relaxed);
-    std::size_t cap = limit < capacity_ - base ? base + limit : capacity_;
+    std::size_t cap = limit < capacity_ ? limit : capacity_;
     if (size > cap || start > cap - size) {
       refusals_.fetch_add(1, std::memory_order_relaxed);
       return nullptr;

@@ -39,21 +39,10 @@ class Backend {
   /** Bytes this backend can ever hand out (device or memfd size, or the slot size). */
   std::size_t capacity() const noexcept { return capacity_; }
   /**
-   * Bytes handed to jemalloc so far: extents, and its metadata after the arena's first block
-   * (see exclude_arena_base()).
+   * Bytes handed to jemalloc so far: extents only. jemalloc's own metadata never comes from
+   * a backend (the heap serves it from DRAM, heap/extent_map.hpp), so the limit is exact.
    */
-  std::size_t mapped() const noexcept {
-    return cursor_.load(std::memory_order_relaxed) - base_bytes_.load(std::memory_order_relaxed);
-  }
-  /**
-   * What is mapped so far is the arena's own first metadata block (jemalloc's base, 2 MiB,
-   * taken when the arena is created): it counts neither in mapped() nor against the limit,
-   * or a limit below it would leave the tier unusable before its first block. Call once,
-   * right after creating the arena.
-   */
-  void exclude_arena_base() noexcept {
-    base_bytes_.store(cursor_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  }
+  std::size_t mapped() const noexcept { return cursor_.load(std::memory_order_relaxed); }
   /** Caps mapped(); extent requests beyond it fail, so allocations on the tier fail. */
   void set_limit(std::size_t bytes) noexcept { limit_.store(bytes, std::memory_order_relaxed); }
   std::size_t limit() const noexcept { return limit_.load(std::memory_order_relaxed); }
@@ -86,7 +75,7 @@ class Backend {
           std::size_t capacity);
   /** Takes `size` bytes aligned to `align` from the region; nullptr when full or over limit. */
   void *carve(void *new_addr, std::size_t size, std::size_t align) noexcept;
-  /** Bytes carved from the region's start, the arena's base included (fork copies, offsets). */
+  /** Bytes carved from the region's start (fork copies, offsets). */
   std::size_t used() const noexcept { return cursor_.load(std::memory_order_relaxed); }
   /** Stops further growth (used by a forked child whose device stayed with the parent). */
   void freeze() noexcept { limit_.store(mapped(), std::memory_order_relaxed); }
@@ -124,7 +113,6 @@ class Backend {
   std::byte *base_;
   std::size_t capacity_;
   std::atomic<std::size_t> cursor_{0};
-  std::atomic<std::size_t> base_bytes_{0};
   std::atomic<std::size_t> limit_{SIZE_MAX};
   std::atomic<std::uint64_t> refusals_{0};
 };

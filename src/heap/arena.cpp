@@ -73,7 +73,23 @@ std::unique_ptr<backend::Backend> open_backend(const topology::TierTarget &g, st
   throw Error(-EINVAL, "tiermem: unknown backend");
 }
 
+// ExtentMap tells jemalloc's metadata requests from extents by their shape (see
+// extent_map.hpp); that holds only with retained growth and cache-oblivious large extents.
+// Without them a 2 MiB-aligned block could land in DRAM, so refuse rather than guess.
+static void check_metadata_shape() {
+  for (const char *opt : {"opt.retain", "opt.cache_oblivious"}) {
+    bool on = false;
+    std::size_t sz = sizeof on;
+    if (tmje_mallctl(opt, &on, &sz, nullptr, 0) != 0 || !on) {
+      throw Error(-ENOTSUP, std::string("tiermem: the heap's jemalloc runs with ") + (opt + 4) +
+                                ":false, so its metadata cannot be kept off the tiers; remove "
+                                "that setting from the jemalloc configuration");
+    }
+  }
+}
+
 void make_arena(tm_tier &tier, const topology::TierTarget &g) {
+  check_metadata_shape();
   tier.extents = std::make_unique<ExtentMap>(slot_address(tier.slot), slot_size(),
                                              tier.backend->hooks());
   set_repair_nodes(tier, g);
@@ -86,7 +102,6 @@ void make_arena(tm_tier &tier, const topology::TierTarget &g) {
   }
   tier.arena = arena;
   tier.arena_flags = je::arena(arena);
-  tier.backend->exclude_arena_base();
   // Grow a small tier in steps it can satisfy: jemalloc's retained growth asks for ever
   // larger extents and fails once the next step no longer fits.
   std::size_t cap = tier.backend->capacity();

@@ -89,9 +89,36 @@ bool ExtentMap::find(std::uintptr_t addr, std::uintptr_t *start,
   return true;
 }
 
+// Runs under jemalloc's base mutex: mmap only, no allocation. A full table fails the
+// request (jemalloc reports out of memory) rather than putting metadata on the tier.
+void *ExtentMap::map_meta(std::size_t size) noexcept {
+  std::size_t i = meta_count_.load(std::memory_order_relaxed);
+  if (i >= kMaxMeta) return nullptr;
+  platform::Mapping m = platform::Mapping::map(nullptr, size + kMetaAlign, PROT_READ | PROT_WRITE,
+                                               MAP_PRIVATE | MAP_ANONYMOUS);
+  if (!m) return nullptr;
+  auto [raw, len] = m.release();
+  auto a = reinterpret_cast<std::uintptr_t>(raw);
+  std::uintptr_t start = (a + kMetaAlign - 1) & ~(kMetaAlign - 1);
+  if (start > a) munmap(raw, start - a);
+  if (start + size < a + len) munmap(reinterpret_cast<void *>(start + size), a + len - start - size);
+  meta_[i] = platform::Mapping(reinterpret_cast<void *>(start), size);
+  meta_bytes_.fetch_add(size, std::memory_order_relaxed);
+  meta_count_.store(i + 1, std::memory_order_release);
+  return reinterpret_cast<void *>(start);
+}
+
 void *ExtentMap::alloc(backend::extent_hooks_t *h, void *new_addr, std::size_t size,
                        std::size_t alignment, bool *zero, bool *commit, unsigned ind) {
   backend::extent_hooks_t *in = inner(h);
+  if (new_addr == nullptr && alignment == kMetaAlign && size % kMetaAlign == 0) {
+    void *p = self(h)->map_meta(size);
+    if (p != nullptr) {
+      *zero = true;  // fresh anonymous pages
+      *commit = true;
+    }
+    return p;
+  }
   void *p = in->alloc(in, new_addr, size, alignment, zero, commit, ind);
   if (p != nullptr) {
     ExtentMap *m = self(h);

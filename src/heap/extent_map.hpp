@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "backend/hooks.hpp"
 #include "platform/raii.hpp"
@@ -36,6 +37,24 @@ class ExtentMap {
    * merged at that instant may be seen either way.
    */
   bool find(std::uintptr_t addr, std::uintptr_t *start, std::uintptr_t *end) const noexcept;
+
+  /**
+   * jemalloc's own metadata for this arena (its "base": arena_t, edata_t, bins) lives in
+   * DRAM, never in the tier, so a memory error on the tier hits only user data. base_map()
+   * is the only caller asking for a fresh 2 MiB-aligned multiple of 2 MiB (with opt.retain
+   * and opt.cache_oblivious, checked at heap open, extents are PAGE aligned or one page
+   * longer than a multiple of their alignment); those requests get anonymous memory here.
+   */
+  static constexpr std::size_t kMetaAlign = std::size_t{2} << 20;
+  static constexpr std::size_t kMaxMeta = 128;
+  /** Bytes of metadata served from DRAM so far. */
+  std::size_t meta_bytes() const noexcept { return meta_bytes_.load(std::memory_order_acquire); }
+  /** How many metadata mappings; meta(i) is the i-th as [start, end). Async-signal-safe. */
+  std::size_t meta_count() const noexcept { return meta_count_.load(std::memory_order_acquire); }
+  std::pair<std::uintptr_t, std::uintptr_t> meta(std::size_t i) const noexcept {
+    return {reinterpret_cast<std::uintptr_t>(meta_[i].addr()),
+            reinterpret_cast<std::uintptr_t>(meta_[i].addr()) + meta_[i].len()};
+  }
 
  private:
   struct Wrap {
@@ -67,6 +86,7 @@ class ExtentMap {
                     unsigned);
 
   void mark(std::uintptr_t addr, bool on) noexcept;
+  void *map_meta(std::size_t size) noexcept;
   bool bit(std::size_t page) const noexcept;
 
   std::uintptr_t base_;
@@ -75,6 +95,11 @@ class ExtentMap {
   std::atomic<std::uint64_t> *bits_ = nullptr;  // into bits_map_
   std::atomic<std::uintptr_t> top_{0};  // end of the highest extent handed out
   Wrap wrap_;
+  // Never unmapped while the arena lives (jemalloc frees base blocks only when an arena is
+  // destroyed, which tiermem never does); filled under jemalloc's base mutex.
+  platform::Mapping meta_[kMaxMeta];
+  std::atomic<std::size_t> meta_count_{0};
+  std::atomic<std::size_t> meta_bytes_{0};
 };
 
 }  // namespace tiermem::heap
