@@ -13,17 +13,18 @@ namespace tiermem::heap {
 
 std::uint8_t g_front_class[(kFrontMax >> 3) + 1] = {};
 std::size_t g_front_max = 0;
-constinit thread_local Front *t_front[kMaxSlots] [[gnu::tls_model("initial-exec")]] = {};
+constinit thread_local FrontTable *t_fronts [[gnu::tls_model("initial-exec")]] = nullptr;
 
 namespace {
 
 std::uint64_t g_class_size[kFrontClasses] = {};
 unsigned g_classes = 0;
-constinit thread_local unsigned t_fronts [[gnu::tls_model("initial-exec")]] = 0;
+
+// Arena 0 keeps jemalloc's default hooks: ordinary anonymous memory, never a tier's.
+constexpr int kDramFlags = je::arena(0) | je::tcache_none;
 
 Front *make_front() noexcept {
-  // Arena 0 keeps jemalloc's default hooks: ordinary anonymous memory, never a tier's.
-  void *mem = tmje_mallocx(sizeof(Front), je::arena(0) | je::tcache_none);
+  void *mem = tmje_mallocx(sizeof(Front), kDramFlags);
   if (mem == nullptr) return nullptr;
   auto *f = new (mem) Front;
   for (unsigned c = 0; c < g_classes; ++c) {
@@ -67,11 +68,17 @@ void read_front_classes() {
 void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
   if (n > g_front_max) return nullptr;
   const unsigned slot = tier->slot;
-  Front *f = t_front[slot];
+  FrontTable *table = t_fronts;
+  if (table == nullptr) {
+    void *mem = tmje_mallocx(sizeof(FrontTable), kDramFlags);
+    if (mem == nullptr) return nullptr;
+    t_fronts = table = new (mem) FrontTable;
+  }
+  Front *f = table->by_slot[slot];
   if (f == nullptr) {
-    if (t_fronts == kMaxFronts || (f = make_front()) == nullptr) return nullptr;
-    t_front[slot] = f;
-    ++t_fronts;
+    if (table->count == kMaxFronts || (f = make_front()) == nullptr) return nullptr;
+    table->by_slot[slot] = f;
+    ++table->count;
   }
   FrontStack &s = f->stacks[g_front_class[(n + 7) >> 3]];
   // Blocks taken into the stack are not noted (t_net): they are not the program's yet.
@@ -106,17 +113,19 @@ void front_flush(FrontStack &s, int flags) noexcept {
 }
 
 void front_thread_exit(const int *flags) noexcept {
+  FrontTable *table = t_fronts;
+  if (table == nullptr) return;
+  t_fronts = nullptr;
   for (unsigned slot = 0; slot < kMaxSlots; ++slot) {
-    Front *f = t_front[slot];
+    Front *f = table->by_slot[slot];
     if (f == nullptr) continue;
-    t_front[slot] = nullptr;
     for (FrontStack &s : f->stacks) {
       for (std::uint32_t i = 0; i < s.count; ++i) tmje_dallocx(s.items[i], flags[slot]);
       s.count = 0;
     }
     tmje_dallocx(f, je::tcache_none);
   }
-  t_fronts = 0;
+  tmje_dallocx(table, je::tcache_none);
 }
 
 }  // namespace tiermem::heap

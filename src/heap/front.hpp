@@ -49,7 +49,23 @@ extern std::uint8_t g_front_class[(kFrontMax >> 3) + 1];
 /** Largest request the Fronts serve: 0 until the class table is read (heap open). */
 extern std::size_t g_front_max;
 
-extern constinit thread_local Front *t_front[kMaxSlots] [[gnu::tls_model("initial-exec")]];
+/** A thread's Fronts by slot, allocated with its first Front (DRAM, like the Fronts). */
+struct FrontTable {
+  Front *by_slot[kMaxSlots] = {};
+  unsigned count = 0;
+};
+/**
+ * One pointer of static TLS, not a Front pointer per slot: a libtiermem.so loaded by dlopen
+ * lives in glibc's static TLS surplus, which the 64 slots' pointers would overflow (see the
+ * heap.dlopen_works_with_optional_static_tls_4096 test).
+ */
+extern constinit thread_local FrontTable *t_fronts [[gnu::tls_model("initial-exec")]];
+
+/** This thread's Front for `slot`, or nullptr. */
+[[gnu::always_inline]] inline Front *front_of(unsigned slot) noexcept {
+  FrontTable *t = t_fronts;
+  return __builtin_expect(t != nullptr, 1) ? t->by_slot[slot] : nullptr;
+}
 
 /** Reads jemalloc's small classes up to kFrontMax into g_front_class (once, at heap open). */
 void read_front_classes();

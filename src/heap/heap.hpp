@@ -152,7 +152,7 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
 
 /** A block of `n` bytes (n <= g_front_max) from this thread's Front for `slot`, or nullptr. */
 [[gnu::always_inline]] inline void *front_pop(unsigned slot, std::size_t n) noexcept {
-  Front *f = t_front[slot];
+  Front *f = front_of(slot);
   if (__builtin_expect(f == nullptr, 0)) return nullptr;
   FrontStack &s = f->stacks[g_front_class[(n + 7) >> 3]];
   if (__builtin_expect(s.count == 0, 0)) return nullptr;
@@ -174,7 +174,7 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
  * the automatic tcache). False when the thread has no Front for the slot (nothing done).
  */
 [[gnu::always_inline]] inline bool front_push(unsigned slot, void *p, int flags) noexcept {
-  Front *f = t_front[slot];
+  Front *f = front_of(slot);
   if (__builtin_expect(f == nullptr, 0)) return false;
   const std::size_t size = tmje_sallocx(p, 0);
   if (__builtin_expect(size > g_front_max, 0)) {
