@@ -70,6 +70,9 @@ void show(const Global &g) {
               log == api::LogLevel::quiet ? "quiet" : log == api::LogLevel::info ? "info" : "error");
   std::printf("decay: %s (TIERMEM_DECAY_MS)\n",
               decay ? (std::to_string(*decay) + " ms").c_str() : "jemalloc's default");
+  const auto thp = api::env_thp();
+  std::printf("huge pages on node tiers: %s (TIERMEM_THP)\n",
+              thp ? (*thp ? "on (MADV_HUGEPAGE)" : "off (MADV_NOHUGEPAGE)") : "the kernel's default");
   std::vector<std::string> vars;
   for (char **e = environ; e != nullptr && *e != nullptr; ++e)
     if (std::string_view(*e).substr(0, 8) == "TIERMEM_") vars.emplace_back(*e);

@@ -23,6 +23,14 @@ TEST_CASE("show parses the other TIERMEM variables as the library does") {
   CHECK(r.out.find("statistics at exit: on (TIERMEM_STATS)\n") != std::string::npos);
   CHECK(r.out.find("messages: info (TIERMEM_LOG)\n") != std::string::npos);
   CHECK(r.out.find("decay: 250 ms (TIERMEM_DECAY_MS)\n") != std::string::npos);
+  CHECK(r.out.find("huge pages on node tiers: the kernel's default (TIERMEM_THP)\n") != std::string::npos);
+  r = t::run_cli("show", "TIERMEM_THP=on");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("huge pages on node tiers: on (MADV_HUGEPAGE) (TIERMEM_THP)\n") != std::string::npos);
+  r = t::run_cli("show", "TIERMEM_THP=maybe");
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("TIERMEM_THP='maybe' is not a boolean") != std::string::npos);
   r = t::run_cli("show", "TIERMEM_STATS=2");
   CHECK(r.status == 2);
   CHECK(lines(r.err) == 1);

@@ -14,7 +14,7 @@ namespace {
 
 const char *const kNames[] = {"TIERMEM_STATS",     "TIERMEM_LOG",   "TIERMEM_DECAY_MS",
                               "TIERMEM_FSROOT",    "TIERMEM_CACHE_DIR", "TIERMEM_POISON",
-                              "TIERMEM_POLICY"};
+                              "TIERMEM_POLICY",    "TIERMEM_THP"};
 
 void read_one(int which, const std::string &value) {
   namespace env = tiermem::topology::env;
@@ -46,6 +46,12 @@ void read_one(int which, const std::string &value) {
       break;
     }
     case 6: tiermem::policy::parse(std::getenv("TIERMEM_POLICY")); break;
+    case 7: {
+      const auto on = env::thp();
+      FUZZ_CHECK(on.has_value() == !value.empty());
+      if (on) FUZZ_CHECK(*on == env::parse_bool("TIERMEM_THP", value));
+      break;
+    }
   }
 }
 
