@@ -45,9 +45,10 @@ TM_API void *tm_malloc(tm_tier *tier, size_t n);
 /** Zeroed `count * n` bytes on `tier`; NULL + ENOMEM on overflow or when full. */
 TM_API void *tm_calloc(tm_tier *tier, size_t count, size_t n);
 /**
- * Resizes a tiermem block; the block stays on p's tier. `p == NULL` allocates with the
- * default policy (tm_policy_default()); `n == 0` frees p and returns NULL. On failure p is
- * untouched. A foreign `p` is reported and NULL returned (EINVAL).
+ * Resizes a tiermem block; the block stays on p's tier (NULL + ENOMEM when that tier is full;
+ * tm_policy_realloc() moves it to another tier of a policy instead). `p == NULL` allocates
+ * with the default policy (tm_policy_default()); `n == 0` frees p and returns NULL. On failure
+ * p is untouched. A foreign `p` is reported and NULL returned (EINVAL).
  */
 TM_API void *tm_realloc(void *p, size_t n);
 /** `n` bytes aligned to `align` (a power of two) on `tier`; NULL + EINVAL for a bad align. */
@@ -134,6 +135,15 @@ TM_API tm_policy *tm_policy_default(void);
 TM_API const char *tm_policy_text(const tm_policy *policy);
 /** `n` bytes where `policy` says (NULL: tm_policy_default()). NULL + ENOMEM when no tier can. */
 TM_API void *tm_policy_malloc(tm_policy *policy, size_t n);
+/**
+ * Resizes a tiermem block as tm_realloc() does while p's tier has room; when it has none
+ * (full, or at its limit), the block moves to the tiers of `policy` (NULL:
+ * tm_policy_default()) as tm_policy_malloc() would pick them, its bytes are copied and p is
+ * freed. A policy that names only p's tier gives NULL + ENOMEM and p untouched. `p == NULL`
+ * is tm_policy_malloc(); `n == 0` frees p and returns NULL; a foreign p is reported, NULL
+ * returned (EINVAL). The preload library's realloc() is this call with TIERMEM_POLICY.
+ */
+TM_API void *tm_policy_realloc(tm_policy *policy, void *p, size_t n);
 TM_API void *tm_policy_calloc(tm_policy *policy, size_t count, size_t n);
 TM_API void *tm_policy_aligned_alloc(tm_policy *policy, size_t align, size_t n);
 

@@ -168,6 +168,22 @@ std::atomic<tm_policy *> g_default{nullptr};
                                    "the allocator that returned it)");
 }
 
+// The tier of a block being resized; a foreign p is reported (nullptr, EINVAL).
+tm_tier *realloc_owner(void *p, const char *call) noexcept {
+  tm_tier *t = heap::slot_owner(p);
+  if (t != nullptr) return t;
+  heap::report_foreign(p, call);
+  return fail_null<tm_tier>(-EINVAL, std::string("tiermem: ") + call + "(" + ptr_text(p) +
+                                         "): not a pointer tiermem gave out; left untouched");
+}
+
+// p (of `t`) resized to n (> 0) bytes on its own tier; nullptr when the tier has no room, p
+// untouched.
+void *resize_on(tm_tier *t, void *p, std::size_t n) noexcept {
+  return t->poisoned.load(std::memory_order_relaxed) ? api::realloc_checked(t, p, n)
+                                                     : heap::reallocate(t, p, n);
+}
+
 }  // namespace
 
 extern "C" {
@@ -218,19 +234,32 @@ TM_API void tm_free(void *p) {
 
 TM_API void *tm_realloc(void *p, size_t n) {
   if (p == nullptr) return tm_policy_malloc(nullptr, n);
-  tm_tier *t = heap::slot_owner(p);
-  if (t == nullptr) {
-    heap::report_foreign(p, "tm_realloc");
-    return fail_null<void>(-EINVAL, "tiermem: tm_realloc(" + ptr_text(p) +
-                                        "): not a pointer tiermem gave out; left untouched");
-  }
+  tm_tier *t = realloc_owner(p, "tm_realloc");
+  if (t == nullptr) return nullptr;
   if (n == 0) {
     api::free_on(t, p);
     return nullptr;
   }
-  void *q = t->poisoned.load(std::memory_order_relaxed) ? api::realloc_checked(t, p, n)
-                                                        : heap::reallocate(t, p, n);
+  void *q = resize_on(t, p, n);
   return q != nullptr ? q : out_of_memory(t, n);
+}
+
+TM_API void *tm_policy_realloc(tm_policy *policy, void *p, size_t n) {
+  if (p == nullptr) return policy_alloc(policy, n, 0, "tm_policy_realloc");
+  tm_tier *t = realloc_owner(p, "tm_policy_realloc");
+  if (t == nullptr) return nullptr;
+  if (n == 0) {
+    api::free_on(t, p);
+    return nullptr;
+  }
+  if (void *q = resize_on(t, p, n)) return q;
+  // p's tier has no room: the policy's tiers take the block, in the order it picks them (its
+  // first choice may be p's tier again, which then fails at once).
+  heap::count_failure(t);
+  void *q = policy_alloc(policy, n, 0, "tm_policy_realloc");
+  if (q == nullptr) return nullptr;  // p untouched; the policy's message says why
+  api::move_block(t, p, q, n);
+  return q;
 }
 
 TM_API size_t tm_usable_size(const void *p) {

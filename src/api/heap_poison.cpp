@@ -151,21 +151,25 @@ void free_checked(tm_tier *tier, void *p) noexcept {
 }
 
 void *realloc_checked(tm_tier *tier, void *p, std::size_t n) noexcept {
-  std::size_t old = heap::usable_size(p);
-  bool poisoned = overlaps(p, old);
-  if (n <= old && !poisoned) return p;
+  if (n <= heap::usable_size(p) && !holds_poison(p)) return p;
   // Never jemalloc's rallocx here: moving a block copies it with memcpy, which would consume
   // the poison (or store into a poisoned page of the new place) inside the allocator.
   void *q = allocate_checked(tier, n, 0);
   if (q == nullptr) return nullptr;
-  if (poisoned) {
-    salvage(q, p, std::min(old, n));
-    heap::quarantine(tier, p);
-  } else {
-    std::memcpy(q, p, std::min(old, n));
-    heap::release(tier, p);
-  }
+  move_block(tier, p, q, n);
   return q;
+}
+
+void move_block(tm_tier *tier, void *p, void *to, std::size_t n) noexcept {
+  std::size_t old = heap::usable_size(p);
+  std::size_t len = std::min(old, n);
+  if (tier->poisoned.load(std::memory_order_relaxed) && overlaps(p, old)) {
+    salvage(to, p, len);
+    heap::quarantine(tier, p);
+    return;
+  }
+  std::memcpy(to, p, len);
+  heap::release(tier, p);  // clean (checked above): no second poison lookup
 }
 
 }  // namespace tiermem::api

@@ -40,4 +40,11 @@ void free_checked(tm_tier *tier, void *p) noexcept;
  */
 void *realloc_checked(tm_tier *tier, void *p, std::size_t n) noexcept;
 
+/**
+ * Moves the first `n` bytes of block `p` of `tier` (at most its usable size) into `to`, a
+ * block of any tier, then frees p: after a memory error in p by tm_copy_mc (the poisoned units
+ * read as zero in `to`) and p is quarantined, otherwise memcpy and an ordinary free.
+ */
+void move_block(tm_tier *tier, void *p, void *to, std::size_t n) noexcept;
+
 }  // namespace tiermem::api

@@ -327,7 +327,9 @@ __attribute__((visibility("default"))) void *realloc(void *p, size_t n) {
       tm_free(p);
       return nullptr;
     }
-    void *q = tm_realloc(p, n);
+    // TIERMEM_POLICY's tiers, not only p's own: a block that grows on a full tier moves to
+    // the next tier the policy names, as a new malloc would go there.
+    void *q = tm_policy_realloc(g_policy, p, n);
     return q != nullptr ? q : out_of_memory();
   }
   if (from_boot(p)) {  // an arena block: copy it out, the arena keeps its bytes

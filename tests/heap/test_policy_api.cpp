@@ -187,6 +187,81 @@ TEST_CASE("policy calloc and aligned_alloc follow the policy") {
   tm_policy_free(pol);
 }
 
+namespace {
+
+// Fills emulated:tiny with 1 MiB blocks until it refuses one; returns them.
+std::vector<void *> fill_tiny() {
+  tm_tier *tiny = tm_tier_find("emulated:tiny");
+  REQUIRE(tiny != nullptr);
+  std::vector<void *> blocks;
+  while (void *p = tm_malloc(tiny, 1 << 20)) {
+    blocks.push_back(p);
+    REQUIRE(blocks.size() < 32);
+  }
+  return blocks;
+}
+
+}  // namespace
+
+TEST_CASE("policy realloc moves a block off its full tier to the policy's next tier, bytes kept") {
+  tm_policy *pol = policy("preferred(emulated:tiny, emulated:slow)");
+  std::vector<void *> full = fill_tiny();
+  REQUIRE(full.size() >= 2);
+  auto *b = static_cast<unsigned char *>(full.back());
+  full.pop_back();
+  for (int i = 0; i < (1 << 20); ++i) b[i] = static_cast<unsigned char>(i * 7 + 3);
+  errno = 0;
+  CHECK(tm_realloc(b, 4 << 20) == nullptr);  // tm_realloc keeps a block on its tier
+  CHECK(errno == ENOMEM);
+  auto *q = static_cast<unsigned char *>(tm_policy_realloc(pol, b, 4 << 20));
+  REQUIRE(q != nullptr);
+  CHECK(name_of(q) == "emulated:slow");
+  bool same = true;
+  for (int i = 0; i < (1 << 20); ++i) same = same && q[i] == static_cast<unsigned char>(i * 7 + 3);
+  CHECK(same);
+  void *again = tm_malloc(tm_tier_find("emulated:tiny"), 1 << 20);  // b's room was given back
+  CHECK(again != nullptr);
+  if (again != nullptr) full.push_back(again);
+  // Shrinking or growing where the tier has room stays in place or on the tier.
+  void *small = tm_policy_realloc(pol, q, 100);
+  REQUIRE(small != nullptr);
+  CHECK(name_of(small) == "emulated:slow");
+  tm_free(small);
+  for (void *p : full) tm_free(p);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("policy realloc on a bind policy whose tier is full fails and leaves the block") {
+  tm_policy *pol = policy("bind(emulated:tiny)");
+  std::vector<void *> full = fill_tiny();
+  REQUIRE(!full.empty());
+  auto *b = static_cast<unsigned char *>(full.back());
+  b[0] = 42;
+  errno = 0;
+  CHECK(tm_policy_realloc(pol, b, 8 << 20) == nullptr);
+  CHECK(errno == ENOMEM);
+  CHECK(std::string(tm_last_error()).find("bind(emulated:tiny)") != std::string::npos);
+  CHECK(b[0] == 42);
+  CHECK(name_of(b) == "emulated:tiny");
+  for (void *p : full) tm_free(p);
+  tm_policy_free(pol);
+}
+
+TEST_CASE("policy realloc of NULL allocates by the policy, of 0 bytes frees, of a foreign block refuses") {
+  tm_policy *pol = policy("emulated:pa");
+  void *p = tm_policy_realloc(pol, nullptr, 100);
+  REQUIRE(p != nullptr);
+  CHECK(name_of(p) == "emulated:pa");
+  CHECK(tm_policy_realloc(pol, p, 0) == nullptr);
+  int local = 0;
+  errno = 0;
+  CHECK(tm_policy_realloc(pol, &local, 10) == nullptr);
+  CHECK(errno == EINVAL);
+  CHECK(std::string(tm_last_error()).find("tm_policy_realloc(") != std::string::npos);
+  CHECK(std::string(tm_last_error()).find("not a pointer tiermem gave out") != std::string::npos);
+  tm_policy_free(pol);
+}
+
 TEST_CASE("a NULL policy means the default one (TIERMEM_POLICY)") {
   void *p = tm_policy_malloc(nullptr, 10);
   REQUIRE(p != nullptr);

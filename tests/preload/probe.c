@@ -231,9 +231,26 @@ static void *churn_until_stopped(void *arg) {
   return NULL;
 }
 
-static void forkthreads(int blocks) {
+/* BLOCKS x 1000 B, checked: 16 when all is well. */
+static int thousand_byte_blocks(int blocks) {
+  static char *blk[10000];
+  for (int i = 0; i < blocks; ++i) {
+    blk[i] = malloc(1000);
+    if (!blk[i]) return 3;
+    memset(blk[i], (unsigned char)i, 1000);
+  }
+  for (int i = 0; i < blocks; ++i)
+    if (blk[i][0] != (char)(unsigned char)i || blk[i][999] != (char)(unsigned char)i) return 4;
+  for (int i = 0; i < blocks; ++i) free(blk[i]);
+  return 16;
+}
+
+/* FORKS children of a process whose T other threads churn, each child running body(arg) and
+ * exiting with its result (16 is success). */
+static void fork_under_churn(int (*body)(int), int arg) {
   enum { T = 4, FORKS = 20 };
   pthread_t th[T];
+  stop_churn = 0;
   for (int i = 0; i < T; ++i)
     CHECK(pthread_create(&th[i], NULL, churn_until_stopped, (void *)(uintptr_t)(i + 1)) == 0);
   int hung = 0, crashed = 0, failed = 0;
@@ -242,16 +259,7 @@ static void forkthreads(int blocks) {
     CHECK(pid >= 0);
     if (pid == 0) {
       alarm(20);
-      static char *blk[10000];
-      for (int i = 0; i < blocks; ++i) {
-        blk[i] = malloc(1000);
-        if (!blk[i]) _exit(3);
-        memset(blk[i], (unsigned char)i, 1000);
-      }
-      for (int i = 0; i < blocks; ++i)
-        if (blk[i][0] != (char)(unsigned char)i || blk[i][999] != (char)(unsigned char)i) _exit(4);
-      for (int i = 0; i < blocks; ++i) free(blk[i]);
-      _exit(16);
+      _exit(body(arg));
     }
     int st;
     CHECK(waitpid(pid, &st, 0) == pid);
@@ -266,6 +274,46 @@ static void forkthreads(int blocks) {
             hung, crashed, failed);
     exit(1);
   }
+}
+
+static void forkthreads(int blocks) { fork_under_churn(thousand_byte_blocks, blocks); }
+
+/* One block grown by realloc from 4 KiB to MIB MiB, doubling, each 4 KiB page filled with its
+ * own value and every page checked after each move: 16 when all is well, 3 when realloc
+ * failed, 4 when a byte changed. Past a small first tier the block must move to the policy's
+ * next tier, not fail (Python's list growth under interleave(rank:0, emulated:slow) failed
+ * this way with MemoryError). */
+static unsigned char page_value(size_t page) { return (unsigned char)(page * 31 + 7); }
+static int grow_block(int mib) {
+  const size_t page = 4096, max = (size_t)mib << 20;
+  size_t n = page;
+  unsigned char *b = malloc(n);
+  if (!b) return 3;
+  memset(b, page_value(0), page);
+  while (n < max) {
+    unsigned char *q = realloc(b, 2 * n);
+    if (!q) {
+      fprintf(stderr, "probe: realloc to %zu bytes failed\n", 2 * n);
+      return 3;
+    }
+    for (size_t i = 0; i < n; i += page)
+      if (q[i] != page_value(i / page) || q[i + page - 1] != page_value(i / page)) return 4;
+    for (size_t i = n; i < 2 * n; i += page) memset(q + i, page_value(i / page), page);
+    b = q;
+    n *= 2;
+  }
+  free(b);
+  return 16;
+}
+
+/* grow_block() in the process, then in children forked while threads allocate. */
+static void grow(int mib) {
+  int rc = grow_block(mib);
+  if (rc != 16) {
+    fprintf(stderr, "probe: growing a block to %d MiB failed (%d)\n", mib, rc);
+    exit(1);
+  }
+  fork_under_churn(grow_block, mib);
 }
 
 /* malloc(64) until the bound tier is full: NULL with ENOMEM, never a crash; after freeing,
@@ -322,7 +370,7 @@ static void nomalloc(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads [BLOCKS]|fill|nomalloc\n");
+    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads [BLOCKS]|grow MIB|fill|nomalloc\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -331,6 +379,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "foreign")) foreign();
   else if (!strcmp(mode, "threads")) threads();
   else if (!strcmp(mode, "fork")) forks();
+  else if (!strcmp(mode, "grow"))
+    grow(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 1024 ? atoi(argv[2]) : 64);
   else if (!strcmp(mode, "forkthreads"))
     forkthreads(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 10000 ? atoi(argv[2]) : 10000);
   else if (!strcmp(mode, "fill")) fill();

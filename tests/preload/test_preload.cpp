@@ -72,6 +72,47 @@ TEST_CASE("children forked while four threads allocate live on every host tier")
   probe("forkthreads", "TIERMEM_EMULATE=slow:256M TIERMEM_POLICY='threshold(512, rank:0, emulated:slow)'");
 }
 
+TEST_CASE("a block realloc grows past its full tier moves to the policy's next tier, in forked children too") {
+  // A 16 MiB emulated tier first: growing one block to 32 MiB must leave it, by the policy's
+  // other tier, in the process and in children forked while four threads allocate.
+  probe("grow 32", "TIERMEM_EMULATE=slow:16M TIERMEM_POLICY='preferred(emulated:slow, rank:0)'");
+  probe("grow 32", "TIERMEM_EMULATE=slow:16M TIERMEM_POLICY='interleave(rank:0, emulated:slow)'");
+  probe("grow 32", "TIERMEM_EMULATE=slow:16M,fast:256M TIERMEM_POLICY='preferred(emulated:slow, emulated:fast)'");
+  // bind: nowhere else to go; realloc returns NULL and the program says so (exit 1).
+  const auto r = under_preload(TIERMEM_PROBE " grow 32", "TIERMEM_EMULATE=slow:16M TIERMEM_POLICY=emulated:slow");
+  CHECK(r.status != 0);
+  CHECK(r.err.find("realloc to ") != std::string::npos);
+  CHECK(r.err.find("tier 'emulated:slow'") != std::string::npos);
+}
+
+TEST_CASE("python3 children forked under threads grow lists past a full tier under a two-tier policy") {
+  // The user's case: a list's realloc on a full 16 MiB tier raised MemoryError in every child.
+  const std::string py = "import os, threading\n"
+                         "stop = False\n"
+                         "def churn():\n"
+                         "    while not stop: [bytes(40 + i % 3000) for i in range(200)]\n"
+                         "ts = [threading.Thread(target=churn) for _ in range(3)]\n"
+                         "[t.start() for t in ts]\n"
+                         "ok = 0\n"
+                         "for k in range(10):\n"
+                         "    pid = os.fork()\n"
+                         "    if pid == 0:\n"
+                         "        l = [bytes(1000) for _ in range(50000)]\n"
+                         "        os._exit(16 if len(l) == 50000 else 1)\n"
+                         "    ok += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 16\n"
+                         "stop = True\n"
+                         "[t.join() for t in ts]\n"
+                         "print('ok', ok)\n";
+  t::TempDir dir;
+  const std::string script = (dir.path() / "grow.py").string();
+  { std::ofstream(script) << py; }
+  const auto r = under_preload("timeout 120 /usr/bin/python3 " + script,
+                               "TIERMEM_EMULATE=slow:16M TIERMEM_POLICY='interleave(rank:0, emulated:slow)'");
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out == "ok 10\n");
+}
+
 TEST_CASE("a python3 thread pool that forks keeps every child under tiermem run") {
   const std::string py = "import os, concurrent.futures as cf\n"
                          "def work(i): return sum(len(str(x)) for x in range(20000))\n"
