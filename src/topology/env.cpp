@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::topology::env {
@@ -55,6 +56,58 @@ long parse_decay_ms(std::string_view value) {
            "is not -1 (never), 0 (at once) or a number of milliseconds up to " +
                std::to_string(kMaxDecayMs) + " (about 31 years)");
   return n;
+}
+
+unsigned parse_migrate_interval_ms(std::string_view value) {
+  std::uint64_t n = 0;
+  bool ok = !value.empty() && value.size() <= 8;
+  for (char c : value) {
+    if (c < '0' || c > '9') ok = false;
+    else if (ok) n = n * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (!ok || n == 0 || n > kMaxMigrateIntervalMs)
+    refuse("TIERMEM_MIGRATE_INTERVAL_MS", value,
+           "is not a number of milliseconds from 1 to " + std::to_string(kMaxMigrateIntervalMs) +
+               " (one hour)");
+  return static_cast<unsigned>(n);
+}
+
+std::uint64_t parse_migrate_rate(std::string_view value) {
+  const char *why = nullptr;
+  const std::uint64_t n = platform::try_parse_size(value, why).value_or(0);
+  if (n == 0)
+    refuse("TIERMEM_MIGRATE_RATE", value,
+           "is not a rate in bytes per second above 0 (a size such as 4096, 64M, 1G)");
+  return n;
+}
+
+double parse_migrate_cpu(std::string_view value) {
+  const std::string v(value);
+  char *end = nullptr;
+  errno = 0;
+  const double x = v.empty() ? 0 : std::strtod(v.c_str(), &end);
+  if (v.empty() || errno != 0 || end != v.c_str() + v.size() || !(x > 0 && x <= 1))
+    refuse("TIERMEM_MIGRATE_CPU", value,
+           "is not a share of one core above 0 and at most 1 (e.g. 0.03 for 3%)");
+  return x;
+}
+
+std::optional<unsigned> migrate_interval_ms() {
+  const char *v = ::secure_getenv("TIERMEM_MIGRATE_INTERVAL_MS");
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return parse_migrate_interval_ms(v);
+}
+
+std::optional<std::uint64_t> migrate_rate() {
+  const char *v = ::secure_getenv("TIERMEM_MIGRATE_RATE");
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return parse_migrate_rate(v);
+}
+
+std::optional<double> migrate_cpu() {
+  const char *v = ::secure_getenv("TIERMEM_MIGRATE_CPU");
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return parse_migrate_cpu(v);
 }
 
 bool stats() {
