@@ -1,5 +1,6 @@
 #include "api/policy_check.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "platform/text.hpp"
@@ -38,6 +39,17 @@ std::string what_it_is(const topology::TierTarget &t) {
   return (t.nodes.size() == 1 ? "node " : "nodes ") + nodes;
 }
 
+// The rank of the tier a target is or lies in: a node named alone ranks as its tier.
+int rank_of(const topology::TierTarget &t, const Topology &topo) {
+  if (t.rank >= 0 || t.source != topology::TierTarget::Source::nodes || t.nodes.empty()) return t.rank;
+  const auto &tiers = topo.tiers();
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    const auto &nodes = tiers[i].numa_nodes;
+    if (std::find(nodes.begin(), nodes.end(), t.nodes[0]) != nodes.end()) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 }  // namespace
 
 std::string check_policy(std::string_view text, const Topology &topo) {
@@ -66,10 +78,11 @@ AutoPlan check_auto(const policy::Policy &p, const Topology &topo) {
     throw Error(-EINVAL, head + "the budget " + platform::size_text(plan.budget) +
                              " is more than the fast tier '" + fast_spec + "' holds (" +
                              platform::size_text(fast.node_bytes) + "); give a budget of at most that");
-  if (slow.rank >= 0 && fast.rank >= 0 && slow.rank < fast.rank)
-    throw Error(-EINVAL, head + "the slow tier '" + slow_spec + "' (rank " + std::to_string(slow.rank) +
+  const int fast_rank = rank_of(fast, topo), slow_rank = rank_of(slow, topo);
+  if (slow_rank >= 0 && fast_rank >= 0 && slow_rank < fast_rank)
+    throw Error(-EINVAL, head + "the slow tier '" + slow_spec + "' (rank " + std::to_string(slow_rank) +
                              ") is ranked faster than the fast tier '" + fast_spec + "' (rank " +
-                             std::to_string(fast.rank) + "); name the faster tier first: auto(FAST<=SIZE, SLOW)");
+                             std::to_string(fast_rank) + "); name the faster tier first: auto(FAST<=SIZE, SLOW)");
   if (slow.source == Source::nodes) {
     if (slow.nodes.size() != 1)
       throw Error(-EINVAL, head + "the slow tier '" + slow_spec + "' is " + what_it_is(slow) +
