@@ -21,6 +21,14 @@ std::string lower(std::string_view s) {
                            std::string(why) + "; fix or unset it");
 }
 
+// A variable that is unset when absent or empty, else parsed (and refused) by `parse`.
+template <class Parse>
+auto set_value(const char *name, Parse &&parse) -> std::optional<decltype(parse(std::string_view{}))> {
+  const char *v = ::secure_getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return parse(std::string_view(v));
+}
+
 }  // namespace
 
 bool parse_bool(std::string_view name, std::string_view value) {
@@ -92,23 +100,11 @@ double parse_migrate_cpu(std::string_view value) {
   return x;
 }
 
-std::optional<unsigned> migrate_interval_ms() {
-  const char *v = ::secure_getenv("TIERMEM_MIGRATE_INTERVAL_MS");
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return parse_migrate_interval_ms(v);
-}
+std::optional<unsigned> migrate_interval_ms() { return set_value("TIERMEM_MIGRATE_INTERVAL_MS", parse_migrate_interval_ms); }
 
-std::optional<std::uint64_t> migrate_rate() {
-  const char *v = ::secure_getenv("TIERMEM_MIGRATE_RATE");
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return parse_migrate_rate(v);
-}
+std::optional<std::uint64_t> migrate_rate() { return set_value("TIERMEM_MIGRATE_RATE", parse_migrate_rate); }
 
-std::optional<double> migrate_cpu() {
-  const char *v = ::secure_getenv("TIERMEM_MIGRATE_CPU");
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return parse_migrate_cpu(v);
-}
+std::optional<double> migrate_cpu() { return set_value("TIERMEM_MIGRATE_CPU", parse_migrate_cpu); }
 
 bool stats() {
   const char *v = ::secure_getenv("TIERMEM_STATS");
@@ -120,16 +116,10 @@ LogLevel log_level() {
   return v != nullptr ? parse_log(v) : LogLevel::error;
 }
 
-std::optional<long> decay_ms() {
-  const char *v = ::secure_getenv("TIERMEM_DECAY_MS");
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return parse_decay_ms(v);
-}
+std::optional<long> decay_ms() { return set_value("TIERMEM_DECAY_MS", parse_decay_ms); }
 
 std::optional<bool> thp() {
-  const char *v = ::secure_getenv("TIERMEM_THP");
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return parse_bool("TIERMEM_THP", v);
+  return set_value("TIERMEM_THP", [](std::string_view v) { return parse_bool("TIERMEM_THP", v); });
 }
 
 std::optional<std::string> fsroot() {
