@@ -21,10 +21,11 @@ std::string lower(std::string_view s) {
                            std::string(why) + "; fix or unset it");
 }
 
-// A variable that is unset when absent or empty, else parsed (and refused) by `parse`.
+// A variable's value `v` (secure_getenv's answer): unset when absent or empty, else parsed
+// (and refused) by `parse`. Each reader names its variable in its own getenv call, where the
+// docs test (tests/docs/check_man.py) finds it.
 template <class Parse>
-auto set_value(const char *name, Parse &&parse) -> std::optional<decltype(parse(std::string_view{}))> {
-  const char *v = ::secure_getenv(name);
+auto set_value(const char *v, Parse &&parse) -> std::optional<decltype(parse(std::string_view{}))> {
   if (v == nullptr || *v == '\0') return std::nullopt;
   return parse(std::string_view(v));
 }
@@ -100,11 +101,11 @@ double parse_migrate_cpu(std::string_view value) {
   return x;
 }
 
-std::optional<unsigned> migrate_interval_ms() { return set_value("TIERMEM_MIGRATE_INTERVAL_MS", parse_migrate_interval_ms); }
+std::optional<unsigned> migrate_interval_ms() { return set_value(::secure_getenv("TIERMEM_MIGRATE_INTERVAL_MS"), parse_migrate_interval_ms); }
 
-std::optional<std::uint64_t> migrate_rate() { return set_value("TIERMEM_MIGRATE_RATE", parse_migrate_rate); }
+std::optional<std::uint64_t> migrate_rate() { return set_value(::secure_getenv("TIERMEM_MIGRATE_RATE"), parse_migrate_rate); }
 
-std::optional<double> migrate_cpu() { return set_value("TIERMEM_MIGRATE_CPU", parse_migrate_cpu); }
+std::optional<double> migrate_cpu() { return set_value(::secure_getenv("TIERMEM_MIGRATE_CPU"), parse_migrate_cpu); }
 
 bool stats() {
   const char *v = ::secure_getenv("TIERMEM_STATS");
@@ -116,10 +117,10 @@ LogLevel log_level() {
   return v != nullptr ? parse_log(v) : LogLevel::error;
 }
 
-std::optional<long> decay_ms() { return set_value("TIERMEM_DECAY_MS", parse_decay_ms); }
+std::optional<long> decay_ms() { return set_value(::secure_getenv("TIERMEM_DECAY_MS"), parse_decay_ms); }
 
 std::optional<bool> thp() {
-  return set_value("TIERMEM_THP", [](std::string_view v) { return parse_bool("TIERMEM_THP", v); });
+  return set_value(::secure_getenv("TIERMEM_THP"), [](std::string_view v) { return parse_bool("TIERMEM_THP", v); });
 }
 
 std::optional<std::string> fsroot() {
