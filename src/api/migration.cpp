@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -35,15 +37,32 @@ struct State {
   std::atomic<bool> active{false};  // a SLOW tier is registered: tm_tier_now asks the engine
 };
 
-// Destroyed at exit after the heap's users: the destructor stops the thread cleanly.
-State &state() {
-  static State s;
-  return s;
-}
-
 bool in_child(const State &s) noexcept {
   const pid_t started_by = s.pid.load(std::memory_order_acquire);
   return started_by != 0 && started_by != ::getpid();
+}
+
+void stop_at_exit();
+
+// Immortal, like the heap's tiers: statistics read at exit (TIERMEM_STATS, the preload
+// library's report) may come after every destructor. The thread is stopped at exit by an
+// atexit handler registered when the state is made, so before any handler registered earlier
+// (the preload library's report) runs: that one reads a stopped engine's figures.
+State &state() {
+  alignas(State) static unsigned char storage[sizeof(State)];
+  static State *s = [] {
+    State *made = std::construct_at(reinterpret_cast<State *>(storage));
+    std::atexit(stop_at_exit);
+    return made;
+  }();
+  return *s;
+}
+
+void stop_at_exit() {
+  State &s = state();
+  if (in_child(s)) return;
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.engine.stop();
 }
 
 // The engine's config at start: defaults, then the environment, then tm_migrate_configure().
