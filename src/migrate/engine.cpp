@@ -270,6 +270,9 @@ bool Engine::promote(Region &r, std::size_t i, double now) {
     rc = remap_range(at, config_.unit, Destination{-1, 0, config_.fast_node}).error;
   }
   if (rc != 0) {
+    // A memory error in the unit (the copy stopped at it; the poison registry has it, and
+    // the heap quarantines its block): never tried again, it stays on its slow memory.
+    if (rc == -EIO) r.units[i].stuck = true;
     ++stats_.failed_moves;
     return false;
   }
@@ -331,7 +334,7 @@ void Engine::interval(double now, std::size_t &credit) {
       if (u.fast) {
         ++fast;
         cold.push_back({&r, i, u.score});
-      } else if (u.score > 0) {
+      } else if (u.score > 0 && !u.stuck) {
         hot.push_back({&r, i, u.score});
       }
     }

@@ -136,6 +136,7 @@ class Engine {
     bool fast = false;
     double arrived = -1;  // seconds since start() when it reached the fast node
     double left = -1e9;   // ... and when it last went back
+    bool stuck = false;   // its copy met a memory error: it stays where it is for good
   };
   struct Region {
     char *base;

@@ -7,6 +7,7 @@
 // itself is exercised on a real kernel (tests/vm).
 #include <doctest/doctest.h>
 #include <sys/wait.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <atomic>
@@ -477,6 +478,36 @@ TEST_CASE("tm_migrate_configure refuses NULL and a CPU share that is not above 0
   CHECK(tm_migrate_configure(&c) == -EINVAL);
   c = tm_migrate_config{};
   CHECK(tm_migrate_configure(&c) == 0);  // all zero: everything kept
+}
+
+// Last: it leaves SLOW's tier marked as holding poison, as a real error would.
+TEST_CASE("a unit holding poison stays on SLOW, its block quarantined when freed, while others move") {
+  Auto a;
+  char *x = a.unit_block();
+  char *y = a.unit_block();
+  fill(x, kUnit, 8);
+  fill(y, kUnit, 9);
+  const tm_tier_stats before = stats_of(a.slow);
+  // What the kernel delivers for an error found by the memory scrubber (no access lost).
+  siginfo_t si{};
+  si.si_signo = SIGBUS;
+  si.si_code = BUS_MCEERR_AO;
+  si.si_addr = x + 4096;
+  si.si_addr_lsb = 12;
+  REQUIRE(tm_sigbus_forward(SIGBUS, &si, nullptr) == 1);
+  // The move's machine-check-safe copy stops at the known poison: x's unit stays, for good.
+  set_hot({x, y});
+  REQUIRE(eventually([&] { return tm_tier_now(y) == a.fast; }));
+  const std::uint64_t scans = stats_of(a.slow).tracking_scans;
+  REQUIRE(eventually([&] { return stats_of(a.slow).tracking_scans > scans + 10; }));
+  CHECK(tm_tier_now(x) == a.slow);
+  set_hot({});
+  CHECK(holds(y, kUnit, 9));
+  tm_free(x);
+  tm_free(y);
+  const tm_tier_stats after = stats_of(a.slow);
+  CHECK(after.quarantined_blocks == before.quarantined_blocks + 1);
+  CHECK(after.quarantined >= before.quarantined + kUnit);
 }
 
 #if defined(__SANITIZE_THREAD__)
