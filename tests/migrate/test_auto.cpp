@@ -281,7 +281,9 @@ TEST_CASE("blocks freed and reallocated while their units move keep their bytes"
   REQUIRE(grown != nullptr);
   CHECK(tm_tier_of(grown) == a.slow);
   CHECK(holds(grown, kUnit, 7));
-  // Freed and allocated again while the engine keeps moving the units they lie in.
+  // Freed and allocated again while the engine keeps moving the units they lie in (named
+  // by the blocks' first addresses: `small` is the churning thread's).
+  const std::vector<char *> places = small;
   std::atomic<bool> stop{false};
   std::thread churn([&] {
     for (unsigned round = 0; !stop.load(); ++round) {
@@ -299,7 +301,7 @@ TEST_CASE("blocks freed and reallocated while their units move keep their bytes"
   });
   const std::uint64_t moved = stats_of(a.slow).promoted_bytes + stats_of(a.slow).demoted_bytes;
   for (int round = 0; round < 300; ++round) {
-    set_hot({small[round % 64], small[(round * 7) % 64], grown + kUnit});
+    set_hot({places[round % 64], places[(round * 7) % 64], grown + kUnit});
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const tm_tier_stats s = stats_of(a.slow);
     if (s.promoted_bytes + s.demoted_bytes >= moved + 6 * kUnit) break;
