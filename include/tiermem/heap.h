@@ -61,7 +61,11 @@ TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n);
 TM_API void tm_free(void *p);
 /** Usable size of a tiermem block; 0 for NULL or a foreign pointer. */
 TM_API size_t tm_usable_size(const void *p);
-/** The tier a tiermem block lies on; NULL for NULL or a foreign pointer. */
+/**
+ * The tier a tiermem block lies on (its home); NULL for NULL or a foreign pointer. A block of
+ * an auto(FAST<=SIZE, SLOW) policy lives on SLOW's tier, and tm_tier_of() answers SLOW for it
+ * wherever its bytes are now (see tm_tier_now()).
+ */
 TM_API tm_tier *tm_tier_of(const void *p);
 
 /**
@@ -148,6 +152,62 @@ TM_API void *tm_policy_calloc(tm_policy *policy, size_t count, size_t n);
 TM_API void *tm_policy_aligned_alloc(tm_policy *policy, size_t align, size_t n);
 
 /* ------------------------------------------------------------------------------------ */
+/* Migration: auto(FAST<=SIZE, SLOW)                                                     */
+/* ------------------------------------------------------------------------------------ */
+/*
+ * A block of an auto policy is allocated on SLOW's tier and keeps its address for good; one
+ * tiermem thread per process (the migration engine, started when the first auto policy is
+ * made, stopped at exit) tracks which 2 MiB units of SLOW's tier are written and keeps the
+ * hottest on FAST's NUMA node, at most SIZE bytes of them at a time. While an auto policy is
+ * open, every block of SLOW's tier may move to FAST, whichever call allocated it: the tier is
+ * the migrating one. FAST must be one NUMA node; SIZE at most its memory; SLOW a node, an
+ * emulated (TIERMEM_EMULATE) or a devdax tier not ranked faster than FAST. A process has one
+ * FAST and SIZE: a second auto policy must name the same ones (any SLOW).
+ *
+ * Writes are tracked with the kernel's soft-dirty bits (CONFIG_MEM_SOFT_DIRTY): where the
+ * kernel keeps none, tm_policy_parse() of an auto policy fails saying so. A write that the
+ * kernel makes for the program (read(2), recv(2)) into a unit while it moves (one copy and
+ * one mremap of 2 MiB) fails with EFAULT: see docs/migration.md.
+ *
+ * fork(): the child keeps every block, valid, with its bytes (a promoted unit's are copied
+ * from its address), and can allocate, but nothing migrates in the child: its engine stays
+ * stopped, tm_tier_now() answers tm_tier_of(), its migration statistics read 0 and
+ * tm_migrate_resume() fails with -ENOTSUP.
+ */
+
+/**
+ * The tier whose memory holds the byte at `p` now: FAST's tier when the unit holding it was
+ * promoted there, else tm_tier_of(p). NULL for NULL or a foreign pointer. May wait for the
+ * engine's current interval (a few milliseconds). Answers what the engine did: the kernel may
+ * still put a page elsewhere (a node tier's freed page refaults on SLOW's node).
+ */
+TM_API tm_tier *tm_tier_now(const void *p);
+/**
+ * Stops moving after the current move: every block stays valid where it is, promoted units
+ * stay on FAST. 0, or a negative code. Without an auto policy yet, the engine starts paused.
+ */
+TM_API int tm_migrate_pause(void);
+/** Starts moving again after tm_migrate_pause(). 0, or a negative code (-ENOTSUP in a child
+ *  of fork(); a kernel that cannot track writes). */
+TM_API int tm_migrate_resume(void);
+
+/** The migration engine's pacing; a 0 field keeps the value it has. */
+typedef struct tm_migrate_config {
+  unsigned interval_ms;       /**< between scans (default 500; TIERMEM_MIGRATE_INTERVAL_MS) */
+  uint64_t rate_bytes_per_s;  /**< bytes moved per second at most (default 256 MiB;
+                                   TIERMEM_MIGRATE_RATE) */
+  double cpu_share;           /**< the engine thread's CPU budget, a share of one core,
+                                   0 < x <= 1 (default 0.03; TIERMEM_MIGRATE_CPU) */
+  unsigned min_residency_ms;  /**< on either side before a unit may move again (default 2000) */
+} tm_migrate_config;
+/**
+ * Changes the pacing from the engine's next interval, or for the engine when it starts (a
+ * value set here beats the environment's). 0, or -EINVAL for NULL or a cpu_share outside
+ * (0, 1].
+ */
+TM_API int tm_migrate_configure(const tm_migrate_config *c);
+
+/* ------------------------------------------------------------------------------------ */
 /* Statistics                                                                            */
 /* ------------------------------------------------------------------------------------ */
 
@@ -172,6 +232,15 @@ typedef struct tm_tier_stats {
                               stay in `allocated` (see tiermem/safety.h) */
   uint64_t quarantined_blocks; /**< how many such blocks */
   uint64_t repaired;     /**< bytes of lost pages replaced by zeroed ones (TIERMEM_POISON=repair) */
+  /* Migration (auto policies). For SLOW's tier: its units' moves; for FAST's: the moves of
+     every SLOW tier to and from it. 0 for tiers without migration and in a child of fork(). */
+  uint64_t promoted_bytes;       /**< moved up to FAST, in all */
+  uint64_t demoted_bytes;        /**< moved back from FAST, in all */
+  uint64_t moved_back_10s_bytes; /**< of demoted_bytes, those back within 10 s of arriving
+                                      (ping-pong) */
+  uint64_t fast_resident_bytes;  /**< on FAST now; at most the policy's SIZE */
+  uint64_t tracking_scans;       /**< the engine's scans of the written bits (whole engine) */
+  uint64_t tracking_cpu_ns;      /**< CPU time of the engine's thread (whole engine) */
 } tm_tier_stats;
 
 /** Fills `out` for `tier`. 0 or -EINVAL. */
@@ -179,7 +248,8 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out);
 /** The tiers opened so far; writes up to `max` of them to `out`, returns how many exist. */
 TM_API size_t tm_tiers_opened(tm_tier **out, size_t max);
 /** {"tiers":[{name, kind, rank, backend, capacity, limit, mapped, allocated, peak, failures,
- *  fallbacks, quarantined, quarantined_blocks, repaired}...], "foreign_frees": N,
+ *  fallbacks, quarantined, quarantined_blocks, repaired, promoted_bytes, demoted_bytes,
+ *  moved_back_10s_bytes, fast_resident_bytes, tracking_scans, tracking_cpu_ns}...], "foreign_frees": N,
  *  "pid": the calling process's id, "command": its name as ps shows it (/proc/self/comm)};
  *  free() the result. NULL on ENOMEM. */
 TM_API char *tm_stats_json(void);

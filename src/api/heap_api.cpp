@@ -14,6 +14,7 @@
 #include "api/heap_poison.hpp"
 #include "api/tier_options.hpp"
 #include "api/machine.hpp"
+#include "api/migration.hpp"
 #include "api/policy_check.hpp"
 #include "policy/policy.hpp"
 #include "tiermem/tiermem.h"
@@ -80,7 +81,14 @@ std::unique_ptr<tm_policy> make_policy(std::string_view text) {
   auto p = std::make_unique<tm_policy>();
   p->ast = policy::parse(text);
   p->text = policy::to_string(p->ast);
-  p->selector = std::make_unique<policy::Selector>(p->ast, [](const policy::TierTerm &t) {
+  if (p->ast.kind == policy::Policy::Kind::automatic) {
+    // Checked before anything opens; then blocks go to SLOW, and the engine moves them.
+    const api::AutoPlan plan = api::check_auto(p->ast, api::machine().topo);
+    tm_tier *fast = api::find_tier(p->ast.tiers[0].spec);
+    tm_tier *slow = api::find_tier(p->ast.tiers[1].spec);
+    api::enable_auto(plan, p->text, fast, slow);
+  }
+  p->selector = std::make_unique<policy::Selector>(policy::home_policy(p->ast), [](const policy::TierTerm &t) {
     tm_tier *tier = api::find_tier(t.spec);
     if (t.limit) heap::set_limit(tier, *t.limit > SIZE_MAX ? SIZE_MAX : static_cast<std::size_t>(*t.limit));
     return static_cast<void *>(tier);

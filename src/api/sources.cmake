@@ -11,6 +11,7 @@ list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/heap_poison.cpp
   ${CMAKE_CURRENT_LIST_DIR}/known_bad.cpp
   ${CMAKE_CURRENT_LIST_DIR}/policy_check.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/migration.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tier_options.cpp
 )
 # The buffer pool's C ABI is not here: it wraps a front end (tiermem::BufferPool), so it lives

@@ -10,6 +10,7 @@
 
 #include "api/counters.hpp"
 #include "api/error.hpp"
+#include "api/migration.hpp"
 #include "heap/heap.hpp"
 #include "platform/process.hpp"
 #include "tiermem/tiermem.h"
@@ -33,6 +34,17 @@ constexpr TierCounter kTierCounters[] = {
     {"repaired", &heap::Stats::repaired, &tm_tier_stats::repaired},
 };
 
+using MigrationCounter = api::Counter<api::MigrationStats, tm_tier_stats>;
+// A tier's migration counters (api/migration.hpp), in the same struct and document.
+constexpr MigrationCounter kMigrationCounters[] = {
+    {"promoted_bytes", &api::MigrationStats::promoted, &tm_tier_stats::promoted_bytes},
+    {"demoted_bytes", &api::MigrationStats::demoted, &tm_tier_stats::demoted_bytes},
+    {"moved_back_10s_bytes", &api::MigrationStats::moved_back_10s, &tm_tier_stats::moved_back_10s_bytes},
+    {"fast_resident_bytes", &api::MigrationStats::fast_resident, &tm_tier_stats::fast_resident_bytes},
+    {"tracking_scans", &api::MigrationStats::scans, &tm_tier_stats::tracking_scans},
+    {"tracking_cpu_ns", &api::MigrationStats::cpu_ns, &tm_tier_stats::tracking_cpu_ns},
+};
+
 // Whole-heap statistics as JSON (per tier, plus foreign frees).
 std::string stats_json() {
   nlohmann::json doc;
@@ -45,6 +57,8 @@ std::string stats_json() {
     j["rank"] = t->rank < 0 ? nlohmann::json(nullptr) : nlohmann::json(t->rank);
     j["backend"] = t->backend->description();
     for (const TierCounter &c : kTierCounters) j[c.key] = s.*c.from;
+    const api::MigrationStats m = api::migration_stats(t);
+    for (const MigrationCounter &c : kMigrationCounters) j[c.key] = m.*c.from;
     if (s.limit == UINT64_MAX) j["limit"] = nullptr;  // no limit set
     doc["tiers"].push_back(std::move(j));
   }
@@ -71,6 +85,7 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out) {
     out->name = tier->name.c_str();
     out->backend = tier->backend->description().c_str();
     api::copy_counters(s, *out, kTierCounters);
+    api::copy_counters(api::migration_stats(tier), *out, kMigrationCounters);
     return 0;
   });
 }

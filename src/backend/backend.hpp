@@ -70,6 +70,23 @@ class Backend {
     return -ENOTSUP;
   }
 
+  /**
+   * The file or device mapped at base() from its offset 0 (memfd, /dev/daxX.Y), which
+   * migration copies a unit back into; -1 for anonymous memory (node tiers).
+   */
+  virtual int memory_fd() const noexcept { return -1; }
+
+  /**
+   * The tier's memory now migrates (an auto policy's SLOW): any of its units may be replaced
+   * by anonymous memory on the fast node at the same address (migrate/move.hpp). From then on
+   * a backend never relies on its file's pages being the ones mapped: a forced purge is
+   * refused rather than punching a hole the address may no longer show (the bytes there would
+   * not read as zero, which jemalloc would then assume), and the child's copy at fork() is
+   * read from the addresses, every used byte, not from the file's data ranges. Never undone.
+   */
+  void set_migrating() noexcept { migrating_.store(true, std::memory_order_relaxed); }
+  bool migrating() const noexcept { return migrating_.load(std::memory_order_relaxed); }
+
  protected:
   Backend(Kind kind, std::string description, const extent_hooks_t &hooks, std::byte *base,
           std::size_t capacity);
@@ -115,6 +132,7 @@ class Backend {
   std::atomic<std::size_t> cursor_{0};
   std::atomic<std::size_t> limit_{SIZE_MAX};
   std::atomic<std::uint64_t> refusals_{0};
+  std::atomic<bool> migrating_{false};
 };
 
 /**

@@ -41,6 +41,7 @@ class DevdaxBackend final : public Backend {
     snapshot_.take(path_, -1, base(), used, used, bad_.data(), bad_.size());
   }
   void parent_after_fork() noexcept override { snapshot_.drop(); }
+  int memory_fd() const noexcept override { return fd_.get(); }
   // The device stays with the parent (it holds the lock). The child keeps a private copy of
   // what was allocated so far and cannot grow the tier any more.
   void child_after_fork() noexcept override {

@@ -27,8 +27,11 @@ class EmulatedBackend final : public Backend {
   ~EmulatedBackend() override { reserve_again(base(), capacity()); }
 
   void prepare_fork() noexcept override {
-    snapshot_.take(name_, fd_.get(), base(), used(), capacity());
+    // A migrating tier's units may be anonymous memory now, written where the memfd has a
+    // hole: copy every used byte from its address (see Backend::set_migrating).
+    snapshot_.take(name_, migrating() ? -1 : fd_.get(), base(), used(), capacity());
   }
+  int memory_fd() const noexcept override { return fd_.get(); }
   void parent_after_fork() noexcept override { snapshot_.drop(); }
   void child_after_fork() noexcept override {
     if (platform::UniqueFd fd = snapshot_.install(base(), capacity())) fd_ = std::move(fd);
@@ -39,6 +42,7 @@ class EmulatedBackend final : public Backend {
   static bool purge(extent_hooks_t *h, void *addr, std::size_t, std::size_t offset,
                     std::size_t length, unsigned) {
     auto *b = static_cast<EmulatedBackend *>(self(h));
+    if (b->migrating()) return true;  // not purged: see Backend::set_migrating
     off_t at = static_cast<std::byte *>(addr) + offset - b->base();
     return ::fallocate(b->fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
                        static_cast<off_t>(length)) != 0;

@@ -5,18 +5,9 @@
 
 #include <cstring>
 
-#if defined(__SANITIZE_THREAD__)
 // The snapshot stands in for the kernel's copy-on-write at fork: it reads the tier while other
-// threads may be writing it, exactly as fork() itself does. ThreadSanitizer would call that a
-// race; tell it these reads are the fork's.
-extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
-extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
-#define TM_FORK_COPY_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
-#define TM_FORK_COPY_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
-#else
-#define TM_FORK_COPY_BEGIN() ((void)0)
-#define TM_FORK_COPY_END() ((void)0)
-#endif
+// threads may be writing it, exactly as fork() itself does (platform/tsan.hpp).
+#include "platform/tsan.hpp"
 
 namespace tiermem::backend {
 namespace {
@@ -69,7 +60,7 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
     return;
   }
   std::byte *d = dst.bytes();
-  TM_FORK_COPY_BEGIN();
+  TM_COPY_READS_BEGIN();
   if (src_fd >= 0) {
     // Copy only what was written: reading a hole of a shared memfd mapping would allocate it.
     off_t off = 0;
@@ -92,7 +83,7 @@ void ForkSnapshot::take(const std::string &name, int src_fd, std::byte *base, st
     }
     if (off < used) std::memcpy(d + off, base + off, used - off);
   }
-  TM_FORK_COPY_END();
+  TM_COPY_READS_END();
   fd_ = std::move(fd);
 }
 

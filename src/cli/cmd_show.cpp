@@ -73,6 +73,16 @@ void show(const Global &g) {
   const auto thp = api::env_thp();
   std::printf("huge pages on node tiers: %s (TIERMEM_THP)\n",
               thp ? (*thp ? "on (MADV_HUGEPAGE)" : "off (MADV_NOHUGEPAGE)") : "the kernel's default");
+  const auto interval = api::env_migrate_interval_ms();
+  const auto rate = api::env_migrate_rate();
+  const auto cpu = api::env_migrate_cpu();
+  std::printf("migration interval: %s (TIERMEM_MIGRATE_INTERVAL_MS)\n",
+              interval ? (std::to_string(*interval) + " ms").c_str() : "500 ms, the default");
+  std::printf("migration rate: %s (TIERMEM_MIGRATE_RATE)\n",
+              rate ? (std::to_string(*rate) + " bytes/s").c_str() : "256 MiB/s, the default");
+  char share[32];
+  std::snprintf(share, sizeof share, "%g of one core", cpu ? *cpu : 0.03);
+  std::printf("migration CPU budget: %s%s (TIERMEM_MIGRATE_CPU)\n", share, cpu ? "" : ", the default");
   std::vector<std::string> vars;
   for (char **e = environ; e != nullptr && *e != nullptr; ++e)
     if (std::string_view(*e).substr(0, 8) == "TIERMEM_") vars.emplace_back(*e);

@@ -47,20 +47,74 @@ pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 Engine::~Engine() { stop(); }
 
 void Engine::add_region(void *base, std::size_t len, SlowMemory slow) {
+  add_region(base, len, slow, {});
+}
+
+void Engine::add_region(void *base, std::size_t capacity, SlowMemory slow,
+                        std::function<std::size_t()> extent) {
   const std::size_t unit = config_.unit;
   auto *b = static_cast<char *>(base);
-  if (reinterpret_cast<std::uintptr_t>(b) % unit != 0 || len == 0 || len % unit != 0)
+  // A growing region's last partial unit never moves: its end need not be aligned.
+  const std::size_t cap = extent ? capacity / unit * unit : capacity;
+  if (reinterpret_cast<std::uintptr_t>(b) % unit != 0 || cap == 0 || cap % unit != 0)
     throw Error(-EINVAL, "tiermem: a migrating region must start and end on a " + mib(unit) +
                              " boundary; align it");
   if ((slow.node < 0) == (slow.fd < 0))
     throw Error(-EINVAL, "tiermem: a migrating region's slow memory is a node or a file, exactly one");
   std::lock_guard<std::mutex> lock(mu_);
+  if (running_ && slow.node == config_.fast_node)
+    throw Error(-EINVAL, "tiermem: a migrating region's slow node " + std::to_string(slow.node) +
+                             " is the fast node; name two different tiers");
   for (const Region &r : regions_) {
-    if (b < r.base + r.len && r.base < b + len)
+    if (b < r.base + r.cap && r.base < b + cap)
       throw Error(-EEXIST, "tiermem: the migrating region at " + std::to_string(reinterpret_cast<std::uintptr_t>(b)) +
                                " overlaps one already registered");
   }
-  regions_.push_back(Region{b, len, slow, std::vector<Unit>(len / unit)});
+  Region r{b, extent ? 0 : cap, slow, {}, cap, std::move(extent), {}};
+  if (r.extent) grow(r);
+  r.units.resize(r.len / unit);
+  regions_.push_back(std::move(r));
+}
+
+void Engine::grow(Region &r) {
+  if (!r.extent) return;
+  const std::size_t unit = config_.unit;
+  const std::size_t want = std::min(r.cap, (r.extent() + unit - 1) / unit * unit);
+  if (want <= r.len) return;
+  r.len = want;
+  r.units.resize(want / unit);
+}
+
+void Engine::tune(const EngineConfig &c) {
+  if (c.cpu_budget != 0 && !(c.cpu_budget > 0 && c.cpu_budget <= 1))
+    throw Error(-EINVAL, "tiermem: the migration thread's CPU budget is a share of one core, above 0 and at most 1");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (c.interval_ms != 0) config_.interval_ms = c.interval_ms;
+  if (c.rate != 0) config_.rate = c.rate;
+  if (c.cpu_budget != 0) config_.cpu_budget = c.cpu_budget;
+  if (c.min_residency_ms != 0) config_.min_residency_ms = c.min_residency_ms;
+  wake_.notify_all();
+}
+
+bool Engine::running() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_ && !stopping_;
+}
+
+EngineConfig Engine::config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return config_;
+}
+
+RegionStats Engine::region_stats(const void *base) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Region &r : regions_) {
+    if (r.base != base) continue;
+    RegionStats s = r.moved;
+    for (const Unit &u : r.units) s.fast_bytes += u.fast ? config_.unit : 0;
+    return s;
+  }
+  return {};
 }
 
 void Engine::start(const EngineConfig &config) {
@@ -84,9 +138,12 @@ void Engine::start(const EngineConfig &config) {
                                  " is the fast node; name two different tiers");
     }
   }
-  if (int rc = tracker_.open(); rc != 0)
-    throw Error(rc, "tiermem: cannot open /proc/self/pagemap and clear_refs for access tracking");
-  if (!tracker_.probe())
+  if (!source_.written && !tracker_open_) {
+    if (int rc = tracker_.open(); rc != 0)
+      throw Error(rc, "tiermem: cannot open /proc/self/pagemap and clear_refs for access tracking");
+    tracker_open_ = true;
+  }
+  if (!source_.written && !tracker_.probe())
     throw Error(-ENOTSUP, "tiermem: this kernel keeps no soft-dirty bits (CONFIG_MEM_SOFT_DIRTY), "
                           "which migration tracks writes with; use a kernel built with it");
   {
@@ -95,9 +152,14 @@ void Engine::start(const EngineConfig &config) {
       throw Error(-EINVAL, "tiermem: the migration unit must be set before regions are added");
     if (running_) throw Error(-EBUSY, "tiermem: the migration engine is already running");
   }
-  config_ = config;
-  stopping_ = false;
-  tracker_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    config_ = config;
+    stopping_ = false;
+    if (!started_once_) t0_ = std::chrono::steady_clock::now();
+    started_once_ = true;
+  }
+  clear_writes();
   cpu_at_start_ = 0;
   pthread_once(&g_atfork_once, [] { pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
   {
@@ -126,6 +188,7 @@ void Engine::stop() {
   if (running_) {
     pthread_join(thread_, nullptr);
     running_ = false;
+    cpu_before_ = stats_.thread_cpu_ns;
   }
   std::lock_guard<std::mutex> lock(g_engines_mu);
   g_engines.erase(std::remove(g_engines.begin(), g_engines.end(), this), g_engines.end());
@@ -172,19 +235,24 @@ int Engine::placement(const void *p) const {
 }
 
 void Engine::run() {
-  const auto t0 = std::chrono::steady_clock::now();
+  // One clock for every run since the first start: a unit's arrival and departure times keep
+  // their meaning across a stop and a start (min_residency_ms, moved back within 10 s).
+  auto since_t0 = [this] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  };
   cpu_at_start_ = thread_cpu_ns();
   std::size_t credit = 0;
-  double wait_ms = config_.interval_ms;
   std::unique_lock<std::mutex> lock(mu_);
+  run_start_ = since_t0();
+  double wait_ms = config_.interval_ms;
   while (!stopping_) {
     wake_.wait_for(lock, std::chrono::duration<double, std::milli>(wait_ms), [this] { return stopping_; });
     if (stopping_) break;
-    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double now = since_t0();
     const std::uint64_t before = thread_cpu_ns();
     interval(now, credit);
     const std::uint64_t after = thread_cpu_ns();
-    stats_.thread_cpu_ns = after - cpu_at_start_;
+    stats_.thread_cpu_ns = cpu_before_ + (after - cpu_at_start_);
     // The scan's cost grows with the regions' size: the next interval waits long enough for
     // the scans to take at most half the CPU budget, leaving the other half to the moves
     // (held to the whole budget in interval()).
@@ -202,12 +270,16 @@ bool Engine::promote(Region &r, std::size_t i, double now) {
     rc = remap_range(at, config_.unit, Destination{-1, 0, config_.fast_node}).error;
   }
   if (rc != 0) {
+    // A memory error in the unit (the copy stopped at it; the poison registry has it, and
+    // the heap quarantines its block): never tried again, it stays on its slow memory.
+    if (rc == -EIO) r.units[i].stuck = true;
     ++stats_.failed_moves;
     return false;
   }
   r.units[i].fast = true;
   r.units[i].arrived = now;
   stats_.promoted += config_.unit;
+  r.moved.promoted += config_.unit;
   return true;
 }
 
@@ -226,17 +298,23 @@ bool Engine::demote(Region &r, std::size_t i, double now) {
     ++stats_.failed_moves;
     return false;
   }
-  if (now - r.units[i].arrived <= 10) stats_.moved_back_within_10s += config_.unit;
+  if (now - r.units[i].arrived <= 10) {
+    stats_.moved_back_within_10s += config_.unit;
+    r.moved.moved_back_within_10s += config_.unit;
+  }
   r.units[i].fast = false;
   r.units[i].left = now;
   stats_.demoted += config_.unit;
+  r.moved.demoted += config_.unit;
   return true;
 }
 
 void Engine::interval(double now, std::size_t &credit) {
-  // Scores from the writes since the last interval.
+  // Scores from the writes since the last interval, over what each region holds now.
   for (Region &r : regions_) {
-    if (tracker_.written(r.base, r.len, config_.unit, counts_) != 0) continue;
+    grow(r);
+    if (r.len == 0) continue;
+    if (written(r) != 0) continue;
     for (std::size_t i = 0; i < r.units.size(); ++i) r.units[i].score = r.units[i].score / 2 + counts_[i];
   }
   ++stats_.scans;
@@ -256,7 +334,7 @@ void Engine::interval(double now, std::size_t &credit) {
       if (u.fast) {
         ++fast;
         cold.push_back({&r, i, u.score});
-      } else if (u.score > 0) {
+      } else if (u.score > 0 && !u.stuck) {
         hot.push_back({&r, i, u.score});
       }
     }
@@ -267,7 +345,8 @@ void Engine::interval(double now, std::size_t &credit) {
   const double residency = config_.min_residency_ms / 1000.0;
   // Within the CPU budget: the thread's CPU time since start() against budget x wall time.
   auto within_cpu = [&] {
-    return static_cast<double>(thread_cpu_ns() - cpu_at_start_) / 1e9 <= config_.cpu_budget * now;
+    return static_cast<double>(thread_cpu_ns() - cpu_at_start_) / 1e9 <=
+           config_.cpu_budget * (now - run_start_);
   };
   std::size_t next_cold = 0;
   for (const Ref &h : hot) {
@@ -296,7 +375,25 @@ void Engine::interval(double now, std::size_t &credit) {
   }
   // Cleared after the moves: a copy writes every page of the memory it fills, which would
   // otherwise make a unit just moved look written all over at the next scan.
-  tracker_.clear();
+  clear_writes();
+}
+
+void Engine::set_write_source(WriteSource source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  source_ = std::move(source);
+}
+
+int Engine::written(const Region &r) {
+  if (source_.written) return source_.written(r.base, r.len, config_.unit, counts_);
+  return tracker_.written(r.base, r.len, config_.unit, counts_);
+}
+
+void Engine::clear_writes() {
+  if (source_.clear) {
+    source_.clear();
+  } else if (tracker_open_) {
+    tracker_.clear();
+  }
 }
 
 }  // namespace tiermem::migrate

@@ -1,7 +1,7 @@
 // The migration engine: a thread that keeps the most-written units of registered regions on
 // the fast node, at most a budget of them, without changing any address. It is the mechanism
-// under a migrating policy; the heap registers the regions (not yet: see the note in
-// docs/migration.md).
+// under the migrating policy auto(FAST<=SIZE, SLOW): the api layer (api/migration.cpp)
+// registers the slow tier's memory as its backend maps it (a growing region, see add_region).
 //
 // Each interval the thread reads which pages were written since the last interval (soft-dirty,
 // track.hpp), scores each unit (score = score / 2 + pages written), and moves units: the
@@ -15,9 +15,11 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <pthread.h>
@@ -49,8 +51,25 @@ struct EngineStats {
   std::uint64_t moved_back_within_10s = 0;  ///< bytes demoted less than 10 s after promotion
   std::uint64_t scans = 0;
   std::uint64_t failed_moves = 0;
-  std::uint64_t thread_cpu_ns = 0;          ///< CPU time of the engine's thread
+  std::uint64_t thread_cpu_ns = 0;          ///< CPU time of the engine's thread(s), every run
   std::size_t fast_bytes = 0;               ///< bytes on the fast node now
+};
+
+/** One region's share of the moves (EngineStats' first fields, for that region alone). */
+struct RegionStats {
+  std::uint64_t promoted = 0, demoted = 0, moved_back_within_10s = 0;
+  std::size_t fast_bytes = 0;
+};
+
+/**
+ * Where the engine learns which pages were written. Unset: the kernel's soft-dirty bits
+ * (WriteTracker). A replacement answers as WriteTracker::written and clear do; tests use one
+ * to drive the moves on kernels without soft-dirty bits, where the engine otherwise refuses
+ * to start.
+ */
+struct WriteSource {
+  std::function<int(const void *, std::size_t, std::size_t, std::vector<std::uint32_t> &)> written;
+  std::function<void()> clear;
 };
 
 class Engine {
@@ -67,6 +86,33 @@ class Engine {
    */
   void add_region(void *base, std::size_t len, SlowMemory slow);
 
+  /**
+   * Registers a region that grows: at most [base, base + capacity) (rounded down to the unit),
+   * of which the engine tracks and moves only the first `extent()` bytes (rounded up to the
+   * unit), asked again at each interval. For memory mapped as it is used (a tier's backend
+   * hands out extents from its start): the pagemap read is per page, so what was never handed
+   * out is never scanned. `extent` is called with the engine's lock held, from its thread: it
+   * must be cheap and take no lock the engine's users hold while calling it. Throws as above.
+   */
+  void add_region(void *base, std::size_t capacity, SlowMemory slow,
+                  std::function<std::size_t()> extent);
+
+  /**
+   * Changes the pacing of a started (or stopped) engine from its next interval: interval,
+   * rate, CPU budget and minimum residency of `config` (0 fields keep theirs; the fast node,
+   * budget and unit cannot change). Throws tiermem::Error (-EINVAL) for a CPU budget outside
+   * (0, 1].
+   */
+  void tune(const EngineConfig &config);
+
+  /** Replaces the soft-dirty bits as the engine's source of writes; before start(). */
+  void set_write_source(WriteSource source);
+
+  /** Whether the thread runs (started and not stopped). */
+  bool running() const;
+  /** The config of the last start() (its pacing as tune() left it). */
+  EngineConfig config() const;
+
   /** Starts the thread. Throws tiermem::Error for a budget larger than the fast node's memory,
    *  a unit that is not a multiple of 4 KiB, or a kernel without soft-dirty bits. */
   void start(const EngineConfig &config);
@@ -81,18 +127,25 @@ class Engine {
   /** 1: the byte at `p` is on the fast node, 0: on its slow memory, -1: not in a region. */
   int placement(const void *p) const;
 
+  /** The moves of the region registered at `base` (zeros for none). */
+  RegionStats region_stats(const void *base) const;
+
  private:
   struct Unit {
     std::uint32_t score = 0;
     bool fast = false;
     double arrived = -1;  // seconds since start() when it reached the fast node
     double left = -1e9;   // ... and when it last went back
+    bool stuck = false;   // its copy met a memory error: it stays where it is for good
   };
   struct Region {
     char *base;
-    std::size_t len;
+    std::size_t len;       // tracked now: a multiple of the unit, at most cap
     SlowMemory slow;
     std::vector<Unit> units;
+    std::size_t cap = 0;   // the most it grows to
+    std::function<std::size_t()> extent;  // empty: a fixed region
+    RegionStats moved;     // promoted, demoted, moved back (fast_bytes: see region_stats)
   };
 
   static void *thread_main(void *self);
@@ -101,17 +154,26 @@ class Engine {
   static void after_fork_parent();
   static void after_fork_child();
   void interval(double now, std::size_t &move_credit);
+  void grow(Region &r);
   bool promote(Region &r, std::size_t i, double now);
   bool demote(Region &r, std::size_t i, double now);
 
   EngineConfig config_;
   WriteTracker tracker_;
+  bool tracker_open_ = false;
+  WriteSource source_;
+  int written(const Region &r);
+  void clear_writes();
   std::vector<Region> regions_;
   mutable std::mutex mu_;  // regions_, stats_; held by the thread for a whole interval
   std::condition_variable wake_;
   bool stopping_ = false;
   bool running_ = false;
   std::uint64_t cpu_at_start_ = 0;
+  std::uint64_t cpu_before_ = 0;  // CPU time of the runs before this one
+  bool started_once_ = false;
+  std::chrono::steady_clock::time_point t0_;  // the first start(): every run's clock
+  double run_start_ = 0;                      // this run's start on that clock (s)
   pthread_t thread_{};
   EngineStats stats_;
   std::vector<std::uint32_t> counts_;

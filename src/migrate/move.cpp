@@ -10,6 +10,7 @@
 
 #include "migrate/fence.hpp"
 #include "platform/mempolicy.hpp"
+#include "platform/tsan.hpp"
 #include "safety/copy_mc.hpp"
 #include "safety/sigbus.hpp"
 
@@ -49,8 +50,12 @@ MoveResult remap_range(void *addr, std::size_t len, const Destination &to) noexc
     ::munmap(staging, len);
     return {slot, 0};
   }
+  // Writers are fenced out: the copy races only with stores made before the fence, which
+  // mprotect orders and ThreadSanitizer cannot see.
+  TM_COPY_READS_BEGIN();
   const std::size_t left =
       safety::copy_mc_with(safety::active_copy_routine(), staging, addr, len);
+  TM_COPY_READS_END();
   if (left != 0) {
     ::munmap(staging, len);
     ::mprotect(addr, len, PROT_READ | PROT_WRITE);

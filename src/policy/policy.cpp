@@ -14,7 +14,7 @@ namespace {
 const std::string &grammar() {
   static const std::string text =
       std::string("policies: TIER, bind(TIER), preferred(TIER, ...), interleave(TIER, ...), "
-                  "weighted(TIER=W, ...), threshold(SIZE, POLICY, POLICY); TIER: ") +
+                  "weighted(TIER=W, ...), threshold(SIZE, POLICY, POLICY), auto(FAST<=SIZE, SLOW); TIER: ") +
       topology::kSpecGrammar + ", optionally <=SIZE";
   return text;
 }
@@ -112,11 +112,13 @@ class Parser {
     else if (name == "interleave") p.kind = Policy::Kind::interleave;
     else if (name == "weighted") p.kind = Policy::Kind::weighted;
     else if (name == "threshold") p.kind = Policy::Kind::threshold;
+    else if (name == "auto") p.kind = Policy::Kind::automatic;
     else {
       pos_ = at;
       fail("unknown policy '" + std::string(name) + "'");
     }
     expect('(');
+    if (p.kind == Policy::Kind::automatic) return parse_auto(std::move(p), at);
     if (p.kind == Policy::Kind::threshold) {
       // Each level is a frame of this parser (and of to_string and Selector): without a bound,
       // a long enough TIERMEM_POLICY would overflow the stack instead of being refused.
@@ -150,6 +152,27 @@ class Parser {
     return p;
   }
 
+  // auto(FAST<=SIZE, SLOW), after its '('. `at`: where its name began.
+  Policy parse_auto(Policy p, std::size_t at) {
+    if (depth_ > 0) {
+      pos_ = at;
+      fail("auto() is a whole policy, not a branch of threshold(); give it alone");
+    }
+    TierTerm fast = tier_term();
+    if (!fast.limit)
+      fail("auto() needs a budget on its fast tier, as in auto(" + fast.spec +
+           "<=64M, SLOW): the most of its blocks on " + fast.spec + " at once");
+    if (*fast.limit == 0) fail("the budget of auto() must be above 0");
+    expect(',');
+    TierTerm slow = tier_term();
+    if (slow.limit)
+      fail("auto()'s slow tier takes no '<=' (the budget belongs to the fast tier); drop it");
+    expect(')');
+    p.tiers.push_back(std::move(fast));
+    p.tiers.push_back(std::move(slow));
+    return p;
+  }
+
   static constexpr int kMaxDepth = 16;
   std::string_view text_;
   std::size_t pos_ = 0;
@@ -178,7 +201,7 @@ std::string term_text(const TierTerm &t, bool weighted) {
 Policy parse(std::string_view text) { return Parser(text).parse_all(); }
 
 std::string to_string(const Policy &p) {
-  static const char *names[] = {"bind", "preferred", "interleave", "weighted", "threshold"};
+  static const char *names[] = {"bind", "preferred", "interleave", "weighted", "threshold", "auto"};
   std::string s = std::string(names[static_cast<int>(p.kind)]) + "(";
   if (p.kind == Policy::Kind::threshold) {
     return s + size_text(p.threshold) + ", " + to_string(*p.small) + ", " + to_string(*p.large) +
@@ -188,6 +211,20 @@ std::string to_string(const Policy &p) {
     s += (i ? ", " : "") + term_text(p.tiers[i], p.kind == Policy::Kind::weighted);
   }
   return s + ")";
+}
+
+Policy home_policy(const Policy &p) {
+  Policy out;
+  if (p.kind == Policy::Kind::automatic) {
+    out.tiers.push_back(TierTerm{p.tiers[1].spec, std::nullopt, 1});
+    return out;
+  }
+  out.kind = p.kind;
+  out.tiers = p.tiers;
+  out.threshold = p.threshold;
+  if (p.small) out.small = std::make_unique<Policy>(home_policy(*p.small));
+  if (p.large) out.large = std::make_unique<Policy>(home_policy(*p.large));
+  return out;
 }
 
 namespace {

@@ -1,12 +1,15 @@
 // The policy grammar, parsed in one place for the API (tm_policy_parse), the environment
 // (TIERMEM_POLICY), the launcher and the preload library.
 //
-//   policy     := tier | bind | preferred | interleave | weighted | threshold
+//   policy     := tier | bind | preferred | interleave | weighted | threshold | auto
 //   bind       := "bind(" tier ")"                       every block on that tier, or ENOMEM
 //   preferred  := "preferred(" tier {"," tier} ")"       first tier that has room, in order
 //   interleave := "interleave(" tier {"," tier} ")"      rotate tiers block by block
 //   weighted   := "weighted(" tier "=" W {"," tier "=" W} ")"   split bytes W1:W2:...
 //   threshold  := "threshold(" SIZE "," policy "," policy ")"   n < SIZE: first, else second
+//   auto       := "auto(" SPEC "<=" SIZE "," SPEC ")"    blocks on the second tier (SLOW), at
+//                                                        most SIZE of them moved to the first
+//                                                        (FAST) while hot; a whole policy only
 //   tier       := SPEC ["<=" SIZE]        SPEC as topology/spec.hpp (kSpecGrammar); <= caps it
 //
 // A bare tier means bind(tier). Spaces are allowed between tokens. SIZE as TIERMEM_EMULATE
@@ -55,9 +58,10 @@ struct TierTerm {
 };
 
 struct Policy {
-  enum class Kind { bind, preferred, interleave, weighted, threshold };
+  enum class Kind { bind, preferred, interleave, weighted, threshold, automatic };
   Kind kind = Kind::bind;
-  std::vector<TierTerm> tiers;  ///< empty for threshold
+  /** Empty for threshold; for automatic {FAST (limit: the budget SIZE), SLOW}. */
+  std::vector<TierTerm> tiers;
   std::uint64_t threshold = 0;
   std::unique_ptr<Policy> small, large;
 };
@@ -67,6 +71,13 @@ Policy parse(std::string_view text);
 
 /** Canonical text, e.g. "preferred(kind:hbm<=2G, rank:0)"; parse(to_string(p)) == p. */
 std::string to_string(const Policy &p);
+
+/**
+ * Where the policy's blocks are allocated: `p` itself, except for auto(FAST<=SIZE, SLOW),
+ * whose blocks all start on SLOW: bind(SLOW). A Selector is built from this (an auto policy's
+ * FAST is reached by migration, never by allocation, and its SIZE is a budget, not a limit).
+ */
+Policy home_policy(const Policy &p);
 
 /**
  * A parsed policy bound to tier handles: answers "which tiers, in which order" per request.

@@ -13,6 +13,12 @@
 //                     kMaxDecayMs; empty = unset
 //   TIERMEM_THP       boolean: transparent huge pages for node tiers (MADV_HUGEPAGE when on,
 //                     MADV_NOHUGEPAGE when off); empty or unset = the kernel's default
+//   TIERMEM_MIGRATE_INTERVAL_MS  milliseconds between the migration engine's scans, 1 to
+//                     kMaxMigrateIntervalMs; empty = unset (the engine's default, 500)
+//   TIERMEM_MIGRATE_RATE  bytes moved per second at most, a size as TIERMEM_EMULATE's ("256M");
+//                     above 0; empty = unset (256 MiB/s)
+//   TIERMEM_MIGRATE_CPU  the migration thread's CPU budget, a share of one core: 0 < x <= 1;
+//                     empty = unset (0.03)
 //   TIERMEM_FSROOT    a directory shaped like / (a recorded machine); empty is refused
 //   TIERMEM_CACHE_DIR where the per-boot hwloc cache lives (hwloc_cache.hpp); "off" turns the
 //                     cache off; empty is refused
@@ -34,6 +40,12 @@ LogLevel parse_log(std::string_view value);
 inline constexpr long kMaxDecayMs = 1'000'000'000'000L;
 long parse_decay_ms(std::string_view value);
 
+/** One hour: a longer interval between scans would make migration meaningless. */
+inline constexpr unsigned kMaxMigrateIntervalMs = 3'600'000;
+unsigned parse_migrate_interval_ms(std::string_view value);
+std::uint64_t parse_migrate_rate(std::string_view value);
+double parse_migrate_cpu(std::string_view value);
+
 /** TIERMEM_STATS; false when unset. */
 bool stats();
 /** TIERMEM_LOG; LogLevel::error when unset. */
@@ -42,6 +54,11 @@ LogLevel log_level();
 std::optional<long> decay_ms();
 /** TIERMEM_THP; nullopt when unset or empty (the kernel's default stays). */
 std::optional<bool> thp();
+/** TIERMEM_MIGRATE_INTERVAL_MS, TIERMEM_MIGRATE_RATE, TIERMEM_MIGRATE_CPU; nullopt when unset
+ *  or empty. */
+std::optional<unsigned> migrate_interval_ms();
+std::optional<std::uint64_t> migrate_rate();
+std::optional<double> migrate_cpu();
 /** TIERMEM_FSROOT; nullopt when unset. */
 std::optional<std::string> fsroot();
 /** The machine to read: `given` (--fsroot, DiscoverOptions::fsroot), else TIERMEM_FSROOT, else "/". */

@@ -40,6 +40,23 @@ TEST_CASE("show parses the other TIERMEM variables as the library does") {
   CHECK(r.err.find("tiermem show: TIERMEM_POLICY='bind(': policy 'bind(': ") == 0);
 }
 
+TEST_CASE("show parses the migration variables as the library does") {
+  auto r = t::run_cli("show", "env -u TIERMEM_MIGRATE_INTERVAL_MS -u TIERMEM_MIGRATE_RATE -u TIERMEM_MIGRATE_CPU");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("migration interval: 500 ms, the default (TIERMEM_MIGRATE_INTERVAL_MS)\n") != std::string::npos);
+  CHECK(r.out.find("migration rate: 256 MiB/s, the default (TIERMEM_MIGRATE_RATE)\n") != std::string::npos);
+  CHECK(r.out.find("migration CPU budget: 0.03 of one core, the default (TIERMEM_MIGRATE_CPU)\n") != std::string::npos);
+  r = t::run_cli("show", "TIERMEM_MIGRATE_INTERVAL_MS=100 TIERMEM_MIGRATE_RATE=64M TIERMEM_MIGRATE_CPU=0.5");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("migration interval: 100 ms (TIERMEM_MIGRATE_INTERVAL_MS)\n") != std::string::npos);
+  CHECK(r.out.find("migration rate: 67108864 bytes/s (TIERMEM_MIGRATE_RATE)\n") != std::string::npos);
+  CHECK(r.out.find("migration CPU budget: 0.5 of one core (TIERMEM_MIGRATE_CPU)\n") != std::string::npos);
+  r = t::run_cli("show", "TIERMEM_MIGRATE_CPU=0");
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("TIERMEM_MIGRATE_CPU='0' is not a share of one core above 0 and at most 1") != std::string::npos);
+}
+
 TEST_CASE("show reports the kernel policy and the CPUs a child inherits") {
   auto r = t::run_cli("run -m 0 -C 0 -- " TIERMEM_CLI " show");
   CHECK(r.status == 0);

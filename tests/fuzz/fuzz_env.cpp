@@ -14,7 +14,9 @@ namespace {
 
 const char *const kNames[] = {"TIERMEM_STATS",     "TIERMEM_LOG",   "TIERMEM_DECAY_MS",
                               "TIERMEM_FSROOT",    "TIERMEM_CACHE_DIR", "TIERMEM_POISON",
-                              "TIERMEM_POLICY",    "TIERMEM_THP"};
+                              "TIERMEM_POLICY",    "TIERMEM_THP",
+                              "TIERMEM_MIGRATE_INTERVAL_MS", "TIERMEM_MIGRATE_RATE",
+                              "TIERMEM_MIGRATE_CPU"};
 
 void read_one(int which, const std::string &value) {
   namespace env = tiermem::topology::env;
@@ -50,6 +52,24 @@ void read_one(int which, const std::string &value) {
       const auto on = env::thp();
       FUZZ_CHECK(on.has_value() == !value.empty());
       if (on) FUZZ_CHECK(*on == env::parse_bool("TIERMEM_THP", value));
+      break;
+    }
+    case 8: {
+      const auto ms = env::migrate_interval_ms();
+      FUZZ_CHECK(ms.has_value() == !value.empty());
+      if (ms) FUZZ_CHECK(*ms >= 1 && *ms <= env::kMaxMigrateIntervalMs && *ms == env::parse_migrate_interval_ms(value));
+      break;
+    }
+    case 9: {
+      const auto rate = env::migrate_rate();
+      FUZZ_CHECK(rate.has_value() == !value.empty());
+      if (rate) FUZZ_CHECK(*rate > 0 && *rate == env::parse_migrate_rate(value));
+      break;
+    }
+    case 10: {
+      const auto cpu = env::migrate_cpu();
+      FUZZ_CHECK(cpu.has_value() == !value.empty());
+      if (cpu) FUZZ_CHECK(*cpu > 0 && *cpu <= 1 && *cpu == env::parse_migrate_cpu(value));
       break;
     }
   }

@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   // Bound to stand-in handles, every request gets at least one tier and never too many.
   int handles[16];
   std::size_t next = 0;
-  Selector s(p, [&](const TierTerm &) -> void * { return &handles[next++ % 16]; });
+  Selector s(home_policy(p), [&](const TierTerm &) -> void * { return &handles[next++ % 16]; });
   void *out[16];
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{1} << 40}) {
     const std::size_t k = s.candidates(n, out, 16);

@@ -24,6 +24,8 @@ TEST_CASE("every policy form parses to its canonical text") {
        "threshold(64K, bind(rank:0), preferred(emulated:slow<=1M, rank:0))"},
       {"threshold(100, threshold(10, node:0, node:1), weighted(node:0<=4K=2, node:1=5))",
        "threshold(100, threshold(10, bind(node:0), bind(node:1)), weighted(node:0<=4K=2, node:1=5))"},
+      {"auto( node:0 <= 67108864 ,emulated:slow )", "auto(node:0<=64M, emulated:slow)"},
+      {"auto(rank:0<=1G, node:2)", "auto(rank:0<=1G, node:2)"},
   };
   for (const auto &c : cases) {
     Policy p = parse(c.in);
@@ -64,6 +66,12 @@ TEST_CASE("bad policy text is rejected with the text, the column and the grammar
       {"threshold(4K, rank:0)", "expected ','"},
       {"preferred(rank:0<=lots)", "'lots' is not a size"},
       {"rank:0 rank:1", "unexpected 'rank:1'"},
+      {"auto(node:0, node:2)", "auto() needs a budget on its fast tier"},
+      {"auto(node:0<=0, node:2)", "the budget of auto() must be above 0"},
+      {"auto(node:0<=64M)", "expected ','"},
+      {"auto(node:0<=64M, node:2<=1G)", "slow tier takes no '<='"},
+      {"auto(node:0<=64M, node:2, node:3)", "expected ')'"},
+      {"threshold(4K, rank:0, auto(node:0<=64M, node:2))", "auto() is a whole policy"},
   };
   for (const auto &c : cases) {
     try {
@@ -78,4 +86,18 @@ TEST_CASE("bad policy text is rejected with the text, the column and the grammar
       CHECK(msg.find("preferred(TIER, ...)") != std::string::npos);
     }
   }
+}
+
+TEST_CASE("an auto policy keeps its fast tier with the budget first and allocates on its slow tier") {
+  Policy p = parse("auto(node:0<=64M, emulated:slow)");
+  CHECK(p.kind == Policy::Kind::automatic);
+  REQUIRE(p.tiers.size() == 2);
+  CHECK(p.tiers[0].spec == "node:0");
+  CHECK(*p.tiers[0].limit == (64ull << 20));
+  CHECK(p.tiers[1].spec == "emulated:slow");
+  Policy home = tiermem::policy::home_policy(p);
+  CHECK(to_string(home) == "bind(emulated:slow)");
+  // Other policies are their own home.
+  CHECK(to_string(tiermem::policy::home_policy(parse("threshold(4K, rank:0, preferred(node:1<=1G, rank:0))"))) ==
+        "threshold(4K, bind(rank:0), preferred(node:1<=1G, rank:0))");
 }

@@ -54,3 +54,35 @@ TEST_CASE("sizes in messages carry binary units") {
   CHECK(size_text(17) == "17 bytes");
   CHECK(size_text(1) == "1 byte");
 }
+
+TEST_CASE("TIERMEM_MIGRATE_INTERVAL_MS is milliseconds from 1 to an hour") {
+  CHECK(parse_migrate_interval_ms("1") == 1);
+  CHECK(parse_migrate_interval_ms("500") == 500);
+  CHECK(parse_migrate_interval_ms("3600000") == kMaxMigrateIntervalMs);
+  for (const char *bad : {"", "0", "-5", "1s", "3600001", "99999999999"}) {
+    CHECK(error_of([&] { parse_migrate_interval_ms(bad); }) ==
+          std::string("tiermem: TIERMEM_MIGRATE_INTERVAL_MS='") + bad +
+              "' is not a number of milliseconds from 1 to 3600000 (one hour); fix or unset it");
+  }
+}
+
+TEST_CASE("TIERMEM_MIGRATE_RATE is bytes per second above 0 with the size suffixes") {
+  CHECK(parse_migrate_rate("4096") == 4096);
+  CHECK(parse_migrate_rate("64M") == (64u << 20));
+  CHECK(parse_migrate_rate("1g") == (1u << 30));
+  for (const char *bad : {"", "0", "fast", "-1M", "1Q"}) {
+    CHECK(error_of([&] { parse_migrate_rate(bad); }) ==
+          std::string("tiermem: TIERMEM_MIGRATE_RATE='") + bad +
+              "' is not a rate in bytes per second above 0 (a size such as 4096, 64M, 1G); fix or unset it");
+  }
+}
+
+TEST_CASE("TIERMEM_MIGRATE_CPU is a share of one core above 0 and at most 1") {
+  CHECK(parse_migrate_cpu("0.03") == doctest::Approx(0.03));
+  CHECK(parse_migrate_cpu("1") == 1.0);
+  for (const char *bad : {"", "0", "1.5", "-0.1", "3%", "nan", "0.1x"}) {
+    CHECK(error_of([&] { parse_migrate_cpu(bad); }) ==
+          std::string("tiermem: TIERMEM_MIGRATE_CPU='") + bad +
+              "' is not a share of one core above 0 and at most 1 (e.g. 0.03 for 3%); fix or unset it");
+  }
+}
