@@ -44,7 +44,7 @@ namespace tiermem::cli {
 namespace {
 
 struct RunOptions {
-  std::string membind, preferred, interleave, weights, threshold, policy;
+  std::string membind, preferred, interleave, weights, threshold, automatic, policy;
   std::string cpunodebind, physcpubind;
   bool localalloc = false;
   bool stats = false;
@@ -53,7 +53,8 @@ struct RunOptions {
   std::vector<std::string> command;
   // Given at all, even as "--membind=" (CLI11 then takes the next word, often "--").
   CLI::Option *membind_opt = nullptr, *preferred_opt = nullptr, *interleave_opt = nullptr,
-              *weights_opt = nullptr, *threshold_opt = nullptr, *policy_opt = nullptr,
+              *weights_opt = nullptr, *threshold_opt = nullptr, *auto_opt = nullptr,
+              *policy_opt = nullptr,
               *cpunodebind_opt = nullptr, *physcpubind_opt = nullptr;
 };
 
@@ -220,7 +221,7 @@ Plan make_plan(const RunOptions &o, const Machine &m) {
   const std::pair<CLI::Option *, const std::string *> given[] = {
       {o.membind_opt, &o.membind},     {o.preferred_opt, &o.preferred},
       {o.interleave_opt, &o.interleave}, {o.weights_opt, &o.weights},
-      {o.threshold_opt, &o.threshold}, {o.policy_opt, &o.policy}};
+      {o.threshold_opt, &o.threshold}, {o.auto_opt, &o.automatic}, {o.policy_opt, &o.policy}};
   int chosen = o.localalloc ? 1 : 0;
   for (const auto &[opt, value] : given) {
     if (opt == nullptr || opt->count() == 0) continue;
@@ -229,12 +230,13 @@ Plan make_plan(const RunOptions &o, const Machine &m) {
       bad_input(opt->get_name() + " needs a node list or a tier, e.g. " + opt->get_name() +
                 (opt == o.weights_opt     ? "=rank:0=3,rank:1=1"
                  : opt == o.threshold_opt ? "=64K,rank:0,rank:1"
+                 : opt == o.auto_opt      ? "=rank:0<=1G,rank:1"
                                           : "=rank:0") +
                 " (see `tiermem list`)");
   }
   if (chosen > 1)
     bad_input("give one of --membind, --preferred, --interleave, --localalloc, --weights, "
-              "--threshold, --policy");
+              "--threshold, --auto, --policy");
   Plan plan;
   if (o.localalloc) {
     // The first-touch default, said out loud: a TIERMEM_POLICY of the user's own is not used.
@@ -298,6 +300,17 @@ Plan make_plan(const RunOptions &o, const Machine &m) {
     if (small.size() != 1 || large.size() != 1)
       flag.refuse("SMALL and LARGE are one tier or node each");
     plan.policy = "threshold(" + parts[0] + ", " + small[0] + ", " + large[0] + ")";
+    plan.flag = flag;
+  } else if (!o.automatic.empty()) {
+    Flag flag{"--auto=" + o.automatic};
+    auto parts = split(o.automatic, ',');
+    const auto le = parts[0].find("<=");
+    if (parts.size() != 2 || le == std::string::npos || le == 0 || le + 2 == parts[0].size())
+      flag.refuse("expected FAST<=SIZE,SLOW (e.g. rank:0<=1G,rank:1): the fast tier, how much of "
+                  "the program's memory it may hold, and the slow tier");
+    auto fast = terms(parts[0].substr(0, le), flag, m), slow = terms(parts[1], flag, m);
+    if (fast.size() != 1 || slow.size() != 1) flag.refuse("FAST and SLOW are one tier or node each");
+    plan.policy = "auto(" + fast[0] + "<=" + parts[0].substr(le + 2) + ", " + slow[0] + ")";
     plan.flag = flag;
   } else {
     plan.policy = o.policy;
@@ -558,6 +571,10 @@ void register_run(CLI::App &app, Global &global) {
       ->type_name("TIER=W,...");
   o->threshold_opt = cmd->add_option("--threshold", o->threshold, "small blocks on one tier, large on another")
       ->type_name("SIZE,SMALL,LARGE");
+  o->auto_opt = cmd->add_option("--auto", o->automatic,
+                                 "hot data on FAST (at most SIZE of it), the rest on SLOW, moved as "
+                                 "the program runs")
+      ->type_name("FAST<=SIZE,SLOW");
   o->policy_opt = cmd->add_option("--policy", o->policy, "any policy in tiermem's grammar (see README)")
       ->type_name("TEXT");
   cmd->add_flag("--stats", o->stats, "print per-tier statistics when the program exits");

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "stats_lines.hpp"
@@ -320,4 +321,36 @@ TEST_CASE("a program that cannot be executed exits 126") {
   const auto r = t::run_cli("run -m 0 -- /etc/passwd");
   CHECK(r.status == 126);
   CHECK(r.err == "tiermem run: cannot run '/etc/passwd': Permission denied\n");
+}
+
+TEST_CASE("run --auto gives the preload library the migrating policy") {
+  const std::string env = "TIERMEM_EMULATE=slow:1G";
+  auto r = t::run_cli("run --dry-run --auto='0<=64M,emulated:slow' -- ls", env);
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("TIERMEM_POLICY='auto(node:0<=64M, emulated:slow)'") != std::string::npos);
+  r = t::run_cli("run --dry-run --auto='rank:0<=1G,emulated:slow' -- ls", env);
+  CHECK(r.out.find("TIERMEM_POLICY='auto(rank:0<=1G, emulated:slow)'") != std::string::npos);
+}
+
+TEST_CASE("run --auto refuses a malformed value, a missing budget and a policy the heap would refuse") {
+  const std::string env = "TIERMEM_EMULATE=slow:1G";
+  auto r = t::refused_cli("run --auto=rank:0,emulated:slow -- ls", env);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("tiermem run: --auto=rank:0,emulated:slow: expected FAST<=SIZE,SLOW") == 0);
+  r = t::refused_cli("run --auto='rank:0<=64M' -- ls", env);
+  CHECK(r.err.find("expected FAST<=SIZE,SLOW") != std::string::npos);
+  r = t::refused_cli("run --auto='rank:0<=64M,rank:0,emulated:slow' -- ls", env);
+  CHECK(r.err.find("expected FAST<=SIZE,SLOW") != std::string::npos);
+  r = t::refused_cli("run --auto= -- ls", env);
+  CHECK(r.err.find("--auto needs a node list or a tier, e.g. --auto=rank:0<=1G,rank:1") != std::string::npos);
+  // What the policy check says, before exec, under the flag's name.
+  for (const char *bad : {"--auto='rank:0<=64M,rank:0'", "--auto='rank:0<=64P,emulated:slow'",
+                          "--auto='emulated:slow<=1M,rank:0'", "--auto='rank:0<=64M,rank:7'"}) {
+    r = t::run_cli(std::string("run ") + bad + " -- /bin/true", env);
+    INFO(bad << ": " << r.err);
+    CHECK(r.status == 2);
+    CHECK(lines(r.err) == 1);
+    CHECK(r.err.find("tiermem run: --auto=") == 0);
+  }
 }

@@ -105,7 +105,7 @@ TEST_CASE("python3 children forked under threads grow lists past a full tier und
                          "print('ok', ok)\n";
   t::TempDir dir;
   const std::string script = (dir.path() / "grow.py").string();
-  { std::ofstream(script) << py; }
+  t::write_file(script, py);
   const auto r = under_preload("timeout 120 /usr/bin/python3 " + script,
                                "TIERMEM_EMULATE=slow:16M TIERMEM_POLICY='interleave(rank:0, emulated:slow)'");
   INFO("stderr: " << r.err);
@@ -129,7 +129,7 @@ TEST_CASE("a python3 thread pool that forks keeps every child under tiermem run"
                          "print('bad', bad)\n";
   t::TempDir dir;
   const std::string script = (dir.path() / "pool.py").string();
-  { std::ofstream(script) << py; }
+  t::write_file(script, py);
   for (const char *flag : {"--interleave=emulated:slow,emulated:fast", "--membind=emulated:slow"}) {
     const auto r = t::run_command("TIERMEM_EMULATE=slow:256M,fast:256M timeout 120 " TIERMEM_CLI " run " +
                                   std::string(flag) + " -- /usr/bin/python3 " + script);
