@@ -55,26 +55,6 @@ using namespace tiermem::test;
 
 constexpr std::uintptr_t kPage = 4096;
 
-struct Block {
-  unsigned char *p;
-  std::size_t n;  // usable size: the bytes the block covers
-  std::size_t seed;
-};
-
-unsigned char pattern(std::size_t seed, std::size_t i) {
-  return static_cast<unsigned char>(i * 7 + seed * 31 + (i >> 12));
-}
-
-bool overlaps(std::uintptr_t a, std::size_t an, std::uintptr_t b, std::size_t bn) {
-  return a < b + bn && b < a + an;
-}
-
-tm_tier_stats stats(tm_tier *t) {
-  tm_tier_stats s{};
-  tm_tier_stats_get(t, &s);
-  return s;
-}
-
 // The node each page of [start, start + pages * kPage) sits on (-ENOENT: not present).
 std::vector<int> nodes_of(std::uintptr_t start, std::size_t pages) {
   std::vector<void *> addrs(pages);
@@ -223,9 +203,7 @@ int main(int argc, char **argv) {
       live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
     }
   }
-  for (const Block &b : live) {
-    for (std::size_t k = 0; k < b.n; ++k) b.p[k] = pattern(b.seed, k);
-  }
+  for (const Block &b : live) fill(b);  // n is the usable size: the bytes a block covers
 
   const auto base = reinterpret_cast<std::uintptr_t>(tier->backend->base());
   const std::size_t mapped = tier->backend->mapped();
@@ -327,14 +305,7 @@ int main(int argc, char **argv) {
   }
   // The parent's own copy of the workload is untouched by its children's poison.
   std::size_t damaged = 0;
-  for (const Block &b : live) {
-    for (std::size_t k = 0; k < b.n; ++k) {
-      if (b.p[k] != pattern(b.seed, k)) {
-        ++damaged;
-        break;
-      }
-    }
-  }
+  for (const Block &b : live) damaged += !intact(b);
   check(damaged == 0, "the parent's " + std::to_string(live.size()) + " live blocks are intact");
   check(failed == 0, std::to_string(sample.size()) +
                          " pages poisoned: " + std::to_string(reported) + " reported user block, " +

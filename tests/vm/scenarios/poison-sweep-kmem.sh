@@ -22,4 +22,15 @@ grep -q " pages poisoned: [0-9]* reported user block, [0-9]* free memory, 0 othe
   fail "sweep: no count line"
 grep -q "pages poisoned: 0 reported" sweep.out && fail "sweep: no page of a live block was poisoned"
 grep -q "reported user block, 0 free memory" sweep.out && fail "sweep: no page of free memory was poisoned"
+step "every page: passed"
+
+# The sampled sweep for ranges too large to poison page by page (MAX_PAGES 32): every k-th
+# page (k = pages / 32, rounded up) plus the first and last page of every extent.
+rc=0
+"$P" node:2 2 32 >stride.out 2>stride.err || rc=$?
+cat stride.out
+[ "$rc" = 0 ] || fail "stride: exited $rc: $(grep FAIL stride.out | head -3)"
+grep -q "^sampling [0-9]* of [0-9]* pages (stride [0-9]*, plus the first and last page of [0-9]* extents)" stride.out ||
+  fail "stride: no sampling line"
+grep -q "(stride 1," stride.out && fail "stride: MAX_PAGES 32 still sampled every page"
 step "poison-sweep-kmem: all checks passed"
