@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "heap/fork.hpp"
 #include "heap/heap.hpp"
@@ -15,7 +16,7 @@
 
 namespace tiermem::heap {
 
-std::size_t g_small_max = 14336;  // jemalloc 5.3's default; read_small_max() confirms it
+std::size_t g_small_max = 14336;  // jemalloc 5.3's default; set_small_max() confirms it
 
 namespace {
 
@@ -41,15 +42,21 @@ void arena_ctl(unsigned arena, const char *leaf, T value) {
 
 }  // namespace
 
-// The largest small size class (jemalloc's SC_SMALL_MAXCLASS) of this jemalloc build.
-void read_small_max() {
+std::vector<std::size_t> read_small_classes() {
   unsigned nbins = 0;
   std::size_t sz = sizeof nbins;
-  if (tmje_mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) != 0 || nbins == 0) return;
-  std::string name = "arenas.bin." + std::to_string(nbins - 1) + ".size";
-  std::size_t v = 0;
-  sz = sizeof v;
-  if (tmje_mallctl(name.c_str(), &v, &sz, nullptr, 0) == 0 && v != 0) g_small_max = v;
+  if (tmje_mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) != 0 || nbins == 0) return {};
+  std::vector<std::size_t> sizes(nbins);
+  for (unsigned i = 0; i < nbins; ++i) {
+    std::string name = "arenas.bin." + std::to_string(i) + ".size";
+    sz = sizeof sizes[i];
+    if (tmje_mallctl(name.c_str(), &sizes[i], &sz, nullptr, 0) != 0 || sizes[i] == 0) return {};
+  }
+  return sizes;
+}
+
+void set_small_max(const std::vector<std::size_t> &classes) noexcept {
+  if (!classes.empty()) g_small_max = classes.back();
 }
 
 void set_bad_range_source(BadRangeSource source) noexcept { g_bad_source.store(source); }

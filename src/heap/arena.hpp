@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "topology/spec.hpp"
@@ -11,8 +12,13 @@ struct tm_tier;
 
 namespace tiermem::heap {
 
-/** Reads the largest small size class of this jemalloc build into g_small_max (once). */
-void read_small_max();
+/**
+ * jemalloc's small size classes (`arenas.bin.<i>.size`), ascending: read once at heap open
+ * for both g_small_max and the Fronts' class table. Empty when jemalloc does not answer.
+ */
+std::vector<std::size_t> read_small_classes();
+/** g_small_max = the largest of `classes` (jemalloc's SC_SMALL_MAXCLASS); kept when empty. */
+void set_small_max(const std::vector<std::size_t> &classes) noexcept;
 
 /** The backend serving `target` in the slot [slot, slot + size). Throws tiermem::Error. */
 std::unique_ptr<backend::Backend> open_backend(const topology::TierTarget &target,

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <string>
 
 #include "heap/heap.hpp"
 
@@ -38,17 +37,10 @@ Front *make_front() noexcept {
 
 }  // namespace
 
-void read_front_classes() {
-  unsigned nbins = 0;
-  std::size_t sz = sizeof nbins;
-  if (tmje_mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) != 0) return;
+void read_front_classes(const std::vector<std::size_t> &classes) {
   unsigned n = 0;
   std::uint64_t sizes[kFrontClasses] = {};
-  for (unsigned i = 0; i < nbins; ++i) {
-    std::string name = "arenas.bin." + std::to_string(i) + ".size";
-    std::size_t v = 0;
-    sz = sizeof v;
-    if (tmje_mallctl(name.c_str(), &v, &sz, nullptr, 0) != 0 || v == 0) return;
+  for (std::size_t v : classes) {
     if (v > kFrontMax) break;
     // A jemalloc built with other classes than the table expects: no Fronts, only slower.
     if (n == kFrontClasses || v % 8 != 0 || (n > 0 && v <= sizes[n - 1])) return;

@@ -18,6 +18,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "heap/jemalloc.hpp"
 #include "heap/slots.hpp"
@@ -67,8 +68,11 @@ extern constinit thread_local FrontTable *t_fronts [[gnu::tls_model("initial-exe
   return __builtin_expect(t != nullptr, 1) ? t->by_slot[slot] : nullptr;
 }
 
-/** Reads jemalloc's small classes up to kFrontMax into g_front_class (once, at heap open). */
-void read_front_classes();
+/**
+ * Builds g_front_class from jemalloc's small classes (read_small_classes(), ascending) up to
+ * kFrontMax (once, at heap open). Leaves the Fronts off when the table does not fit.
+ */
+void read_front_classes(const std::vector<std::size_t> &classes);
 
 /**
  * The cold half of a Front allocation: creates the thread's Front for the tier (if it has

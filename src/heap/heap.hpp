@@ -160,13 +160,22 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
   return s.items[--s.count];
 }
 
+/**
+ * Runs `free_call` (one jemalloc free) and notes for `slot` the bytes jemalloc counted as
+ * freed by it: the shape of every free on the hot path (see t_net).
+ */
+template <class FreeCall>
+[[gnu::always_inline]] inline void freed_noted(unsigned slot, FreeCall free_call) noexcept {
+  const std::uint64_t *total = t_je_deallocated;
+  std::uint64_t before = *total;
+  free_call();
+  note_freed(slot, *total - before);
+}
+
 /** jemalloc's sized free, with the bytes noted for `slot` (flags name the tier's tcache). */
 [[gnu::always_inline]] inline void sdallocx_noted(unsigned slot, void *p, std::size_t size,
                                                   int flags) noexcept {
-  const std::uint64_t *total = t_je_deallocated;
-  std::uint64_t before = *total;
-  tmje_sdallocx(p, size, flags);
-  note_freed(slot, *total - before);
+  freed_noted(slot, [=]() __attribute__((always_inline)) { tmje_sdallocx(p, size, flags); });
 }
 
 /**
@@ -258,14 +267,13 @@ void set_limit(tm_tier *tier, std::size_t bytes);
  * non-zero: the thread has used the tier): plain free for the bound tier.
  */
 [[gnu::always_inline]] inline void release_with(unsigned slot, void *p, int flags) noexcept {
-  const std::uint64_t *total = t_je_deallocated;
-  std::uint64_t before = *total;
-  if (je::automatic_tcache(flags)) {
-    tmje_free(p);
-  } else {
-    tmje_dallocx(p, flags);
-  }
-  note_freed(slot, *total - before);
+  freed_noted(slot, [=]() __attribute__((always_inline)) {
+    if (je::automatic_tcache(flags)) {
+      tmje_free(p);
+    } else {
+      tmje_dallocx(p, flags);
+    }
+  });
 }
 /** p must belong to `tier`. */
 inline void release(tm_tier *tier, void *p) noexcept {

@@ -41,9 +41,10 @@ void open(std::uint64_t largest_tier) {
   Registry &r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   if (r.opened) return;
-  register_fork_handlers();  // before read_small_max() initialises jemalloc
-  read_small_max();
-  read_front_classes();
+  register_fork_handlers();  // before read_small_classes() initialises jemalloc
+  const std::vector<std::size_t> classes = read_small_classes();
+  set_small_max(classes);
+  read_front_classes(classes);
   unsigned count = 0, shift = 0, min_shift = 0;
   plan_slots(largest_tier, count, shift, min_shift);
   reserve_slots(count, shift, min_shift);

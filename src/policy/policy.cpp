@@ -1,7 +1,9 @@
 #include "policy/policy.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cctype>
+#include <numeric>
 
 #include "tiermem/error.hpp"
 #include "platform/text.hpp"
@@ -258,6 +260,24 @@ Selector::~Selector() {
   if (state_ < kThreadStates) {
     g_claimed.fetch_and(~(std::uint32_t{1} << state_), std::memory_order_relaxed);
   }
+}
+
+void Selector::scale_weights() noexcept {
+  std::uint64_t lcm = 1;
+  for (std::uint64_t w : weights_) {
+    lcm = lcm / std::gcd(lcm, w) * w;
+    if (lcm > kMaxScale) return;  // scale_[0] stays 0: the exact products instead
+  }
+  for (std::size_t i = 0; i < weights_.size(); ++i) scale_[i] = lcm / weights_[i];
+}
+
+// Subtracting the smallest counter from all keeps which tier is furthest behind, exactly:
+// each counter grew only while it was the smallest, by at most kMaxAdd, so none is more than
+// kMaxAdd above the smallest.
+void Selector::rebase(detail::ThreadState &s) noexcept {
+  const std::size_t count = handles_.size();
+  const std::uint64_t low = *std::min_element(s.bytes, s.bytes + count);
+  for (std::size_t i = 0; i < count; ++i) s.bytes[i] -= low;
 }
 
 // Without per-thread state: the counters every thread shares.

@@ -89,10 +89,9 @@ class Selector {
  public:
   /** `resolve` maps each tier term (in text order) to a non-null handle; it may throw. */
   template <class Resolve>
-  Selector(const Policy &p, Resolve &&resolve) : kind_(p.kind), threshold_(p.threshold) {
+  Selector(const Policy &p, Resolve &&resolve) : kind_(p.kind) {
     if (kind_ == Policy::Kind::threshold) {
-      small_ = std::make_unique<Selector>(*p.small, resolve);
-      large_ = std::make_unique<Selector>(*p.large, resolve);
+      flatten(p, 0, UINT64_MAX, resolve);
       return;
     }
     for (const auto &t : p.tiers) {
@@ -101,6 +100,7 @@ class Selector {
     }
     // One tier: every request has the same single candidate, whatever the kind.
     if (handles_.size() == 1) only_ = handles_[0];
+    if (kind_ == Policy::Kind::weighted) scale_weights();
     if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) claim_thread_state();
   }
   ~Selector();
@@ -134,11 +134,41 @@ class Selector {
   static constexpr unsigned kThreadStates = 8;
 
  private:
+  // Weighted, per thread: each tier's bytes times scale_[i] = lcm(weights) / w_i, so the tier
+  // furthest behind its share is the smallest counter (one 64-bit compare a tier, no 128-bit
+  // products). Weights whose lcm exceeds kMaxScale keep the products (scale_[0] == 0).
+  static constexpr std::uint64_t kMaxScale = std::uint64_t{1} << 24;
+  // The counters move down together (order kept) once the chosen one passes kRebaseAt. One
+  // request adds at most kMaxAdd (a request of more than kMaxAdd / scale bytes, 512 GiB at
+  // the largest scale, counts as that much), so counters stay below 2^63 after a rebase and
+  // their sums never wrap.
+  static constexpr std::uint64_t kRebaseAt = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t kMaxAdd = kRebaseAt - 1;
+
+  // A threshold's branches, nested or not, cut the sizes into ranges, each served by one
+  // selector of another kind (a leaf): the pick finds the range by comparing n with the cuts,
+  // then picks in that leaf, without a recursive call.
+  template <class Resolve>
+  void flatten(const Policy &p, std::uint64_t lo, std::uint64_t hi, Resolve &resolve) {
+    if (p.kind == Policy::Kind::threshold) {
+      // Both branches are built (and their tiers resolved, in text order) even when the
+      // enclosing range leaves one no sizes.
+      flatten(*p.small, lo, p.threshold < hi ? p.threshold : hi, resolve);
+      flatten(*p.large, p.threshold > lo ? p.threshold : lo, hi, resolve);
+      return;
+    }
+    branches_.push_back(std::make_unique<Selector>(p, resolve));
+    if (lo >= hi) return;
+    if (!leaves_.empty()) cuts_.push_back(lo);
+    leaves_.push_back(branches_.back().get());
+  }
+  inline Pick pick_leaf(std::size_t n) noexcept;
+  void scale_weights() noexcept;
+  void rebase(detail::ThreadState &s) noexcept;
   void claim_thread_state() noexcept;
   std::size_t first_shared(std::size_t n) noexcept;
 
   Policy::Kind kind_;
-  std::uint64_t threshold_;
   void *only_ = nullptr;
   std::vector<void *> handles_;
   std::vector<std::uint64_t> weights_;
@@ -146,7 +176,10 @@ class Selector {
   std::uint64_t generation_ = 0;    ///< tells a thread's state of a former owner from ours
   std::unique_ptr<std::atomic<std::uint64_t>[]> bytes_;  ///< shared counters, without state
   std::atomic<std::uint64_t> next_{0};
-  std::unique_ptr<Selector> small_, large_;
+  std::uint64_t scale_[detail::kMaxTiers] = {};  ///< weighted: see kMaxScale
+  std::vector<std::uint64_t> cuts_;  ///< threshold: leaves_[i] serves [cuts_[i-1], cuts_[i])
+  std::vector<Selector *> leaves_;   ///< threshold: one per range of sizes, ascending
+  std::vector<std::unique_ptr<Selector>> branches_;  ///< every leaf, owned
 };
 
 /**
@@ -158,7 +191,17 @@ extern constinit thread_local detail::ThreadState t_states[Selector::kThreadStat
 
 // Inline: it is on every allocation of a policy of several tiers.
 inline Selector::Pick Selector::pick(std::size_t n) noexcept {
-  if (kind_ == Policy::Kind::threshold) return (n < threshold_ ? small_ : large_)->pick(n);
+  if (kind_ == Policy::Kind::threshold) {
+    const std::uint64_t *cut = cuts_.data();
+    const std::size_t cuts = cuts_.size();
+    std::size_t i = 0;
+    while (i < cuts && n >= cut[i]) ++i;
+    return leaves_[i]->pick_leaf(n);
+  }
+  return pick_leaf(n);
+}
+
+inline Selector::Pick Selector::pick_leaf(std::size_t n) noexcept {
   std::size_t first = 0;
   if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) {
     if (__builtin_expect(state_ < kThreadStates, 1)) {
@@ -170,6 +213,17 @@ inline Selector::Pick Selector::pick(std::size_t n) noexcept {
       if (kind_ == Policy::Kind::interleave) {
         first = s.next;
         if (++s.next == handles_.size()) s.next = 0;
+      } else if (__builtin_expect(scale_[0] != 0, 1)) {
+        const std::size_t count = handles_.size();
+        for (std::size_t i = 1; i < count; ++i) {
+          if (s.bytes[i] < s.bytes[first]) first = i;
+        }
+        std::uint64_t add = 0;
+        if (__builtin_expect(__builtin_mul_overflow(n, scale_[first], &add) || add > kMaxAdd, 0)) {
+          add = kMaxAdd;
+        }
+        s.bytes[first] += add;
+        if (__builtin_expect(s.bytes[first] >= kRebaseAt, 0)) rebase(s);
       } else {
         first = detail::furthest_behind(weights_, [&](std::size_t i) { return s.bytes[i]; });
         s.bytes[first] += n;

@@ -29,6 +29,13 @@ std::uintptr_t first(Selector &s, std::size_t n) {
   return reinterpret_cast<std::uintptr_t>(out[0]);
 }
 
+// Bytes each tag's tier got from `count` requests of `n` bytes; index 0 unused.
+std::vector<std::uint64_t> split(Selector &s, std::size_t n, int count, std::size_t tiers) {
+  std::vector<std::uint64_t> bytes(tiers + 1);
+  for (int i = 0; i < count; ++i) bytes[first(s, n)] += n;
+  return bytes;
+}
+
 }  // namespace
 
 TEST_CASE("preferred offers its tiers in the written order") {
@@ -118,4 +125,48 @@ TEST_CASE("threshold routes below the size to the first policy, else to the seco
   CHECK(first(s, 1023) == 1);
   CHECK(first(s, 1024) == 2);
   CHECK(first(s, 1 << 30) == 2);
+}
+
+TEST_CASE("nested thresholds route each range of sizes to its own branch") {
+  Tags tags;
+  Selector s(parse("threshold(1K, node:0, threshold(64K, interleave(node:1, node:2), node:3))"),
+             tags);
+  CHECK(first(s, 1) == 1);
+  CHECK(first(s, 1023) == 1);
+  CHECK(first(s, 1024) == 2);
+  CHECK(first(s, 65535) == 3);
+  CHECK(first(s, 65536) == 4);
+  CHECK(first(s, SIZE_MAX) == 4);
+}
+
+TEST_CASE("a threshold branch that no size reaches still resolves its tiers, in text order") {
+  Tags tags;
+  Selector s(parse("threshold(1K, threshold(4K, node:0, node:1), node:2)"), tags);
+  CHECK(tags.ids.size() == 3);
+  CHECK(tags.ids.at("node:1") == 2);
+  CHECK(first(s, 2000) == 3);  // the inner 4K cut lies beyond the outer 1K one
+  CHECK(first(s, 100) == 1);
+}
+
+TEST_CASE("weighted with three tiers splits the bytes 1:2:3") {
+  Tags tags;
+  Selector s(parse("weighted(node:0=1, node:1=2, node:2=3)"), tags);
+  CHECK(split(s, 100, 600, 3) == std::vector<std::uint64_t>{0, 10000, 20000, 30000});
+}
+
+TEST_CASE("weighted with weights of a large common multiple still splits in their ratio") {
+  Tags tags;
+  // lcm(999983, 999979) is near 10^12: too large to scale the counters, the exact products serve.
+  Selector s(parse("weighted(node:0=999983, node:1=999979)"), tags);
+  CHECK(split(s, 64, 1000, 2) == std::vector<std::uint64_t>{0, 32000, 32000});
+}
+
+TEST_CASE("weighted keeps its exact split when its counters are moved down near 2^63") {
+  Tags tags;
+  Selector s(parse("weighted(node:0=3, node:1=1)"), tags);
+  // Requests of 2^61 bytes: the counters pass 2^63 within a few and are moved down.
+  CHECK(split(s, std::size_t{1} << 61, 8, 2) ==
+        std::vector<std::uint64_t>{0, 6ull << 61, 2ull << 61});
+  // The small ones start from level counters: 3:1 again, exactly.
+  CHECK(split(s, 100, 400, 2) == std::vector<std::uint64_t>{0, 30000, 10000});
 }

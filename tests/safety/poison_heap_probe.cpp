@@ -28,42 +28,7 @@
 #include "poison_probe_support.hpp"
 #include "tiermem/tiermem.h"
 
-namespace {
-
 using namespace tiermem::test;
-
-unsigned char pattern(std::size_t seed, std::size_t i) {
-  return static_cast<unsigned char>(i * 7 + seed * 31 + (i >> 12));
-}
-
-struct Block {
-  unsigned char *p;
-  std::size_t n;
-  std::size_t seed;
-};
-
-void fill(const Block &b) {
-  for (std::size_t i = 0; i < b.n; ++i) b.p[i] = pattern(b.seed, i);
-}
-
-bool intact(const Block &b) {
-  for (std::size_t i = 0; i < b.n; ++i) {
-    if (b.p[i] != pattern(b.seed, i)) return false;
-  }
-  return true;
-}
-
-bool overlaps(std::uintptr_t a, std::size_t an, std::uintptr_t b, std::size_t bn) {
-  return a < b + bn && b < a + an;
-}
-
-tm_tier_stats stats(tm_tier *t) {
-  tm_tier_stats s{};
-  tm_tier_stats_get(t, &s);
-  return s;
-}
-
-}  // namespace
 
 int main(int argc, char **argv) {
   if (argc < 3) {

@@ -1,14 +1,19 @@
-// Shared by the real-poison probes (poison_probe.cpp, poison_heap_probe.cpp), each its own
+// Shared by the real-poison probes (poison_probe.cpp, poison_heap_probe.cpp,
+// poison_sweep_probe.cpp), each its own
 // program: the program's own SIGBUS handler, a tm_on_poison callback that records its last
-// call, and the "ok:"/"FAIL:" check lines the VM scenarios read.
+// call, the heap probes' block patterns, and the "ok:"/"FAIL:" check lines the VM scenarios
+// read.
 #pragma once
 #include <setjmp.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
+
+#include "tiermem/tiermem.h"
 
 namespace tiermem::test {
 
@@ -48,6 +53,39 @@ inline void on_poison(void *ptr, std::size_t size, int tier, std::size_t offset,
   cb_tier = tier;
   cb_offset = offset;
   cb_count = cb_count + 1;
+}
+
+// The byte at offset i of the block filled with `seed`.
+inline unsigned char pattern(std::size_t seed, std::size_t i) {
+  return static_cast<unsigned char>(i * 7 + seed * 31 + (i >> 12));
+}
+
+// A heap probe's block: `n` bytes at `p`, filled with pattern(seed, i).
+struct Block {
+  unsigned char *p;
+  std::size_t n;
+  std::size_t seed;
+};
+
+inline void fill(const Block &b) {
+  for (std::size_t i = 0; i < b.n; ++i) b.p[i] = pattern(b.seed, i);
+}
+
+inline bool intact(const Block &b) {
+  for (std::size_t i = 0; i < b.n; ++i) {
+    if (b.p[i] != pattern(b.seed, i)) return false;
+  }
+  return true;
+}
+
+inline bool overlaps(std::uintptr_t a, std::size_t an, std::uintptr_t b, std::size_t bn) {
+  return a < b + bn && b < a + an;
+}
+
+inline tm_tier_stats stats(tm_tier *t) {
+  tm_tier_stats s{};
+  tm_tier_stats_get(t, &s);
+  return s;
 }
 
 inline int failures = 0;
