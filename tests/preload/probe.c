@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -337,6 +338,40 @@ static void fill(void) {
 
 /* Whether the process holds a mapping of 64 GiB or more (the heap's slot reservation), read
  * with system calls alone: no stdio, no malloc. */
+/* decay kept|returned: 16 blocks of 1 MiB written and freed; right after the frees their pages
+ * are either all still resident (the preload library's default decay keeps freed pages for a
+ * while, so a program that allocates again does not refault them) or none is
+ * (TIERMEM_DECAY_MS=0 returns them at once). mincore reads the old ranges, which the tier's
+ * slot keeps mapped. */
+static void decay(const char *expect) {
+  enum { kBlocks = 16, kBlock = 1 << 20 };
+  const long page = sysconf(_SC_PAGESIZE);
+  void *b[kBlocks];
+  for (int i = 0; i < kBlocks; ++i) {
+    b[i] = malloc(kBlock);
+    CHECK(b[i] != NULL);
+    memset(b[i], 0x5a, kBlock);
+  }
+  for (int i = 0; i < kBlocks; ++i) free(b[i]);
+  long resident = 0;
+  for (int i = 0; i < kBlocks; ++i) {
+    /* the whole pages inside the block */
+    uintptr_t lo = ((uintptr_t)b[i] + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)b[i] + kBlock) & ~(uintptr_t)(page - 1);
+    unsigned char vec[(kBlock >> 12) + 1];
+    CHECK(mincore((void *)lo, hi - lo, vec) == 0);
+    for (uintptr_t k = 0; k < (hi - lo) / page; ++k) resident += (vec[k] & 1) ? page : 0;
+  }
+  const long inside = (long)kBlocks * (kBlock - page);
+  if (!strcmp(expect, "kept")) {
+    if (resident < inside) fprintf(stderr, "probe: %ld of %ld freed bytes still resident\n", resident, inside);
+    CHECK(resident >= inside);
+  } else {
+    if (resident != 0) fprintf(stderr, "probe: %ld freed bytes still resident\n", resident);
+    CHECK(resident == 0);
+  }
+}
+
 static int has_heap_reservation(void) {
   static char buf[1 << 16];
   int fd = open("/proc/self/maps", O_RDONLY);
@@ -370,7 +405,7 @@ static void nomalloc(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads [BLOCKS]|grow MIB|fill|nomalloc\n");
+    fprintf(stderr, "usage: preload_probe edge|where TAG|foreign|threads|fork|forkthreads [BLOCKS]|grow MIB|fill|nomalloc|decay kept|returned\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -385,6 +420,8 @@ int main(int argc, char **argv) {
     forkthreads(argc > 2 && atoi(argv[2]) > 0 && atoi(argv[2]) <= 10000 ? atoi(argv[2]) : 10000);
   else if (!strcmp(mode, "fill")) fill();
   else if (!strcmp(mode, "nomalloc")) nomalloc();
+  else if (!strcmp(mode, "decay") && argc > 2 && (!strcmp(argv[2], "kept") || !strcmp(argv[2], "returned")))
+    decay(argv[2]);
   else { fprintf(stderr, "probe: unknown mode %s\n", mode); return 2; }
   printf("ok %s\n", mode);
   return 0;
