@@ -29,7 +29,9 @@
 //                           memkind_free(kind, p)
 //   *_window_tiermem_K      tm_malloc on rank:0 and K-1 emulated tiers in turn, tm_free
 //   *_window_policy_*       tm_policy_malloc(weighted / threshold / interleave over rank:0
-//                           and an emulated tier), tm_free
+//                           and an emulated tier), tm_free; their sizes alternate between n
+//                           and n/2 (so that a threshold splits them), and so do those of
+//   *_window_je_one_arena_halves, *_window_memkind_2_halves: the same peers at those sizes
 // and the single-pair cost of the 3rd and 4th tier a thread uses (tiermem_third_tier,
 // tiermem_fourth_tier), beside tiermem_first_tier and tiermem_second_tier.
 //
@@ -187,14 +189,19 @@ void window_glibc(benchmark::State &state) {
   window_run(state, [n](std::size_t) { return std::malloc(n); }, [](void *p, std::size_t) { std::free(p); });
 }
 
-void window_je_one_arena(benchmark::State &state) {
+// The i-th block's size: n, or n and n/2 in turn (the policy windows' sizes).
+std::size_t window_size(std::size_t n, bool halves, std::size_t i) { return halves && i % 2 == 0 ? n / 2 : n; }
+
+void je_one_arena(benchmark::State &state, bool halves) {
   std::size_t n = static_cast<std::size_t>(state.range(0));
   int flags = tiermem::heap::je::arena(je_arena());
   flush_automatic_tcache();
-  window_run(state, [n, flags](std::size_t) { return tmje_mallocx(n, flags); },
+  window_run(state, [n, flags, halves](std::size_t i) { return tmje_mallocx(window_size(n, halves, i), flags); },
              [](void *p, std::size_t) { tmje_dallocx(p, 0); });
   flush_automatic_tcache();
 }
+void window_je_one_arena(benchmark::State &state) { je_one_arena(state, false); }
+void window_je_one_arena_halves(benchmark::State &state) { je_one_arena(state, true); }
 
 // K arenas of their own, each with an explicit tcache per thread.
 template <unsigned K>
@@ -231,7 +238,7 @@ void window_je_arenas(benchmark::State &state) {
   }
 }
 
-void window_memkind_2(benchmark::State &state) {
+void memkind_2(benchmark::State &state, bool halves) {
   std::size_t n = static_cast<std::size_t>(state.range(0));
   const memkind_t kinds[2] = {MEMKIND_DEFAULT, MEMKIND_REGULAR};
   std::array<memkind_t, kWindow> owner{};
@@ -239,10 +246,12 @@ void window_memkind_2(benchmark::State &state) {
       state,
       [&](std::size_t i) {
         owner[i % kWindow] = kinds[i % 2];
-        return memkind_malloc(kinds[i % 2], n);
+        return memkind_malloc(kinds[i % 2], window_size(n, halves, i));
       },
       [&](void *p, std::size_t pos) { memkind_free(owner[pos], p); });
 }
+void window_memkind_2(benchmark::State &state) { memkind_2(state, false); }
+void window_memkind_2_halves(benchmark::State &state) { memkind_2(state, true); }
 
 template <unsigned K>
 void window_tiermem(benchmark::State &state) {
@@ -261,7 +270,7 @@ void window_policy(benchmark::State &state, const char *text) {
   // The size alternates between n and n/2, so that a threshold of 3n/4 sends every other
   // block to each tier; the other policies see the same sizes.
   std::size_t n = static_cast<std::size_t>(state.range(0));
-  window_run(state, [&](std::size_t i) { return tm_policy_malloc(pol, i % 2 ? n : n / 2); },
+  window_run(state, [&](std::size_t i) { return tm_policy_malloc(pol, window_size(n, true, i)); },
              [](void *p, std::size_t) { tm_free(p); });
   tm_policy_free(pol);
 }
@@ -332,6 +341,8 @@ BENCHMARK(window_je_one_arena)->Apply(window_sizes);
 BENCHMARK_TEMPLATE(window_je_arenas, 2)->Apply(window_sizes);
 BENCHMARK_TEMPLATE(window_je_arenas, 4)->Apply(window_sizes);
 BENCHMARK(window_memkind_2)->Apply(window_sizes);
+BENCHMARK(window_je_one_arena_halves)->Apply(window_sizes);
+BENCHMARK(window_memkind_2_halves)->Apply(window_sizes);
 BENCHMARK_TEMPLATE(window_tiermem, 2)->Apply(window_sizes);
 BENCHMARK_TEMPLATE(window_tiermem, 4)->Apply(window_sizes);
 BENCHMARK(window_policy_weighted)->Apply(window_sizes);

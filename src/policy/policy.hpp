@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <stdexcept>
 #include <vector>
 
 namespace tiermem::policy {
@@ -29,6 +30,22 @@ namespace tiermem::policy {
 namespace detail {
 
 inline constexpr std::size_t kMaxTiers = 16;  // the parser's limit per policy
+
+// A selector's tier handles, in the selector itself: the pick reads its tier with one load
+// from the selector, not through a vector's separately allocated array.
+class Handles {
+ public:
+  std::size_t size() const noexcept { return n_; }
+  void *operator[](std::size_t i) const noexcept { return at_[i]; }
+  void push_back(void *h) {
+    if (n_ == kMaxTiers) throw std::length_error("a policy names at most 16 tiers");
+    at_[n_++] = h;
+  }
+
+ private:
+  void *at_[kMaxTiers] = {};
+  std::size_t n_ = 0;
+};
 
 // A thread's counters for one selector: interleave's next tier, weighted's bytes per tier.
 struct ThreadState {
@@ -126,7 +143,7 @@ class Selector {
     std::size_t first;
     void *handle() const noexcept { return sel->handles_[first]; }
   };
-  inline Pick pick(std::size_t n) noexcept;
+  [[gnu::always_inline]] inline Pick pick(std::size_t n) noexcept;
   /** The candidates of a pick, best (its handle()) first; returns how many. */
   static std::size_t candidates_from(Pick p, void **out, std::size_t max) noexcept;
 
@@ -162,7 +179,7 @@ class Selector {
     if (!leaves_.empty()) cuts_.push_back(lo);
     leaves_.push_back(branches_.back().get());
   }
-  inline Pick pick_leaf(std::size_t n) noexcept;
+  [[gnu::always_inline]] inline Pick pick_leaf(std::size_t n) noexcept;
   void scale_weights() noexcept;
   void rebase(detail::ThreadState &s) noexcept;
   void claim_thread_state() noexcept;
@@ -170,7 +187,7 @@ class Selector {
 
   Policy::Kind kind_;
   void *only_ = nullptr;
-  std::vector<void *> handles_;
+  detail::Handles handles_;
   std::vector<std::uint64_t> weights_;
   unsigned state_ = kThreadStates;  ///< this selector's per-thread state, or none
   std::uint64_t generation_ = 0;    ///< tells a thread's state of a former owner from ours
