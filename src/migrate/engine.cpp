@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
+#include <cstdlib>
+#include <string>
 
 #include "migrate/move.hpp"
+#include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
 namespace tiermem::migrate {
@@ -25,13 +27,14 @@ std::uint64_t thread_cpu_ns() {
 
 // MemTotal of a node, from sysfs (kB), or -1.
 long long node_total_bytes(int node) {
-  std::ifstream f("/sys/devices/system/node/node" + std::to_string(node) + "/meminfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    const auto at = line.find("MemTotal:");
-    if (at != std::string::npos) return std::atoll(line.c_str() + at + 9) * 1024;
-  }
-  return -1;
+  // Read without iostreams: a stream here would link libstdc++'s locale set-up into the preload
+  // library, which runs at every program's start (six constructors, their pages faulted in).
+  int err = 0;
+  const auto text = platform::read_file("/sys/devices/system/node/node" + std::to_string(node) + "/meminfo", err);
+  if (!text) return -1;
+  const auto at = text->find("MemTotal:");
+  if (at == std::string::npos) return -1;
+  return std::atoll(text->c_str() + at + 9) * 1024;
 }
 
 std::string mib(std::size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }

@@ -4,8 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <string>
+
+#include "platform/text.hpp"
 
 namespace tiermem::platform {
 
@@ -42,11 +43,10 @@ ThpMode parse_thp_mode(const std::string &text) noexcept {
 }
 
 ThpMode thp_mode() {
-  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
-  if (!in) return ThpMode::absent;
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_thp_mode(text.str());
+  // Without iostreams (see migrate/engine.cpp, node_total_bytes).
+  int err = 0;
+  const auto text = read_file("/sys/kernel/mm/transparent_hugepage/enabled", err);
+  return text ? parse_thp_mode(*text) : ThpMode::absent;
 }
 
 const char *thp_mode_name(ThpMode m) noexcept {
