@@ -10,8 +10,8 @@
 //
 // Placement, not speed, is the measure: in the tests/vm guest the "slow" node is not slower.
 // The mover is whoever runs beside it: the kernel's own tiering (numa_balancing=2 with
-// demotion, the slow node in a lower memory tier) in the vm.gups-kernel scenario, and later
-// tiermem's migrating policy in the same run. Nothing here asserts a time.
+// demotion, the slow node in a lower memory tier), or tiermem's migrating policy, in the same
+// guest (the vm.gups-kernel scenario). Nothing here asserts a time.
 //
 //   TIERMEM_GUPS_FAST / TIERMEM_GUPS_SLOW   node numbers (default: the first two with memory)
 //   TIERMEM_GUPS_MIB    region size (default 256)
@@ -20,12 +20,15 @@
 //                       taken by locked pages for the run, so that it has to demote to promote
 //   TIERMEM_GUPS_SECONDS, TIERMEM_GUPS_MOVE_SECONDS   run length and hot-set period (30, 10)
 //   TIERMEM_GUPS_TIMELINE   a file for the timeline (CSV: seconds, hot share on fast, updates/s)
-//   TIERMEM_GUPS_MOVER  "tiermem": tiermem's migration engine (src/migrate/engine.hpp) moves the
-//                       region, with the fast tier's share as its budget; otherwise whatever the
-//                       kernel does (numa_balancing as the caller set it)
-//   TIERMEM_GUPS_CPU    the engine's CPU budget, a share of one core (default its own, 0.03)
-//   TIERMEM_GUPS_DAX    with the tiermem mover: the region is /dev/daxX.Y's memory instead of
-//                       the slow node's (no kernel mechanism moves such memory at all)
+//   TIERMEM_GUPS_MOVER  "tiermem": the region is one block of tiermem's policy
+//                       auto(node:FAST<=FAST_MIB, SLOW), allocated with tm_policy_aligned_alloc
+//                       as a program would, and tiermem's engine moves it; otherwise an
+//                       anonymous mapping born on the slow node, and whatever the kernel does
+//                       (numa_balancing as the caller set it)
+//   TIERMEM_GUPS_CPU    the engine's CPU budget, a share of one core (tm_migrate_configure;
+//                       default the engine's own, 0.03)
+//   TIERMEM_GUPS_DAX    with the tiermem mover: SLOW is dax:daxX.Y (this /dev/daxX.Y, in devdax
+//                       mode) instead of the slow node (no kernel mechanism moves such memory)
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <numaif.h>
@@ -47,8 +50,7 @@
 #include <thread>
 #include <vector>
 
-#include "migrate/engine.hpp"
-#include "tiermem/error.hpp"
+#include "tiermem/tiermem.h"
 
 namespace {
 
@@ -153,24 +155,50 @@ void BM_GupsHotSet(benchmark::State &state) {
   const char *mover_env = std::getenv("TIERMEM_GUPS_MOVER");
   const bool tiermem_mover = mover_env != nullptr && std::strcmp(mover_env, "tiermem") == 0;
   const char *dax = tiermem_mover ? std::getenv("TIERMEM_GUPS_DAX") : nullptr;
-  int dax_fd = -1;
+  const bool on_dax = dax != nullptr && *dax != '\0';
   constexpr size_t kUnit = 2u << 20;
-  // 2 MiB-aligned, as a device-dax mapping and the engine's units need.
-  auto *reserve = static_cast<char *>(
-      ::mmap(nullptr, bytes + kUnit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (reserve == MAP_FAILED) {
-    state.SkipWithError("cannot map the region");
-    return;
-  }
-  auto *region = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(reserve) + kUnit - 1) & ~(kUnit - 1));
-  if (dax != nullptr && *dax != '\0') {
-    dax_fd = ::open(dax, O_RDWR | O_CLOEXEC);
-    if (dax_fd < 0 || ::mmap(region, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, dax_fd, 0) != region) {
-      state.SkipWithError(("cannot map " + std::string(dax) + ": " + std::strerror(errno)).c_str());
+  char *region = nullptr;
+  void *reserve = nullptr;  // the kernel's run: its own mapping
+  tm_policy *policy = nullptr;
+  tm_tier *slow_tier = nullptr;
+  std::string slow_spec;
+  if (tiermem_mover) {
+    // As a program asks for it: the pacing first, then the policy, then one block.
+    if (const char *cpu = std::getenv("TIERMEM_GUPS_CPU"); cpu != nullptr && *cpu != '\0') {
+      tm_migrate_config c{};
+      c.cpu_share = std::strtod(cpu, nullptr);
+      if (tm_migrate_configure(&c) != 0) {
+        state.SkipWithError(tm_last_error());
+        return;
+      }
+    }
+    if (on_dax) {
+      const char *name = std::strrchr(dax, '/');
+      slow_spec = "dax:" + std::string(name != nullptr ? name + 1 : dax);
+    } else {
+      slow_spec = "node:" + std::to_string(slow);
+    }
+    const std::string text = "auto(node:" + std::to_string(fast) + "<=" +
+                             std::to_string(fast_bytes >> 20) + "M, " + slow_spec + ")";
+    policy = tm_policy_parse(text.c_str());
+    if (policy == nullptr) {
+      state.SkipWithError(tm_last_error());
       return;
     }
-    std::memset(region, 1, bytes);
+    region = static_cast<char *>(tm_policy_aligned_alloc(policy, kUnit, bytes));
+    slow_tier = tm_tier_find(slow_spec.c_str());
+    if (region == nullptr || slow_tier == nullptr) {
+      state.SkipWithError(tm_last_error());
+      return;
+    }
+    std::memset(region, 1, bytes);  // born on SLOW: the block's tier
   } else {
+    reserve = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (reserve == MAP_FAILED) {
+      state.SkipWithError("cannot map the region");
+      return;
+    }
+    region = static_cast<char *>(reserve);
     ::madvise(region, bytes, MADV_NOHUGEPAGE);  // per-page placement, as the tiers see it
     unsigned long mask[16] = {};
     mask[slow / 64] |= 1UL << (slow % 64);
@@ -182,18 +210,11 @@ void BM_GupsHotSet(benchmark::State &state) {
     std::memset(region, 1, bytes);
     ::mbind(region, bytes, MPOL_DEFAULT, nullptr, 0, 0);
   }
-  tiermem::migrate::Engine engine;
-  if (tiermem_mover) {
-    try {
-      tiermem::migrate::SlowMemory where;
-      if (dax_fd >= 0) where.fd = dax_fd;
-      else where.node = slow;
-      engine.add_region(region, bytes, where);
-    } catch (const tiermem::Error &e) {
-      state.SkipWithError(e.what());
-      return;
-    }
-  }
+  auto migration = [&] {
+    tm_tier_stats st{};
+    if (slow_tier != nullptr) tm_tier_stats_get(slow_tier, &st);
+    return st;
+  };
 
   // The fast node keeps room for fast_bytes of the region (plus what the kernel's watermarks
   // keep free anyway); the rest of it is locked for the run.
@@ -203,19 +224,6 @@ void BM_GupsHotSet(benchmark::State &state) {
   if (std::string why; !tiermem_mover && !hog.take(fast, fast_bytes + (16u << 20), why)) {
     state.SkipWithError(why.c_str());
     return;
-  }
-  if (tiermem_mover) {
-    try {
-      tiermem::migrate::EngineConfig config;
-      config.fast_node = fast;
-      config.budget = fast_bytes;
-      if (const char *cpu = std::getenv("TIERMEM_GUPS_CPU"); cpu != nullptr && *cpu != '\0')
-        config.cpu_budget = std::strtod(cpu, nullptr);
-      engine.start(config);
-    } catch (const tiermem::Error &e) {
-      state.SkipWithError(e.what());
-      return;
-    }
   }
   // Ping-pong, from a fixed sample of the region's pages: when each last arrived on fast.
   constexpr size_t kTracked = 4096;
@@ -270,7 +278,7 @@ void BM_GupsHotSet(benchmark::State &state) {
         reached = false;
       }
       const double share = hot_share(region + hot_start.load(), hot_bytes, fast, rng);
-      if (tiermem_mover) max_fast = std::max(max_fast, engine.stats().fast_bytes);
+      if (tiermem_mover) max_fast = std::max<size_t>(max_fast, migration().fast_resident_bytes);
       if (::move_pages(0, kTracked, tracked.data(), nullptr, tracked_status.data(), 0) == 0) {
         for (size_t i = 0; i < kTracked; ++i) {
           const int now = tracked_status[i];
@@ -300,15 +308,15 @@ void BM_GupsHotSet(benchmark::State &state) {
   stop = true;
   worker.join();
   if (tiermem_mover) {
-    engine.stop();
-    const auto es = engine.stats();
-    state.counters["tiermem_promoted_MiB"] = static_cast<double>(es.promoted >> 20);
-    state.counters["tiermem_demoted_MiB"] = static_cast<double>(es.demoted >> 20);
-    state.counters["tiermem_moved_back_10s_MiB"] = static_cast<double>(es.moved_back_within_10s >> 20);
-    state.counters["tiermem_failed_moves"] = static_cast<double>(es.failed_moves);
+    tm_migrate_pause();
+    const tm_tier_stats es = migration();
+    state.counters["tiermem_promoted_MiB"] = static_cast<double>(es.promoted_bytes >> 20);
+    state.counters["tiermem_demoted_MiB"] = static_cast<double>(es.demoted_bytes >> 20);
+    state.counters["tiermem_moved_back_10s_MiB"] = static_cast<double>(es.moved_back_10s_bytes >> 20);
     state.counters["tiermem_fast_MiB_max"] = static_cast<double>(max_fast >> 20);
+    state.counters["tiermem_scans"] = static_cast<double>(es.tracking_scans);
     state.counters["tiermem_thread_cpu_share"] =
-        static_cast<double>(es.thread_cpu_ns) / 1e9 / std::chrono::duration<double>(Clock::now() - t0).count();
+        static_cast<double>(es.tracking_cpu_ns) / 1e9 / std::chrono::duration<double>(Clock::now() - t0).count();
   }
   if (!reached) to90.push_back(-1);
   const auto after = vmstat();
@@ -332,10 +340,14 @@ void BM_GupsHotSet(benchmark::State &state) {
     out << "seconds,hot_share_on_fast,updates_per_s\n";
     for (const auto &r : timeline) out << r << "\n";
   }
-  state.SetLabel(std::string(tiermem_mover ? "tiermem" : "kernel") + ", fast node " + std::to_string(fast) +
-                 ", slow " + (dax_fd >= 0 ? std::string(dax) : "node " + std::to_string(slow)));
-  ::munmap(reserve, bytes + kUnit);
-  if (dax_fd >= 0) ::close(dax_fd);
+  state.SetLabel(std::string(tiermem_mover ? "tiermem auto policy" : "kernel") + ", fast node " +
+                 std::to_string(fast) + ", slow " + (tiermem_mover ? slow_spec : "node " + std::to_string(slow)));
+  if (tiermem_mover) {
+    tm_free(region);
+    tm_policy_free(policy);
+  } else {
+    ::munmap(reserve, bytes);
+  }
 }
 
 BENCHMARK(BM_GupsHotSet)->Name("gups_hot_set")->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
