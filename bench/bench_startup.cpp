@@ -5,10 +5,8 @@
 //   plain     the program as it is (glibc malloc)
 //   jemalloc  LD_PRELOAD=libjemalloc.so.2 (Debian's jemalloc, a plain malloc replacement)
 //   memtier   LD_PRELOAD=libmemtier.so.0, memkind's tiering preload, one DRAM tier
-//   tiermem   LD_PRELOAD=libtiermem_preload.so with the default policy, bind(rank:0) and
-//             its default decay (freed pages kept 1 s)
-//   tiermem_decay0    the same with TIERMEM_DECAY_MS=0 (freed pages returned at once: the
-//             default before issue 14's last change)
+//   tiermem   LD_PRELOAD=libtiermem_preload.so with the default policy, bind(rank:0)
+//   tiermem_decay1s   the same with TIERMEM_DECAY_MS=1000
 //   tiermem_baseline  another build of it, when TIERMEM_BENCH_BASELINE_PRELOAD names one
 //
 // Programs: /bin/true (start-up alone), `git log -p` in a small repository, `gcc -c` of a
@@ -107,9 +105,9 @@ void add(const std::string &which) {
       {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", ""},
       {"memtier", "/usr/lib/x86_64-linux-gnu/libmemtier.so.0", "MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1;POLICY:STATIC_RATIO"},
       {"tiermem", TIERMEM_PRELOAD_LIB, ""},
-      // Freed pages returned at once instead of kept for a second (the default): more madvise
-      // calls and page faults, less resident memory.
-      {"tiermem_decay0", TIERMEM_PRELOAD_LIB, "TIERMEM_DECAY_MS=0"},
+      // Freed pages kept for a second instead of returned at once: fewer madvise calls and
+      // page faults, more resident memory (the preload library's default is 0).
+      {"tiermem_decay1s", TIERMEM_PRELOAD_LIB, "TIERMEM_DECAY_MS=1000"},
   };
   std::vector<Peer> all(std::begin(peers), std::end(peers));
   // Another build of the preload library, measured in the same run (before/after a change).

@@ -70,7 +70,7 @@ void show(const Global &g) {
               log == api::LogLevel::quiet ? "quiet" : log == api::LogLevel::info ? "info" : "error");
   std::printf("decay: %s (TIERMEM_DECAY_MS)\n",
               decay ? (std::to_string(*decay) + " ms").c_str()
-                    : "unset: 1000 ms under the preload library, else jemalloc's 10 s");
+                    : "unset: 0 under the preload library, else jemalloc's 10 s");
   const auto thp = api::env_thp();
   std::printf("huge pages on node tiers: %s (TIERMEM_THP)\n",
               thp ? (*thp ? "on (MADV_HUGEPAGE)" : "off (MADV_NOHUGEPAGE)") : "the kernel's default");

@@ -135,8 +135,7 @@ std::atomic<int> g_state{kUninit};
 tm_policy *g_policy = nullptr;
 bool g_stats = false;
 int g_log = 1;  // 0 quiet, 1 error, 2 info
-constexpr long kDefaultDecayMs = 1000;
-long g_decay = kDefaultDecayMs;
+long g_decay = 0;
 // TIERMEM_POLICY as init() checked it, opened as such even if the program changes its
 // environment before it allocates. Immortal: exit handlers may still open the heap.
 const std::string *g_policy_text = nullptr;
@@ -209,12 +208,12 @@ void init() {
   try {
     g_log = static_cast<int>(tiermem::api::env_log_level());
     g_stats = tiermem::api::env_stats();
-    // Freed pages stay resident for a second, then go back to the tier. Returning them at
-    // once (0, what glibc's trimming resembles) made short programs refault what they
-    // freed: `git log -p` made 1876 madvise calls and 6116 page faults against 2756 plain,
-    // 1.32x of plain against 1.03x with 1000 ms. The price is peak RSS: 1.14x of glibc's
-    // for a python3 and a sqlite3 workload instead of 1.07x (bench/README.md).
-    g_decay = tiermem::api::env_decay_ms().value_or(kDefaultDecayMs);
+    // Return freed pages at once, as glibc's trimming does: an unmodified program is judged by
+    // its peak RSS against glibc's, and a tier's capacity is better spent on live data.
+    // Measured: any decay above 0 (10 ms to 1 s) raised a python3 workload's peak from 1.06x
+    // to 1.10-1.20x of glibc's; it would spare `git log -p` its refaults (1.44x -> 1.28x of
+    // plain). Programs that start often can set TIERMEM_DECAY_MS themselves.
+    g_decay = tiermem::api::env_decay_ms().value_or(0);
     tiermem::api::env_thp();  // applied as the policy's node tiers open
   } catch (const std::exception &e) {
     refuse(e.what());

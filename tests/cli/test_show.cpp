@@ -25,7 +25,7 @@ TEST_CASE("show parses the other TIERMEM variables as the library does") {
   CHECK(r.out.find("decay: 250 ms (TIERMEM_DECAY_MS)\n") != std::string::npos);
   CHECK(r.out.find("huge pages on node tiers: the kernel's default (TIERMEM_THP)\n") != std::string::npos);
   r = t::run_cli("show", "env -u TIERMEM_DECAY_MS");
-  CHECK(r.out.find("decay: unset: 1000 ms under the preload library, else jemalloc's 10 s (TIERMEM_DECAY_MS)\n") !=
+  CHECK(r.out.find("decay: unset: 0 under the preload library, else jemalloc's 10 s (TIERMEM_DECAY_MS)\n") !=
         std::string::npos);
   r = t::run_cli("show", "TIERMEM_THP=on");
   CHECK(r.status == 0);

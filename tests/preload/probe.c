@@ -339,9 +339,8 @@ static void fill(void) {
 /* Whether the process holds a mapping of 64 GiB or more (the heap's slot reservation), read
  * with system calls alone: no stdio, no malloc. */
 /* decay kept|returned: 16 blocks of 1 MiB written and freed; right after the frees their pages
- * are either all still resident (the preload library's default decay keeps freed pages for a
- * while, so a program that allocates again does not refault them) or none is
- * (TIERMEM_DECAY_MS=0 returns them at once). mincore reads the old ranges, which the tier's
+ * are either all still resident (TIERMEM_DECAY_MS=1000 keeps freed pages for a second) or none
+ * is (the preload library's default, 0, returns them at once). mincore reads the old ranges, which the tier's
  * slot keeps mapped. */
 static void decay(const char *expect) {
   enum { kBlocks = 16, kBlock = 1 << 20 };
