@@ -18,6 +18,7 @@ namespace tiermem::migrate {
 namespace {
 
 constexpr std::size_t kPage = 4096;
+constexpr double kMinWindowMs = 5;  // the shortest observation window (see window_ms_)
 
 std::uint64_t thread_cpu_ns() {
   timespec ts{};
@@ -248,11 +249,22 @@ void Engine::run() {
   std::unique_lock<std::mutex> lock(mu_);
   run_start_ = since_t0();
   double wait_ms = config_.interval_ms;
+  window_ms_ = config_.interval_ms;
+  auto sleep = [&](double ms) {
+    if (ms > 0) wake_.wait_for(lock, std::chrono::duration<double, std::milli>(ms), [this] { return stopping_; });
+    return !stopping_;
+  };
   while (!stopping_) {
-    wake_.wait_for(lock, std::chrono::duration<double, std::milli>(wait_ms), [this] { return stopping_; });
-    if (stopping_) break;
+    window_ms_ = std::min<double>(window_ms_, config_.interval_ms);
+    if (!sleep(wait_ms - window_ms_)) break;
+    // Cleared after the last moves too: a copy writes every page of the memory it fills, which
+    // would otherwise make a unit just moved look written all over.
+    const std::uint64_t before_clear = thread_cpu_ns();
+    clear_writes();
+    const std::uint64_t clear_ns = thread_cpu_ns() - before_clear;
+    if (!sleep(window_ms_)) break;
     const double now = since_t0();
-    const std::uint64_t before = thread_cpu_ns();
+    const std::uint64_t before = thread_cpu_ns() - clear_ns;
     interval(now, credit);
     const std::uint64_t after = thread_cpu_ns();
     stats_.thread_cpu_ns = cpu_before_ + (after - cpu_at_start_);
@@ -313,12 +325,21 @@ bool Engine::demote(Region &r, std::size_t i, double now) {
 }
 
 void Engine::interval(double now, std::size_t &credit) {
-  // Scores from the writes since the last interval, over what each region holds now.
+  // Scores from the writes within the window, over what each region holds now.
+  std::uint64_t pages = 0, dirty = 0;
   for (Region &r : regions_) {
     grow(r);
     if (r.len == 0) continue;
     if (written(r) != 0) continue;
-    for (std::size_t i = 0; i < r.units.size(); ++i) r.units[i].score = r.units[i].score / 2 + counts_[i];
+    for (std::size_t i = 0; i < r.units.size(); ++i) {
+      r.units[i].score = r.units[i].score / 2 + counts_[i];
+      dirty += counts_[i];
+    }
+    pages += r.len / kPage;
+  }
+  if (pages != 0) {
+    if (dirty * 2 > pages) window_ms_ = std::max(window_ms_ / 2, kMinWindowMs);
+    else if (dirty * 8 < pages) window_ms_ = std::min<double>(window_ms_ * 2, config_.interval_ms);
   }
   ++stats_.scans;
   credit = std::min(credit + static_cast<std::size_t>(static_cast<double>(config_.rate) *
@@ -376,9 +397,6 @@ void Engine::interval(double now, std::size_t &credit) {
       else --fast;
     }
   }
-  // Cleared after the moves: a copy writes every page of the memory it fills, which would
-  // otherwise make a unit just moved look written all over at the next scan.
-  clear_writes();
 }
 
 void Engine::set_write_source(WriteSource source) {

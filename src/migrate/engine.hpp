@@ -177,6 +177,12 @@ class Engine {
   pthread_t thread_{};
   EngineStats stats_;
   std::vector<std::uint32_t> counts_;
+  // How long before each read the write bits are cleared (<= the interval). A write bit says
+  // only "written at least once": when most tracked pages are written within the window, hot
+  // and cold units look alike (GUPS in the VM, with a fixed 500 ms window: the budget filled
+  // once and no unit was ever traded), so the window halves until at most half the pages are, and doubles back
+  // while under an eighth are (DAMON adapts its regions for the same reason).
+  double window_ms_ = 0;
 };
 
 }  // namespace tiermem::migrate
