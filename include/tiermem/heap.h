@@ -96,7 +96,9 @@ TM_API int tm_tier_set_decay_ms(tm_tier *tier, long ms);
  * Without a call the kernel's default holds (/sys/kernel/mm/transparent_hugepage/enabled:
  * "madvise" means none, "always" means huge pages, which can raise RSS). Huge pages cut TLB
  * misses on large, randomly read blocks. Returns 0, -EINVAL for NULL, -ENOTSUP (with one line
- * in tm_last_error()) for a tier that is not a node tier or when the kernel's THP is "never".
+ * in tm_last_error()) for a tier that is not a node tier or when the kernel's THP is "never",
+ * -EBUSY (with one line) for turning them on for the SLOW tier of an auto() policy, whose writes
+ * are tracked per 4 KiB page.
  */
 TM_API int tm_tier_set_huge_pages(tm_tier *tier, int on);
 

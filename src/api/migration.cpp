@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <atomic>
 #include <mutex>
@@ -91,6 +92,19 @@ void register_slow(State &s, const AutoPlan &plan, tm_tier *slow) {
   }
   // Before the engine can move a unit: no purge may punch a hole under a promoted unit.
   b.set_migrating();
+  // Soft-dirty bits are per page table entry: on a transparent huge page one write marks the
+  // whole 2 MiB unit, and every unit GUPS touched at all looked written in any window (VM,
+  // THP "always": 65536 of 65536 pages dirty in 5 ms). A node SLOW is tracked on 4 KiB pages;
+  // moves keep them (move_pages). A device maps in its own align units, which tiermem cannot
+  // change (docs/migration.md).
+  if (b.kind() == backend::Kind::node) {
+    if (int rc = b.set_huge_pages(false); rc != 0)
+      throw Error(rc, "tiermem: madvise(MADV_NOHUGEPAGE) on the SLOW tier '" + slow->name + "' failed: " +
+                          std::strerror(-rc) + "; its writes cannot be tracked per page");
+    if (env_thp().value_or(false))
+      std::fprintf(stderr, "tiermem: TIERMEM_THP=on does not apply to '%s', the SLOW tier of an auto() "
+                           "policy: its writes are tracked per 4 KiB page\n", slow->name.c_str());
+  }
   backend::Backend *bp = &b;
   s.engine.add_region(b.base(), b.capacity(), memory, [bp] { return bp->mapped(); });
   s.slow.push_back(slow);

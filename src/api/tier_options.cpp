@@ -32,6 +32,10 @@ void set_huge_pages(tm_tier *tier, bool on) {
     throw Error(-ENOTSUP, "tiermem: tier '" + tier->name + "' is not a node tier; transparent huge "
                           "pages apply to node tiers only (a devdax tier maps in its device's "
                           "align units already)");
+  if (on && tier->backend->migrating())
+    throw Error(-EBUSY, "tiermem: tier '" + tier->name + "' is the SLOW tier of an auto() policy: its "
+                        "writes are tracked per 4 KiB page, so it takes no transparent huge pages; "
+                        "leave huge pages off for it");
   const platform::ThpMode mode = platform::thp_mode();
   if (mode == platform::ThpMode::never || mode == platform::ThpMode::absent)
     throw Error(-ENOTSUP, no_thp_line(mode));
