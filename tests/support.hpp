@@ -1,7 +1,9 @@
 // Helpers shared by the host-side tests: where the recorded machines are, scratch copies of
 // them that a test may corrupt, and running the `tiermem` command.
 #pragma once
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -26,6 +28,28 @@ inline std::string machine(const std::string &archive_stem) {
 
 inline std::string fixture_file(const std::string &rel) {
   return (fs::path(TIERMEM_TEST_FIXTURES) / rel).string();
+}
+
+/** The VmFlags line of the smaps entry holding `p` (" rd wr mr mw me nr hg ..."), or " ". */
+inline std::string vm_flags(const void *p) {
+  FILE *f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) throw std::runtime_error("cannot open /proc/self/smaps");
+  char line[512];
+  bool inside = false;
+  std::string out;
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    char c = 0;
+    if (std::sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && c != ':') {
+      inside = lo <= at && at < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      out = line + 8;
+      break;
+    }
+  }
+  std::fclose(f);
+  return " " + out;
 }
 
 /** A scratch directory removed at scope exit. */

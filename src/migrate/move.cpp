@@ -22,7 +22,15 @@ void *map_destination(std::size_t len, const Destination &to) noexcept {
   if (to.fd >= 0)
     return ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, to.fd, to.offset);
   void *p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED || to.node < 0) return p;
+  if (p == MAP_FAILED) return p;
+  // Before the first write: the advice goes with the mapping when it is moved over the range.
+  if (to.base_pages && ::madvise(p, len, MADV_NOHUGEPAGE) != 0) {
+    const int e = errno;
+    ::munmap(p, len);
+    errno = e;
+    return MAP_FAILED;
+  }
+  if (to.node < 0) return p;
   unsigned long mask[16] = {};  // nodes 0..1023
   if (to.node >= 1024) {
     ::munmap(p, len);

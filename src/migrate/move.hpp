@@ -15,6 +15,9 @@ struct Destination {
   off_t offset = 0;
   /** For anonymous memory: the NUMA node its pages must come from (-1: the default policy). */
   int node = -1;
+  /** For anonymous memory: advised MADV_NOHUGEPAGE, so that its writes can be told per 4 KiB
+   *  page (a transparent huge page has one soft-dirty bit for its 2 MiB). */
+  bool base_pages = false;
 };
 
 /** What became of a move. */

@@ -109,29 +109,7 @@ TEST_CASE("a node backend binds its slot to the node and refuses a node that doe
   CHECK(error_of([&] { make_node({}, NodeMode::bind, slot.p, Slot::kSize); }) != "");
 }
 
-namespace {
-// The VmFlags line of the smaps entry holding `p` ("rd wr mr mw me nr hg ..."), or "".
-std::string vm_flags(const void *p) {
-  FILE *f = std::fopen("/proc/self/smaps", "r");
-  REQUIRE(f != nullptr);
-  char line[512];
-  bool inside = false;
-  std::string out;
-  const auto at = reinterpret_cast<std::uintptr_t>(p);
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    unsigned long lo = 0, hi = 0;
-    char c = 0;
-    if (std::sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && c != ':') {
-      inside = lo <= at && at < hi;
-    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
-      out = line + 8;
-      break;
-    }
-  }
-  std::fclose(f);
-  return " " + out;
-}
-}  // namespace
+using tiermem::test::vm_flags;
 
 TEST_CASE("a node backend turns huge pages on and off over its whole mapping; others cannot") {
   Slot slot;

@@ -16,6 +16,7 @@
 
 #include "migrate/fence.hpp"
 #include "migrate/move.hpp"
+#include "support.hpp"
 
 namespace mig = tiermem::migrate;
 
@@ -54,6 +55,26 @@ TEST_CASE("a range moved to anonymous memory and back keeps every byte and its a
   REQUIRE(::pread(other.fd, &byte, 1, 5) == 1);
   CHECK(byte == 42);  // the bytes now live in the other file's pages
   ::munmap(p, kChunk);
+}
+
+TEST_CASE("anonymous memory asked in base pages is advised no huge pages, and keeps the bytes") {
+  // A transparent huge page has one soft-dirty bit for its 2 MiB: a promoted unit must stay
+  // in 4 KiB pages for its writes to be told apart (the engine asks for base_pages).
+  Memfd dev(kChunk);
+  char *p = map_shared(dev.fd, kChunk);
+  std::memset(p, 9, kChunk);
+  mig::Destination to;
+  to.base_pages = true;
+  REQUIRE(mig::remap_range(p, kChunk, to).error == 0);
+  CHECK(tiermem::test::vm_flags(p).find(" nh") != std::string::npos);
+  CHECK(p[kChunk - 1] == 9);
+  // Without it, the kernel's default holds: no advice either way.
+  Memfd dev2(kChunk);
+  char *q = map_shared(dev2.fd, kChunk);
+  REQUIRE(mig::remap_range(q, kChunk, mig::Destination{}).error == 0);
+  CHECK(tiermem::test::vm_flags(q).find(" nh") == std::string::npos);
+  ::munmap(p, kChunk);
+  ::munmap(q, kChunk);
 }
 
 TEST_CASE("writers hammering a range while it moves lose no store and readers never go back") {
