@@ -89,6 +89,9 @@ void register_slow(State &s, const AutoPlan &plan, tm_tier *slow) {
   } else {
     memory.fd = b.memory_fd();
     memory.offset = 0;  // emulated and devdax backends map their file from offset 0 at base()
+    // A device maps in its align (checked: at most the 2 MiB unit); a memfd in 4 KiB pages.
+    if (plan.slow.source == topology::TierTarget::Source::devdax && plan.slow.align > 4096)
+      memory.granule = static_cast<std::size_t>(plan.slow.align);
   }
   // Before the engine can move a unit: no purge may punch a hole under a promoted unit.
   b.set_migrating();

@@ -44,6 +44,11 @@ struct SlowMemory {
   int node = -1;     ///< a NUMA node (pages move with move_pages), or
   int fd = -1;       ///< a file or device whose pages at `offset` are mapped at the region
   off_t offset = 0;
+  /** Bytes per soft-dirty bit of the slow memory's mapping: 4 KiB, or a device's align (a
+   *  devdax device of align 2 MiB maps whole 2 MiB pages). Above 4 KiB every unit, on either
+   *  node, counts as all written or not written at all, so that a promoted unit (anonymous
+   *  4 KiB pages) is not scored finer than the units left on the device. */
+  std::size_t granule = 4096;
 };
 
 struct EngineStats {
@@ -137,6 +142,8 @@ class Engine {
     double arrived = -1;  // seconds since start() when it reached the fast node
     double left = -1e9;   // ... and when it last went back
     bool stuck = false;   // its copy met a memory error: it stays where it is for good
+    std::uint32_t last = 0;      // pages written in the last window
+    bool above_average = false;  // last >= the average over the units written in that window
   };
   struct Region {
     char *base;
@@ -180,8 +187,10 @@ class Engine {
   // How long before each read the write bits are cleared (<= the interval). A write bit says
   // only "written at least once": when most tracked pages are written within the window, hot
   // and cold units look alike (GUPS in the VM, with a fixed 500 ms window: the budget filled
-  // once and no unit was ever traded), so the window halves until at most half the pages are, and doubles back
-  // while under an eighth are (DAMON adapts its regions for the same reason).
+  // once and no unit was ever traded), so the window halves until at most a quarter of the
+  // pages are, and doubles back while under a sixteenth are (DAMON adapts its regions for the
+  // same reason). A quarter: a unit must score twice another to take its place on FAST, and a
+  // hot unit's count stops at all its pages.
   double window_ms_ = 0;
 };
 

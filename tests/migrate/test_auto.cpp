@@ -35,21 +35,33 @@ const int kEnv = [] {
 
 constexpr std::size_t kUnit = std::size_t{2} << 20;
 
-// The units the tests call hot: every page of each counts as written at every scan.
+// The units the tests call written, with the pages of each that count as written at every
+// scan; set_hot: every page.
+struct Written {
+  const char *block;
+  std::uint32_t pages;
+};
 std::mutex g_hot_mu;
-std::vector<const char *> g_hot;
+std::vector<Written> g_hot;
 
-void set_hot(std::vector<const char *> blocks) {
+void set_written(std::vector<Written> blocks) {
   std::lock_guard<std::mutex> lock(g_hot_mu);
   g_hot = std::move(blocks);
+}
+
+void set_hot(const std::vector<const char *> &blocks) {
+  std::vector<Written> w;
+  for (const char *p : blocks) w.push_back({p, static_cast<std::uint32_t>(kUnit / 4096)});
+  set_written(std::move(w));
 }
 
 int hot_written(const void *addr, std::size_t len, std::size_t unit, std::vector<std::uint32_t> &counts) {
   counts.assign(len / unit, 0);
   const auto *base = static_cast<const char *>(addr);
   std::lock_guard<std::mutex> lock(g_hot_mu);
-  for (const char *p : g_hot)
-    if (p >= base && p < base + len) counts[static_cast<std::size_t>(p - base) / unit] = unit / 4096;
+  for (const Written &w : g_hot)
+    if (w.block >= base && w.block < base + len)
+      counts[static_cast<std::size_t>(w.block - base) / unit] = w.pages;
   return 0;
 }
 
@@ -174,6 +186,36 @@ TEST_CASE("a hot block of an auto policy moves to FAST and back while tm_tier_of
   tm_free(x);
   tm_free(y);
   tm_free(z);
+}
+
+TEST_CASE("a unit written less than the average written unit stays on SLOW") {
+  Auto a;  // a budget of two units
+  // Blocks whose units are on SLOW now (an earlier case in the same process may have left
+  // two units of the tier on FAST, and a new block may reuse them).
+  std::vector<char *> blocks, on_slow;
+  for (int i = 0; i < 5; ++i) {
+    blocks.push_back(a.unit_block());
+    if (tm_tier_now(blocks.back()) == a.slow) on_slow.push_back(blocks.back());
+  }
+  REQUIRE(on_slow.size() >= 3);
+  char *x = on_slow[0], *y = on_slow[1], *z = on_slow[2];
+  fill(x, kUnit, 1);
+  fill(y, kUnit, 2);
+  // x written all over, y on 8 of its 512 pages: the average written unit scores 260.
+  set_written({{x, 512}, {y, 8}});
+  REQUIRE(eventually([&] { return tm_tier_now(x) == a.fast; }));
+  const std::uint64_t scans = stats_of(a.fast).tracking_scans;
+  REQUIRE(eventually([&] { return stats_of(a.fast).tracking_scans >= scans + 20; }));
+  CHECK(tm_tier_now(y) == a.slow);  // written, but far less than x: it is not moved
+  CHECK(tm_tier_now(z) == a.slow);  // never written
+  // Once it is as hot as x, it moves too (the budget holds both).
+  set_written({{x, 512}, {y, 512}});
+  REQUIRE(eventually([&] { return tm_tier_now(y) == a.fast; }));
+  CHECK(tm_tier_now(x) == a.fast);
+  set_hot({});
+  CHECK(holds(x, kUnit, 1));
+  CHECK(holds(y, kUnit, 2));
+  for (char *b : blocks) tm_free(b);
 }
 
 TEST_CASE("contents stay byte for byte while threads write and read blocks that migrate") {
