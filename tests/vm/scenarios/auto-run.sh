@@ -59,7 +59,8 @@ case "$err" in
   *) fail "TIERMEM_THP=on with a node SLOW: expected the one-line notice, got: $err" ;;
 esac
 # The same through the C API: tm_tier_set_huge_pages(SLOW, 1) fails with -EBUSY and one line.
-err=$(TIERMEM_LIB=$TIERMEM_BUILD_DIR/src/libtiermem.so "$PY" -I -S -c '
+# python3 dlopens the library: that needs static TLS for the private jemalloc (docs/heap.md).
+err=$(GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096 TIERMEM_LIB=$TIERMEM_BUILD_DIR/src/libtiermem.so "$PY" -I -S -c '
 import ctypes, os
 lib = ctypes.CDLL(os.environ["TIERMEM_LIB"])
 lib.tm_policy_parse.restype = lib.tm_tier_find.restype = ctypes.c_void_p
