@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "platform/process.hpp"
 #include "platform/text.hpp"
 #include "tiermem/error.hpp"
 
@@ -94,6 +95,21 @@ AutoPlan check_auto(const policy::Policy &p, const Topology &topo) {
                              platform::size_text(slow.align) +
                              ", more than the 2 MiB that migration moves at once; make its namespace "
                              "with --align=2M (ndctl create-namespace -m devdax --align=2M)");
+  if (slow.source != Source::nodes) {
+    // A unit promoted from a device or memfd is anonymous memory remapped over the file's
+    // mapping: it splits that mapping, so each promoted unit may cost two more mappings
+    // (docs/migration.md). The budget bounds them; the kernel's limit must leave room.
+    const std::uint64_t need = 2 * ((plan.budget + kUnit - 1) / kUnit) + 1;
+    const auto limit = platform::max_map_count();
+    const std::uint64_t have = platform::mapping_count().value_or(0);
+    if (limit && have + need > *limit)
+      throw Error(-EINVAL, head + "promoting up to " + platform::size_text(plan.budget) + " of '" + slow_spec +
+                               "' takes up to " + std::to_string(need) +
+                               " more mappings (2 per 2 MiB unit), and this process has " + std::to_string(have) +
+                               " of vm.max_map_count " + std::to_string(*limit) +
+                               "; raise it (sysctl -w vm.max_map_count=" + std::to_string(have + need + 65530) +
+                               ") or give a smaller budget");
+  }
   return plan;
 }
 

@@ -1,6 +1,10 @@
 #include "platform/process.hpp"
 
 #include "platform/raii.hpp"
+#include "platform/sysfs.hpp"
+#include "platform/text.hpp"
+
+#include <algorithm>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +69,19 @@ std::uint64_t start_time(long pid) noexcept {
 bool name_anon_mapping(void *addr, std::size_t len, const char *name) noexcept {
   return ::prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, reinterpret_cast<unsigned long>(addr), len,
                  reinterpret_cast<unsigned long>(name)) == 0;
+}
+
+std::optional<std::uint64_t> max_map_count() {
+  int err = 0;
+  const auto text = read_file("/proc/sys/vm/max_map_count", err);
+  return text ? parse_u64(*text) : std::nullopt;
+}
+
+std::optional<std::uint64_t> mapping_count() {
+  int err = 0;
+  const auto text = read_file("/proc/self/maps", err);
+  if (!text) return std::nullopt;
+  return static_cast<std::uint64_t>(std::count(text->begin(), text->end(), '\n'));
 }
 
 }  // namespace tiermem::platform

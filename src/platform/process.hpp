@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace tiermem::platform {
@@ -26,5 +27,14 @@ std::uint64_t start_time(long pid) noexcept;
  * CONFIG_ANON_VMA_NAME (EINVAL): the mapping then stays unnamed, which harms nothing.
  */
 bool name_anon_mapping(void *addr, std::size_t len, const char *name) noexcept;
+
+/** The kernel's limit on one process's mappings (/proc/sys/vm/max_map_count); nullopt when it
+ *  cannot be read. The running kernel's, also when a recorded machine is named (the program
+ *  runs here). */
+std::optional<std::uint64_t> max_map_count();
+
+/** How many mappings this process has now (the lines of /proc/self/maps); nullopt when it
+ *  cannot be read. */
+std::optional<std::uint64_t> mapping_count();
 
 }  // namespace tiermem::platform
