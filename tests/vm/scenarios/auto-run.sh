@@ -12,7 +12,7 @@ PROG=$TIERMEM_SOURCE_DIR/tests/vm/scenarios/auto_hot.py
 # pymalloc keeps small objects away from malloc; the bytearrays here are large, but say it
 # plainly: PYTHONMALLOC=malloc sends every object through the preload library.
 export PYTHONMALLOC=malloc
-# Under TCG a 2 MiB copy costs about a hundred times what it costs on hardware (bench_migrate):
+# Under TCG a 2 MiB copy and remap costs 100-300 times what it costs on the host (bench_migrate):
 # the engine gets half a core, as in vm.gups-kernel, instead of its default 3%.
 export TIERMEM_MIGRATE_CPU=0.5
 run_auto() {
