@@ -1,6 +1,6 @@
 # `tiermem run --auto=FAST<=SIZE,SLOW` on an unmodified python3 (issue 17): the program's data
 # born on SLOW, a hot set of 8 MiB written over and over inside 64 MiB of cold data, a budget of
-# 16 MiB on node 0. SLOW is first the devdax device (mapped by the program itself, which nothing
+# 16 MiB on node 0. SLOW is first the devdax device, of align 4 KiB and then 2 MiB (mapped by the program itself, which nothing
 # in the kernel can move), then, once it is system RAM, its node 2. Checks: every byte of both
 # sets is right at the end (contents kept across moves), the statistics the program prints at
 # exit (TIERMEM_STATS) show promotions and never more than the budget on node 0; and where the
@@ -46,6 +46,11 @@ if f["fast_resident_bytes"] > 16 << 20:
 ok(f"{slow}: promoted, within the budget; the program: {out}")
 PY
 }
+# A device of align 4 KiB is tracked per page; one of align 2 MiB (the default) has one
+# soft-dirty bit per unit, so only units written in a window are told from the rest (the
+# interpreter's own memory looks as hot as the hot set): both run, the placement is printed.
+make_devdax 4K
+run_auto devdax4k dax:dax0.0 dax0.0
 make_devdax
 run_auto devdax dax:dax0.0 dax0.0
 to_system_ram dax0.0
