@@ -329,8 +329,9 @@ bool Engine::demote(Region &r, std::size_t i, double now) {
 }
 
 void Engine::interval(double now, std::size_t &credit) {
-  // Scores from the writes within the window, over what each region holds now.
-  std::uint64_t pages = 0, dirty = 0;
+  // Scores from the writes within the window, over what each region holds now; `dirty` and
+  // `written_units` also give the average written unit (pages per unit written in the window).
+  std::uint64_t pages = 0, dirty = 0, written_units = 0;
   for (Region &r : regions_) {
     grow(r);
     if (r.len == 0) continue;
@@ -344,6 +345,7 @@ void Engine::interval(double now, std::size_t &credit) {
       r.units[i].score = r.units[i].score / 2 + counts_[i];
       r.units[i].last = counts_[i];
       dirty += counts_[i];
+      written_units += counts_[i] != 0;
     }
     pages += r.len / kPage;
   }
@@ -362,13 +364,6 @@ void Engine::interval(double now, std::size_t &credit) {
   };
   std::vector<Ref> hot, cold;
   std::size_t fast = 0;
-  std::uint64_t written_units = 0, written_pages = 0;
-  for (const Region &r : regions_)
-    for (const Unit &u : r.units)
-      if (u.last > 0) {
-        ++written_units;
-        written_pages += u.last;
-      }
   for (Region &r : regions_) {
     for (std::size_t i = 0; i < r.units.size(); ++i) {
       Unit &u = r.units[i];
@@ -378,7 +373,7 @@ void Engine::interval(double now, std::size_t &credit) {
       // comes (GUPS in the VM: 19% of the bytes moved came back within 10 s), and so would
       // the units a program is initialising (written all over in one window, not the next).
       const bool was_above = u.above_average;
-      u.above_average = u.last > 0 && std::uint64_t{u.last} * written_units >= written_pages;
+      u.above_average = u.last > 0 && std::uint64_t{u.last} * written_units >= dirty;
       if (u.fast) {
         ++fast;
         cold.push_back({&r, i, u.score});
