@@ -100,6 +100,7 @@ AutoPlan check_auto(const policy::Policy &p, const Topology &topo) {
     // mapping: it splits that mapping, so each promoted unit may cost two more mappings
     // (docs/migration.md). The budget bounds them; the kernel's limit must leave room.
     const std::uint64_t need = 2 * ((plan.budget + kUnit - 1) / kUnit) + 1;
+    constexpr std::uint64_t kDefaultMaxMapCount = 65530;  // the kernel's default: room for the program
     const auto limit = platform::max_map_count();
     const std::uint64_t have = platform::mapping_count().value_or(0);
     if (limit && have + need > *limit)
@@ -107,7 +108,7 @@ AutoPlan check_auto(const policy::Policy &p, const Topology &topo) {
                                "' takes up to " + std::to_string(need) +
                                " more mappings (2 per 2 MiB unit), and this process has " + std::to_string(have) +
                                " of vm.max_map_count " + std::to_string(*limit) +
-                               "; raise it (sysctl -w vm.max_map_count=" + std::to_string(have + need + 65530) +
+                               "; raise it (sysctl -w vm.max_map_count=" + std::to_string(have + need + kDefaultMaxMapCount) +
                                ") or give a smaller budget");
   }
   return plan;
