@@ -317,6 +317,8 @@ void BM_GupsHotSet(benchmark::State &state) {
     state.counters["tiermem_scans"] = static_cast<double>(es.tracking_scans);
     state.counters["tiermem_thread_cpu_share"] =
         static_cast<double>(es.tracking_cpu_ns) / 1e9 / std::chrono::duration<double>(Clock::now() - t0).count();
+    state.counters["tiermem_move_cpu_share"] =
+        static_cast<double>(es.moving_cpu_ns) / 1e9 / std::chrono::duration<double>(Clock::now() - t0).count();
   }
   if (!reached) to90.push_back(-1);
   const auto after = vmstat();

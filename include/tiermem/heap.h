@@ -243,6 +243,8 @@ typedef struct tm_tier_stats {
   uint64_t fast_resident_bytes;  /**< on FAST now; at most the policy's SIZE */
   uint64_t tracking_scans;       /**< the engine's scans of the written bits (whole engine) */
   uint64_t tracking_cpu_ns;      /**< CPU time of the engine's thread (whole engine) */
+  uint64_t moving_cpu_ns;        /**< of tracking_cpu_ns, the part spent moving units
+                                      (move_pages, or copy and remap) */
 } tm_tier_stats;
 
 /** Fills `out` for `tier`. 0 or -EINVAL. */
@@ -251,7 +253,7 @@ TM_API int tm_tier_stats_get(tm_tier *tier, tm_tier_stats *out);
 TM_API size_t tm_tiers_opened(tm_tier **out, size_t max);
 /** {"tiers":[{name, kind, rank, backend, capacity, limit, mapped, allocated, peak, failures,
  *  fallbacks, quarantined, quarantined_blocks, repaired, promoted_bytes, demoted_bytes,
- *  moved_back_10s_bytes, fast_resident_bytes, tracking_scans, tracking_cpu_ns}...], "foreign_frees": N,
+ *  moved_back_10s_bytes, fast_resident_bytes, tracking_scans, tracking_cpu_ns, moving_cpu_ns}...], "foreign_frees": N,
  *  "pid": the calling process's id, "command": its name as ps shows it (/proc/self/comm)};
  *  free() the result. NULL on ENOMEM. */
 TM_API char *tm_stats_json(void);

@@ -161,6 +161,7 @@ MigrationStats migration_stats(const tm_tier *tier) {
   auto engine_wide = [&](const migrate::EngineStats &e) {
     out.scans = e.scans;
     out.cpu_ns = e.thread_cpu_ns;
+    out.move_cpu_ns = e.move_cpu_ns;
   };
   if (tier == s.fast) {
     const migrate::EngineStats e = s.engine.stats();

@@ -23,7 +23,7 @@ void enable_auto(const AutoPlan &plan, const std::string &text, tm_tier *fast, t
 /** The counters of tm_tier_stats' migration fields, for one tier. */
 struct MigrationStats {
   std::uint64_t promoted = 0, demoted = 0, moved_back_10s = 0, fast_resident = 0;
-  std::uint64_t scans = 0, cpu_ns = 0;
+  std::uint64_t scans = 0, cpu_ns = 0, move_cpu_ns = 0;
 };
 MigrationStats migration_stats(const tm_tier *tier);
 

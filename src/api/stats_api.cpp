@@ -43,6 +43,7 @@ constexpr MigrationCounter kMigrationCounters[] = {
     {"fast_resident_bytes", &api::MigrationStats::fast_resident, &tm_tier_stats::fast_resident_bytes},
     {"tracking_scans", &api::MigrationStats::scans, &tm_tier_stats::tracking_scans},
     {"tracking_cpu_ns", &api::MigrationStats::cpu_ns, &tm_tier_stats::tracking_cpu_ns},
+    {"moving_cpu_ns", &api::MigrationStats::move_cpu_ns, &tm_tier_stats::moving_cpu_ns},
 };
 
 // Whole-heap statistics as JSON (per tier, plus foreign frees).

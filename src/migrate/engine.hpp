@@ -57,6 +57,7 @@ struct EngineStats {
   std::uint64_t scans = 0;
   std::uint64_t failed_moves = 0;
   std::uint64_t thread_cpu_ns = 0;          ///< CPU time of the engine's thread(s), every run
+  std::uint64_t move_cpu_ns = 0;            ///< of thread_cpu_ns, the time in moves (move_pages, copy + remap)
   std::size_t fast_bytes = 0;               ///< bytes on the fast node now
 };
 

@@ -173,6 +173,9 @@ TEST_CASE("a hot block of an auto policy moves to FAST and back while tm_tier_of
   CHECK(s.moved_back_10s_bytes <= s.demoted_bytes);
   CHECK(s.fast_resident_bytes == 2 * kUnit);
   CHECK(s.tracking_scans > 0);
+  // The moves' share of the thread's time: some, never more than the whole.
+  CHECK(s.moving_cpu_ns > 0);
+  CHECK(s.moving_cpu_ns <= s.tracking_cpu_ns);
   CHECK(f.promoted_bytes >= s.promoted_bytes);  // FAST's view: every SLOW tier's moves
   CHECK(f.fast_resident_bytes == 2 * kUnit);
   CHECK(stats_of(tm_tier_find("emulated:other")).promoted_bytes == 0);  // no migration there
@@ -181,7 +184,7 @@ TEST_CASE("a hot block of an auto policy moves to FAST and back while tm_tier_of
   const std::string doc = json;
   std::free(json);
   for (const char *key : {"promoted_bytes", "demoted_bytes", "moved_back_10s_bytes",
-                          "fast_resident_bytes", "tracking_scans", "tracking_cpu_ns"})
+                          "fast_resident_bytes", "tracking_scans", "tracking_cpu_ns", "moving_cpu_ns"})
     CHECK(doc.find(std::string("\"") + key + "\"") != std::string::npos);
   tm_free(x);
   tm_free(y);

@@ -73,7 +73,8 @@ if name.startswith("tiermem"):
     print(f'  tiermem: promoted {b["tiermem_promoted_MiB"]:.0f} MiB, demoted {b["tiermem_demoted_MiB"]:.0f} MiB, '
           f'moved back within 10 s {b["tiermem_moved_back_10s_MiB"]:.0f} MiB, scans {b["tiermem_scans"]:.0f}, '
           f'most on fast {b["tiermem_fast_MiB_max"]:.0f} MiB (budget {b["fast_budget_MiB"]:.0f}), '
-          f'thread CPU {100 * b["tiermem_thread_cpu_share"]:.1f}% of a core')
+          f'thread CPU {100 * b["tiermem_thread_cpu_share"]:.1f}% of a core '
+          f'(moves {100 * b["tiermem_move_cpu_share"]:.1f}%)')
     if b["tiermem_promoted_MiB"] <= 0:
         fail(f"{name}: tiermem's engine promoted nothing")
     if b["tiermem_fast_MiB_max"] > b["fast_budget_MiB"]:
