@@ -8,8 +8,9 @@
 // hottest slow ones up while the budget has room, and when it is full, one that is clearly
 // hotter than the coldest fast unit in exchange for it, provided that unit has stayed on the
 // fast node for `min_residency_ms` (so a unit cannot bounce). Moves are limited to `rate`
-// bytes per second and the thread to `cpu_budget` of a core (a move is started only while the
-// thread's CPU time is within it, averaged since start). A unit on a node moves with move_pages(2); a unit of a file or device
+// bytes per second and the thread to `cpu_budget` of a core, averaged since start (a scan or
+// a move starts only if it fits in it at its expected cost). A unit on a node moves with
+// move_pages(2); a unit of a file or device
 // (memfd, /dev/daxX.Y) moves by copy and remap (move.hpp), so its address stays.
 #pragma once
 #include <sys/types.h>
@@ -163,6 +164,9 @@ class Engine {
   static void after_fork_child();
   void interval(double now, std::size_t &move_credit);
   void grow(Region &r);
+  double since_t0() const;
+  bool fits_in_budget(int moves) const;
+  int move_unit(Region &r, std::size_t i, bool to_fast);
   bool promote(Region &r, std::size_t i, double now);
   bool demote(Region &r, std::size_t i, double now);
 
@@ -182,6 +186,9 @@ class Engine {
   bool started_once_ = false;
   std::chrono::steady_clock::time_point t0_;  // the first start(): every run's clock
   double run_start_ = 0;                      // this run's start on that clock (s)
+  // One move's CPU time as expected: the last dearer move's, decaying towards cheaper ones;
+  // at first a copy at 1 GiB/s (a unit of 2 MiB: 2 ms; in the VM a move took 25-90 ms).
+  double move_cost_ns_ = 0;
   pthread_t thread_{};
   EngineStats stats_;
   std::vector<std::uint32_t> counts_;
