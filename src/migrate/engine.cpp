@@ -244,6 +244,9 @@ void Engine::run() {
   std::size_t credit = 0;
   std::unique_lock<std::mutex> lock(mu_);
   run_start_ = since_t0();
+  cpu_bucket_ns_ = 0;
+  bucket_at_ = run_start_;
+  bucket_cpu_ = cpu_at_start_;
   double wait_ms = config_.interval_ms;
   // An eighth of the interval to begin with: a window as long as the interval sees most pages
   // of a busy program written, and it takes an interval per halving to learn so.
@@ -274,10 +277,11 @@ void Engine::run() {
     // 134 us a page under GUPS's writes, and 1.1 s of moves put off the next scan 3.3 s).
     const double spent_ms = static_cast<double>(after - before - (stats_.move_cpu_ns - moves_before)) / 1e6;
     wait_ms = std::max<double>(config_.interval_ms, 2 * spent_ms / config_.cpu_budget - spent_ms);
-    // And the next scan (its clear included) only once it fits in the whole budget beside
-    // what the moves took: a scan that grew, or moves that overran, are paid back first.
-    const double used_ms = static_cast<double>(after - cpu_at_start_) / 1e6;
-    wait_ms = std::max(wait_ms, (used_ms + spent_ms) / config_.cpu_budget - (since_t0() - run_start_) * 1000);
+    // And the next scan (its clear included) only once it fits in the bucket beside what the
+    // moves took: a scan that grew, or moves that overran, are paid back first.
+    scan_cost_ns_ = spent_ms * 1e6;
+    fill_bucket();
+    wait_ms = std::max(wait_ms, (scan_cost_ns_ - cpu_bucket_ns_) / config_.cpu_budget / 1e6);
   }
 }
 
@@ -287,11 +291,22 @@ double Engine::since_t0() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
 }
 
-bool Engine::fits_in_budget(int moves) const {
-  // The thread's CPU time since start(), with `moves` more at their expected cost, against
-  // the budget times the wall time since start().
-  return static_cast<double>(thread_cpu_ns() - cpu_at_start_) + moves * move_cost_ns_ <=
-         config_.cpu_budget * (since_t0() - run_start_) * 1e9;
+void Engine::fill_bucket() {
+  const double now = since_t0();
+  const std::uint64_t cpu = thread_cpu_ns();
+  // Ten intervals' share of the budget, or a trade and a scan when those cost more (a move
+  // must be able to fit at all).
+  const double cap = std::max(config_.cpu_budget * 10 * config_.interval_ms * 1e6,
+                              2 * move_cost_ns_ + scan_cost_ns_);
+  cpu_bucket_ns_ = std::min(cap, cpu_bucket_ns_ + config_.cpu_budget * (now - bucket_at_) * 1e9 -
+                                     static_cast<double>(cpu - bucket_cpu_));
+  bucket_at_ = now;
+  bucket_cpu_ = cpu;
+}
+
+bool Engine::fits_in_budget(int moves) {
+  fill_bucket();
+  return cpu_bucket_ns_ >= moves * move_cost_ns_;
 }
 
 int Engine::move_unit(Region &r, std::size_t i, bool to_fast) {

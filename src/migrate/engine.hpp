@@ -8,8 +8,8 @@
 // hottest slow ones up while the budget has room, and when it is full, one that is clearly
 // hotter than the coldest fast unit in exchange for it, provided that unit has stayed on the
 // fast node for `min_residency_ms` (so a unit cannot bounce). Moves are limited to `rate`
-// bytes per second and the thread to `cpu_budget` of a core, averaged since start (a scan or
-// a move starts only if it fits in it at its expected cost). A unit on a node moves with
+// bytes per second and the thread to `cpu_budget` of a core (a bucket of CPU time that holds
+// ten intervals' share: a scan or a move starts only if it fits at its expected cost). A unit on a node moves with
 // move_pages(2); a unit of a file or device
 // (memfd, /dev/daxX.Y) moves by copy and remap (move.hpp), so its address stays.
 #pragma once
@@ -165,7 +165,8 @@ class Engine {
   void interval(double now, std::size_t &move_credit);
   void grow(Region &r);
   double since_t0() const;
-  bool fits_in_budget(int moves) const;
+  void fill_bucket();
+  bool fits_in_budget(int moves);
   int move_unit(Region &r, std::size_t i, bool to_fast);
   bool promote(Region &r, std::size_t i, double now);
   bool demote(Region &r, std::size_t i, double now);
@@ -189,6 +190,15 @@ class Engine {
   // One move's CPU time as expected: the last dearer move's, decaying towards cheaper ones;
   // at first a copy at 1 GiB/s (a unit of 2 MiB: 2 ms; in the VM a move took 25-90 ms).
   double move_cost_ns_ = 0;
+  double scan_cost_ns_ = 0;  // the last scan's, its clear included
+  // The CPU budget as a bucket of the thread's CPU time: filled at cpu_budget ns per ns of
+  // wall time, drained by what the thread spends (below 0 after an overrun, paid back
+  // first), holding at most ten intervals' share (fill_bucket): time the engine left unused
+  // while idle does not pile up into a burst (averaged since start, three idle seconds at 10%
+  // let the thread spend 32% of a core on the next four trades, test_engine).
+  double cpu_bucket_ns_ = 0;
+  double bucket_at_ = 0;         // when last filled, on since_t0()'s clock
+  std::uint64_t bucket_cpu_ = 0;  // the thread's CPU time then
   pthread_t thread_{};
   EngineStats stats_;
   std::vector<std::uint32_t> counts_;
