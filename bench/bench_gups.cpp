@@ -339,6 +339,8 @@ void BM_GupsHotSet(benchmark::State &state) {
   state.counters["demoted_MiB"] = (delta("pgdemote_kswapd") + delta("pgdemote_direct")) * kPage / (1 << 20);
   state.counters["numa_migrated_MiB"] = delta("numa_pages_migrated") * kPage / (1 << 20);
   state.counters["hint_faults"] = delta("numa_hint_faults");
+  // Every page fault of the run, the soft-dirty write faults after each clear among them.
+  state.counters["page_faults"] = delta("pgfault");
   state.counters["pingpong_share"] = to_fast == 0 ? 0 : static_cast<double>(back_within_10s) / to_fast;
   state.counters["fast_budget_MiB"] = static_cast<double>(fast_bytes >> 20);
   state.counters["final_hot_share"] = hot_share(region + hot_start.load(), hot_bytes, fast, rng);

@@ -195,7 +195,7 @@ TM_API int tm_migrate_resume(void);
 
 /** The migration engine's pacing; a 0 field keeps the value it has. */
 typedef struct tm_migrate_config {
-  unsigned interval_ms;       /**< between scans (default 500; TIERMEM_MIGRATE_INTERVAL_MS) */
+  unsigned interval_ms;       /**< between scans (default 500; TIERMEM_MIGRATE_INTERVAL_MS; up to 8x while nothing is worth moving) */
   uint64_t rate_bytes_per_s;  /**< bytes moved per second at most (default 256 MiB;
                                    TIERMEM_MIGRATE_RATE) */
   double cpu_share;           /**< the engine thread's CPU budget, a share of one core,

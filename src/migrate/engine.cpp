@@ -19,6 +19,7 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 constexpr double kMinWindowMs = 5;  // the shortest observation window (see window_ms_)
+constexpr unsigned kMaxStretch = 8;  // the longest wait between scans, in intervals (see run())
 
 std::uint64_t thread_cpu_ns() {
   timespec ts{};
@@ -245,6 +246,7 @@ void Engine::run() {
   std::unique_lock<std::mutex> lock(mu_);
   run_start_ = since_t0();
   cpu_bucket_ns_ = 0;
+  stats_.stretch = 1;
   bucket_at_ = run_start_;
   bucket_cpu_ = cpu_at_start_;
   double wait_ms = config_.interval_ms;
@@ -267,7 +269,7 @@ void Engine::run() {
     const double now = since_t0();
     const std::uint64_t before = thread_cpu_ns() - clear_ns;
     const std::uint64_t moves_before = stats_.move_cpu_ns;
-    interval(now, credit);
+    const bool wanted = interval(now, credit);
     const std::uint64_t after = thread_cpu_ns();
     stats_.thread_cpu_ns = cpu_before_ + (after - cpu_at_start_);
     // The scan's cost grows with the regions' size: the next interval waits long enough for
@@ -276,7 +278,15 @@ void Engine::run() {
     // in, one interval of moves stretched the next wait threefold (in the VM, move_pages took
     // 134 us a page under GUPS's writes, and 1.1 s of moves put off the next scan 3.3 s).
     const double spent_ms = static_cast<double>(after - before - (stats_.move_cpu_ns - moves_before)) / 1e6;
-    wait_ms = std::max<double>(config_.interval_ms, 2 * spent_ms / config_.cpu_budget - spent_ms);
+    //
+    // While nothing is worth moving, each wait is twice the one before, up to kMaxStretch
+    // intervals: every clear of the soft-dirty bits costs the program a write fault on each
+    // page it writes next (GUPS in the VM, tracking alone at 2.6 scans a second: 0.48x of its
+    // updates/s), and a placement that holds needs no watching twice a second. The first scan
+    // that sees a unit worth moving, even once, goes back to the interval.
+    stats_.stretch = wanted ? 1 : std::min(stats_.stretch * 2, kMaxStretch);
+    wait_ms = std::max<double>(static_cast<double>(config_.interval_ms) * stats_.stretch,
+                               2 * spent_ms / config_.cpu_budget - spent_ms);
     // And the next scan (its clear included) only once it fits in the bucket beside what the
     // moves took: a scan that grew, or moves that overran, are paid back first.
     scan_cost_ns_ = spent_ms * 1e6;
@@ -363,7 +373,7 @@ bool Engine::demote(Region &r, std::size_t i, double now) {
   return true;
 }
 
-void Engine::interval(double now, std::size_t &credit) {
+bool Engine::interval(double now, std::size_t &credit) {
   // Scores from the writes within the window, over what each region holds now; `dirty` and
   // `written_units` also give the average written unit (pages per unit written in the window).
   std::uint64_t pages = 0, dirty = 0, written_units = 0;
@@ -399,6 +409,7 @@ void Engine::interval(double now, std::size_t &credit) {
   };
   std::vector<Ref> hot, cold;
   std::size_t fast = 0;
+  std::uint32_t rising = 0;  // the best score of a slow unit above the average in this window
   for (Region &r : regions_) {
     for (std::size_t i = 0; i < r.units.size(); ++i) {
       Unit &u = r.units[i];
@@ -412,8 +423,9 @@ void Engine::interval(double now, std::size_t &credit) {
       if (u.fast) {
         ++fast;
         cold.push_back({&r, i, u.score});
-      } else if (u.above_average && was_above && !u.stuck) {
-        hot.push_back({&r, i, u.score});
+      } else if (u.above_average && !u.stuck) {
+        rising = std::max(rising, u.score);
+        if (was_above) hot.push_back({&r, i, u.score});
       }
     }
   }
@@ -426,6 +438,11 @@ void Engine::interval(double now, std::size_t &credit) {
   });
   const std::size_t budget_units = config_.budget / config_.unit;
   const double residency = config_.min_residency_ms / 1000.0;
+  // Whether anything is, or is becoming, worth moving (credit, CPU and residency aside): a
+  // slow unit above the average, with room on FAST or clearly hotter than the coldest unit
+  // there. While nothing is, run() stretches the scans.
+  const bool wanted = rising != 0 && (fast < budget_units ||
+                                      (!cold.empty() && std::uint64_t{cold.front().score} * 2 + 1 < rising));
   // Within the CPU budget, the moves about to be made counted in at their expected cost: a
   // check of the time already spent alone let a trade's two moves overrun the budget by up to
   // two moves (3.4% of a core at a budget of 3% in the VM).
@@ -454,6 +471,7 @@ void Engine::interval(double now, std::size_t &credit) {
       else --fast;
     }
   }
+  return wanted;
 }
 
 void Engine::set_write_source(WriteSource source) {

@@ -59,6 +59,8 @@ struct EngineStats {
   std::uint64_t failed_moves = 0;
   std::uint64_t thread_cpu_ns = 0;          ///< CPU time of the engine's thread(s), every run
   std::uint64_t move_cpu_ns = 0;            ///< of thread_cpu_ns, the time in moves (move_pages, copy + remap)
+  /** The wait between scans now, in intervals: 1, or up to 8 while nothing is worth moving. */
+  unsigned stretch = 1;
   std::size_t fast_bytes = 0;               ///< bytes on the fast node now
 };
 
@@ -162,7 +164,7 @@ class Engine {
   static void before_fork();
   static void after_fork_parent();
   static void after_fork_child();
-  void interval(double now, std::size_t &move_credit);
+  bool interval(double now, std::size_t &move_credit);
   void grow(Region &r);
   double since_t0() const;
   void fill_bucket();
