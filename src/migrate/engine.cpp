@@ -21,6 +21,9 @@ constexpr std::size_t kPage = 4096;
 constexpr double kMinWindowMs = 5;  // the shortest observation window (see window_ms_)
 constexpr unsigned kMaxStretch = 8;  // the longest wait between scans, in intervals (see run())
 
+// A slow unit may take a fast one's place only if it scores more than twice as high.
+bool clearly_hotter(std::uint32_t slow, std::uint32_t fast) { return std::uint64_t{fast} * 2 + 1 < slow; }
+
 std::uint64_t thread_cpu_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -244,10 +247,9 @@ void Engine::run() {
   cpu_at_start_ = thread_cpu_ns();
   std::size_t credit = 0;
   std::unique_lock<std::mutex> lock(mu_);
-  run_start_ = since_t0();
   cpu_bucket_ns_ = 0;
   stats_.stretch = 1;
-  bucket_at_ = run_start_;
+  bucket_at_ = since_t0();
   bucket_cpu_ = cpu_at_start_;
   double wait_ms = config_.interval_ms;
   // An eighth of the interval to begin with: a window as long as the interval sees most pages
@@ -442,7 +444,7 @@ bool Engine::interval(double now, std::size_t &credit) {
   // slow unit above the average, with room on FAST or clearly hotter than the coldest unit
   // there. While nothing is, run() stretches the scans.
   const bool wanted = rising != 0 && (fast < budget_units ||
-                                      (!cold.empty() && std::uint64_t{cold.front().score} * 2 + 1 < rising));
+                                      (!cold.empty() && clearly_hotter(rising, cold.front().score)));
   // Within the CPU budget, the moves about to be made counted in at their expected cost: a
   // check of the time already spent alone let a trade's two moves overrun the budget by up to
   // two moves (3.4% of a core at a budget of 3% in the VM).
@@ -463,7 +465,7 @@ bool Engine::interval(double now, std::size_t &credit) {
       ++next_cold;
     if (next_cold >= cold.size() || credit < 2 * config_.unit || !fits_in_budget(2)) break;
     const Ref &c = cold[next_cold];
-    if (std::uint64_t{c.score} * 2 + 1 >= h.score) break;  // not clearly hotter: stay put
+    if (!clearly_hotter(h.score, c.score)) break;  // stay put
     ++next_cold;
     if (demote(*c.r, c.i, now)) {
       credit -= config_.unit;

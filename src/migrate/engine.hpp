@@ -188,7 +188,6 @@ class Engine {
   std::uint64_t cpu_before_ = 0;  // CPU time of the runs before this one
   bool started_once_ = false;
   std::chrono::steady_clock::time_point t0_;  // the first start(): every run's clock
-  double run_start_ = 0;                      // this run's start on that clock (s)
   // One move's CPU time as expected: the last dearer move's, decaying towards cheaper ones;
   // at first a copy at 1 GiB/s (a unit of 2 MiB: 2 ms; in the VM a move took 25-90 ms).
   double move_cost_ns_ = 0;
