@@ -97,8 +97,11 @@ static void check_metadata_shape() {
 
 void make_arena(tm_tier &tier, const topology::TierTarget &g) {
   check_metadata_shape();
-  tier.extents = std::make_unique<ExtentMap>(slot_address(tier.slot), slot_size(),
-                                             tier.backend->hooks());
+  // From where the backend begins in the slot (see tier_offset) to the slot's end.
+  std::byte *base = tier.backend->base();
+  tier.extents = std::make_unique<ExtentMap>(
+      base, static_cast<std::size_t>(slot_address(tier.slot) + slot_size() - base),
+      tier.backend->hooks());
   set_repair_nodes(tier, g);
   void *hooks = tier.extents->hooks();
   unsigned arena = 0;

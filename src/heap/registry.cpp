@@ -70,7 +70,9 @@ tm_tier *open_tier(const topology::TierTarget &g) {
   tier->name = g.name;
   tier->kind = g.kind;
   tier->rank = g.rank;
-  tier->backend = open_backend(g, slot_address(slot), slot_size());
+  const std::size_t off =
+      tier_offset(slot, g.source == topology::TierTarget::Source::nodes ? g.node_bytes : g.size);
+  tier->backend = open_backend(g, slot_address(slot) + off, slot_size() - off);
   ++r.next_slot;  // a slot whose arena failed stays burnt: jemalloc may have used part of it
   make_arena(*tier, g);
   tm_tier *t = tier.get();

@@ -18,12 +18,23 @@ void plan_slots(std::uint64_t largest_tier, unsigned &count, unsigned &shift,
   constexpr unsigned kMaxShift = kMaxSlotShift;
   min_shift = 30;  // 1 GiB
   while (min_shift < kMaxShift && (std::uint64_t{1} << min_shift) < largest_tier) ++min_shift;
-  shift = min_shift > 36 ? min_shift : 36;  // 64 GiB
+  // Preferably with room for tier_offset()'s stagger beside the largest tier.
+  unsigned roomy = min_shift;
+  while (roomy < kMaxShift && (std::uint64_t{1} << roomy) < largest_tier + kMaxTierOffset) ++roomy;
+  shift = roomy > 36 ? roomy : 36;  // 64 GiB
   constexpr unsigned kTotalShift = 44;  // 16 TiB of address space at most
   count = kMaxSlots;
   while (count > 8 && (std::uint64_t{count} << shift) > (std::uint64_t{1} << kTotalShift)) {
     count /= 2;
   }
+}
+
+std::size_t tier_offset(unsigned i, std::uint64_t need) noexcept {
+  constexpr unsigned kEntries = 16, kLeafShift = 30;  // jemalloc's rtree cache, see slots.hpp
+  const std::size_t size = slot_size();
+  if (need == 0 || size < (std::size_t{kEntries} << kLeafShift)) return 0;
+  const std::size_t off = std::size_t{i % kEntries} << kLeafShift;
+  return size - off >= need ? off : 0;
 }
 
 namespace {

@@ -67,6 +67,23 @@ inline std::byte *slot_address(unsigned i) noexcept {
 inline std::size_t slot_size() noexcept {
   return std::size_t{1} << g_slots.shift.load(std::memory_order_relaxed);
 }
+/**
+ * How far into slot `i` its tier's memory starts: (i mod 16) GiB, where the slot holds that
+ * and `need` bytes after it (need 0, unknown: the whole slot); otherwise its start.
+ *
+ * Why: jemalloc 5.3 keeps per thread a 16-entry direct-mapped cache of its radix tree's
+ * leaves, indexed by address bits 30-33 (a leaf covers 1 GiB), and free()'s fast path looks
+ * only there; a miss takes free_default, jemalloc's slow path. Slots are aligned to their size
+ * (64 GiB or more), so every tier began in the same entry, and a thread freeing blocks of two
+ * tiers in turn missed it on nearly every free (bench_heap window_tiermem<2>, 64 B: 18.5% of
+ * the time in free_default). Staggered, 16 tiers have an entry each. A multiple of 1 GiB
+ * keeps a device mapping's alignment (at most 1 GiB). Slots under 16 GiB (a reservation cut
+ * down by `ulimit -v` or a sanitizer) start at different entries anyway and are not moved.
+ */
+std::size_t tier_offset(unsigned i, std::uint64_t need) noexcept;
+/** The most tier_offset() takes from a slot: the headroom plan_slots() gives the largest tier. */
+inline constexpr std::uint64_t kMaxTierOffset = std::uint64_t{15} << 30;
+
 inline unsigned slot_count() noexcept {
   return static_cast<unsigned>(g_slots.span.load(std::memory_order_relaxed) >>
                                g_slots.shift.load(std::memory_order_relaxed));
