@@ -293,7 +293,15 @@ void Engine::run() {
     // moves took: a scan that grew, or moves that overran, are paid back first.
     scan_cost_ns_ = spent_ms * 1e6;
     fill_bucket();
-    wait_ms = std::max(wait_ms, (scan_cost_ns_ - cpu_bucket_ns_) / config_.cpu_budget / 1e6);
+    // Moves the budget had no room for: the next scan waits until the bucket holds it and
+    // them (or is full). Scanning sooner finds the same units and spends what they wait for
+    // (GUPS in the VM at a budget of 3%: a scan a second took half the budget, the moves got
+    // the rest, a unit a second, and the hot set never reached 90%).
+    const double want_ns =
+        blocked_moves_ == 0
+            ? scan_cost_ns_
+            : std::min(bucket_cap(), scan_cost_ns_ + static_cast<double>(blocked_moves_) * move_cost_ns_);
+    wait_ms = std::max(wait_ms, (want_ns - cpu_bucket_ns_) / config_.cpu_budget / 1e6);
   }
 }
 
@@ -303,14 +311,16 @@ double Engine::since_t0() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
 }
 
+double Engine::bucket_cap() const {
+  // Ten intervals' share of the budget, or a trade and a scan when those cost more (a move
+  // must be able to fit at all).
+  return std::max(config_.cpu_budget * 10 * config_.interval_ms * 1e6, 2 * move_cost_ns_ + scan_cost_ns_);
+}
+
 void Engine::fill_bucket() {
   const double now = since_t0();
   const std::uint64_t cpu = thread_cpu_ns();
-  // Ten intervals' share of the budget, or a trade and a scan when those cost more (a move
-  // must be able to fit at all).
-  const double cap = std::max(config_.cpu_budget * 10 * config_.interval_ms * 1e6,
-                              2 * move_cost_ns_ + scan_cost_ns_);
-  cpu_bucket_ns_ = std::min(cap, cpu_bucket_ns_ + config_.cpu_budget * (now - bucket_at_) * 1e9 -
+  cpu_bucket_ns_ = std::min(bucket_cap(), cpu_bucket_ns_ + config_.cpu_budget * (now - bucket_at_) * 1e9 -
                                      static_cast<double>(cpu - bucket_cpu_));
   bucket_at_ = now;
   bucket_cpu_ = cpu;
@@ -449,8 +459,20 @@ bool Engine::interval(double now, std::size_t &credit) {
   // check of the time already spent alone let a trade's two moves overrun the budget by up to
   // two moves (3.4% of a core at a budget of 3% in the VM).
   std::size_t next_cold = 0;
-  for (const Ref &h : hot) {
-    if (credit < config_.unit || !fits_in_budget(1)) break;
+  blocked_moves_ = 0;
+  // The moves hot[k] and the units after it would take: one each while FAST has room, two (a
+  // trade) after.
+  const auto blocked_from = [&](std::size_t k) {
+    const std::size_t left = hot.size() - k, room = budget_units > fast ? budget_units - fast : 0;
+    return left <= room ? left : room + 2 * (left - room);
+  };
+  for (std::size_t k = 0; k < hot.size(); ++k) {
+    const Ref &h = hot[k];
+    if (credit < config_.unit) break;
+    if (!fits_in_budget(1)) {
+      blocked_moves_ = blocked_from(k);
+      break;
+    }
     if (now - h.r->units[h.i].left < residency) continue;
     if (fast < budget_units) {
       if (promote(*h.r, h.i, now)) {
@@ -463,9 +485,13 @@ bool Engine::interval(double now, std::size_t &credit) {
     while (next_cold < cold.size() &&
            now - cold[next_cold].r->units[cold[next_cold].i].arrived < residency)
       ++next_cold;
-    if (next_cold >= cold.size() || credit < 2 * config_.unit || !fits_in_budget(2)) break;
+    if (next_cold >= cold.size() || credit < 2 * config_.unit) break;
     const Ref &c = cold[next_cold];
     if (!clearly_hotter(h.score, c.score)) break;  // stay put
+    if (!fits_in_budget(2)) {
+      blocked_moves_ = blocked_from(k);
+      break;
+    }
     ++next_cold;
     if (demote(*c.r, c.i, now)) {
       credit -= config_.unit;

@@ -167,6 +167,7 @@ class Engine {
   bool interval(double now, std::size_t &move_credit);
   void grow(Region &r);
   double since_t0() const;
+  double bucket_cap() const;
   void fill_bucket();
   bool fits_in_budget(int moves);
   int move_unit(Region &r, std::size_t i, bool to_fast);
@@ -198,6 +199,10 @@ class Engine {
   // while idle does not pile up into a burst (averaged since start, three idle seconds at 10%
   // let the thread spend 32% of a core on the next four trades, test_engine).
   double cpu_bucket_ns_ = 0;
+  // Moves the last interval wanted that the bucket had no room for (an estimate: the hot
+  // units left, two moves each once FAST is full). run() waits for their room before the
+  // next scan rather than spend it on scans that would find the same units.
+  std::size_t blocked_moves_ = 0;
   double bucket_at_ = 0;         // when last filled, on since_t0()'s clock
   std::uint64_t bucket_cpu_ = 0;  // the thread's CPU time then
   pthread_t thread_{};
