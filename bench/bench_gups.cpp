@@ -22,7 +22,10 @@
 //   TIERMEM_GUPS_TIMELINE   a file for the timeline (CSV: seconds, hot share on fast, updates/s)
 //   TIERMEM_GUPS_MOVER  "tiermem": the region is one block of tiermem's policy
 //                       auto(node:FAST<=FAST_MIB, SLOW), allocated with tm_policy_aligned_alloc
-//                       as a program would, and tiermem's engine moves it; otherwise an
+//                       as a program would, and tiermem's engine moves it; "tiermem-off": the
+//                       same block with the engine paused before the policy (it never starts:
+//                       no tracking, nothing moves), the baseline of what tracking costs;
+//                       otherwise an
 //                       anonymous mapping born on the slow node, and whatever the kernel does
 //                       (numa_balancing as the caller set it)
 //   TIERMEM_GUPS_CPU    the engine's CPU budget, a share of one core (tm_migrate_configure;
@@ -153,7 +156,9 @@ void BM_GupsHotSet(benchmark::State &state) {
   const size_t hot_bytes = bytes / 8;
   const size_t fast_bytes = static_cast<size_t>(env_long("TIERMEM_GUPS_FAST_MIB", static_cast<long>(bytes >> 22))) << 20;
   const char *mover_env = std::getenv("TIERMEM_GUPS_MOVER");
-  const bool tiermem_mover = mover_env != nullptr && std::strcmp(mover_env, "tiermem") == 0;
+  const bool tracking_off = mover_env != nullptr && std::strcmp(mover_env, "tiermem-off") == 0;
+  const bool tiermem_mover =
+      tracking_off || (mover_env != nullptr && std::strcmp(mover_env, "tiermem") == 0);
   const char *dax = tiermem_mover ? std::getenv("TIERMEM_GUPS_DAX") : nullptr;
   const bool on_dax = dax != nullptr && *dax != '\0';
   constexpr size_t kUnit = 2u << 20;
@@ -174,6 +179,11 @@ void BM_GupsHotSet(benchmark::State &state) {
         state.SkipWithError(tm_last_error());
         return;
       }
+    }
+    // Paused before the first auto policy, the engine does not start at all.
+    if (tracking_off && tm_migrate_pause() != 0) {
+      state.SkipWithError(tm_last_error());
+      return;
     }
     engine_t0 = Clock::now();
     if (on_dax) {
@@ -349,7 +359,10 @@ void BM_GupsHotSet(benchmark::State &state) {
     out << "seconds,hot_share_on_fast,updates_per_s\n";
     for (const auto &r : timeline) out << r << "\n";
   }
-  state.SetLabel(std::string(tiermem_mover ? "tiermem auto policy" : "kernel") + ", fast node " +
+  state.SetLabel(std::string(tracking_off    ? "tiermem auto policy, engine paused"
+                             : tiermem_mover ? "tiermem auto policy"
+                                             : "kernel") +
+                 ", fast node " +
                  std::to_string(fast) + ", slow " + (tiermem_mover ? slow_spec : "node " + std::to_string(slow)));
   if (tiermem_mover) {
     tm_free(region);
