@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -63,7 +64,9 @@ void reserve_slots(unsigned count, unsigned shift, unsigned min_shift) {
     if (shift > min_shift) {
       --shift;
     } else if (count > 4) {
-      count /= 2;
+      // An eighth fewer at a time, not half: under ThreadSanitizer on a 6.18 host, 32 slots of
+      // 32 GiB did not fit and halving left 16, fewer than the heap tests' 18 tiers.
+      count = std::max(4u, count - (count + 7) / 8);
     } else if (shift > 30) {
       --shift;
     } else {
