@@ -297,10 +297,9 @@ void Engine::run() {
     // them (or is full). Scanning sooner finds the same units and spends what they wait for
     // (GUPS in the VM at a budget of 3%: a scan a second took half the budget, the moves got
     // the rest, a unit a second, and the hot set never reached 90%).
+    // (With none blocked this is the scan alone: the cap always holds a scan.)
     const double want_ns =
-        blocked_moves_ == 0
-            ? scan_cost_ns_
-            : std::min(bucket_cap(), scan_cost_ns_ + static_cast<double>(blocked_moves_) * move_cost_ns_);
+        std::min(bucket_cap(), scan_cost_ns_ + static_cast<double>(blocked_moves_) * move_cost_ns_);
     wait_ms = std::max(wait_ms, (want_ns - cpu_bucket_ns_) / config_.cpu_budget / 1e6);
   }
 }
