@@ -291,7 +291,48 @@ std::size_t Selector::first_shared(std::size_t n) noexcept {
   return first;
 }
 
+void Selector::choose_mode() noexcept {
+  const bool counts = kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted;
+  if (!counts) {
+    mode_ = Mode::first;
+  } else if (state_ < kThreadStates) {
+    state_offset_ = state_ * sizeof(detail::ThreadState);
+    if (kind_ == Policy::Kind::interleave) {
+      mode_ = Mode::interleave;
+    } else if (scale_[0] != 0) {
+      mode_ = Mode::weighted;
+    }
+  }
+}
+
+std::size_t Selector::pick_other(std::size_t n) noexcept {
+  if (state_ >= kThreadStates) return first_shared(n);
+  detail::ThreadState &s = thread_state();
+  std::size_t first = detail::furthest_behind(weights_, [&](std::size_t i) { return s.bytes[i]; });
+  s.bytes[first] += n;
+  return first;
+}
+
+void Selector::build_table() noexcept {
+  if (leaves_.size() > kTableLeaves) return;
+  for (const Selector *leaf : leaves_) {
+    if (leaf->only_ == nullptr) return;
+  }
+  for (std::size_t i = 0; i < cuts_.size(); ++i) table_cut_[i] = cuts_[i];
+  // Past the last cut every entry is the last range's tier: n == UINT64_MAX passes the unused
+  // cuts too.
+  for (std::size_t i = 0; i < kTableLeaves; ++i) {
+    table_tier_[i] = leaves_[i < leaves_.size() ? i : leaves_.size() - 1]->only_;
+  }
+  mode_ = Mode::table;
+}
+
 std::size_t Selector::candidates_from(Pick p, void **out, std::size_t max) noexcept {
+  if (p.sel == nullptr) {
+    if (max == 0) return 0;
+    out[0] = p.tier;
+    return 1;
+  }
   const auto &handles = p.sel->handles_;
   const std::size_t size = handles.size();
   std::size_t k = size < max ? size : max;

@@ -109,6 +109,7 @@ class Selector {
   Selector(const Policy &p, Resolve &&resolve) : kind_(p.kind) {
     if (kind_ == Policy::Kind::threshold) {
       flatten(p, 0, UINT64_MAX, resolve);
+      build_table();
       return;
     }
     for (const auto &t : p.tiers) {
@@ -119,6 +120,7 @@ class Selector {
     if (handles_.size() == 1) only_ = handles_[0];
     if (kind_ == Policy::Kind::weighted) scale_weights();
     if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) claim_thread_state();
+    choose_mode();
   }
   ~Selector();
   Selector(const Selector &) = delete;
@@ -139,9 +141,10 @@ class Selector {
    * them again, so a request that falls back counts once.
    */
   struct Pick {
-    const Selector *sel;
+    const Selector *sel;  ///< whose tiers fall back in turn; nullptr: `tier` alone
     std::size_t first;
-    void *handle() const noexcept { return sel->handles_[first]; }
+    void *tier;           ///< the first choice: sel->handles_[first], or the one tier
+    void *handle() const noexcept { return tier; }
   };
   [[gnu::always_inline]] inline Pick pick(std::size_t n) noexcept;
   /** The candidates of a pick, best (its handle()) first; returns how many. */
@@ -180,16 +183,52 @@ class Selector {
     leaves_.push_back(branches_.back().get());
   }
   [[gnu::always_inline]] inline Pick pick_leaf(std::size_t n) noexcept;
+  /**
+   * handles_[i], by a branch per tier for the first few: the branch is predicted, so the
+   * tier's load need not wait for `i`, which comes from a per-thread counter (and the tier's
+   * own fast path waits for the tier).
+   */
+  [[gnu::always_inline]] void *tier_at(std::size_t i) const noexcept {
+    // The empty asm keeps the compiler from folding the branches back into handles_[i].
+    void *t;
+    if (i == 0) {
+      t = handles_[0];
+      asm("# tier 0" : "+r"(t));
+    } else if (i == 1) {
+      t = handles_[1];
+      asm("# tier 1" : "+r"(t));
+    } else {
+      t = handles_[i];
+    }
+    return t;
+  }
+  void build_table() noexcept;
+  void choose_mode() noexcept;
+  /** This thread's state for this selector (it must have one), reset if a former owner's. */
+  detail::ThreadState &thread_state() noexcept;
   void scale_weights() noexcept;
   void rebase(detail::ThreadState &s) noexcept;
   void claim_thread_state() noexcept;
   std::size_t first_shared(std::size_t n) noexcept;
+  /** Mode::other's first tier: weighted by products on per-thread state, or shared counters. */
+  std::size_t pick_other(std::size_t n) noexcept;
 
+  // What the pick does, decided once: one compare per request instead of the kind, whether
+  // this selector has per-thread state and whether its weights are scaled.
+  enum class Mode : std::uint8_t {
+    first,       ///< always the first tier (bind, preferred): no counter
+    table,       ///< threshold: table_cut_ / table_tier_
+    interleave,  ///< per-thread next tier
+    weighted,    ///< per-thread scaled bytes
+    other,       ///< threshold through leaves_, weighted by products, shared counters
+  };
   Policy::Kind kind_;
+  Mode mode_ = Mode::other;
   void *only_ = nullptr;
   detail::Handles handles_;
   std::vector<std::uint64_t> weights_;
   unsigned state_ = kThreadStates;  ///< this selector's per-thread state, or none
+  std::size_t state_offset_ = 0;    ///< its byte offset in t_states, when it has one
   std::uint64_t generation_ = 0;    ///< tells a thread's state of a former owner from ours
   std::unique_ptr<std::atomic<std::uint64_t>[]> bytes_;  ///< shared counters, without state
   std::atomic<std::uint64_t> next_{0};
@@ -197,6 +236,12 @@ class Selector {
   std::vector<std::uint64_t> cuts_;  ///< threshold: leaves_[i] serves [cuts_[i-1], cuts_[i])
   std::vector<Selector *> leaves_;   ///< threshold: one per range of sizes, ascending
   std::vector<std::unique_ptr<Selector>> branches_;  ///< every leaf, owned
+  // A threshold of at most kTableLeaves ranges, each served by one tier (the usual shape):
+  // the pick compares n with the cuts here and reads the tier here, in the selector, with no
+  // load through a leaf. Unused cuts are UINT64_MAX; mode_ is Mode::table when they are used.
+  static constexpr std::size_t kTableLeaves = 4;
+  std::uint64_t table_cut_[kTableLeaves - 1] = {UINT64_MAX, UINT64_MAX, UINT64_MAX};
+  void *table_tier_[kTableLeaves] = {};
 };
 
 /**
@@ -206,9 +251,35 @@ class Selector {
 extern constinit thread_local detail::ThreadState t_states[Selector::kThreadStates]
     [[gnu::tls_model("initial-exec")]];
 
+inline detail::ThreadState &Selector::thread_state() noexcept {
+  // A byte offset kept ready: the address is the thread's t_states plus one add.
+  auto &s = *reinterpret_cast<detail::ThreadState *>(reinterpret_cast<char *>(&t_states[0]) +
+                                                     state_offset_);
+  if (__builtin_expect(s.generation != generation_, 0)) {
+    s = detail::ThreadState{};
+    s.generation = generation_;
+  }
+  return s;
+}
+
 // Inline: it is on every allocation of a policy of several tiers.
 inline Selector::Pick Selector::pick(std::size_t n) noexcept {
-  if (kind_ == Policy::Kind::threshold) {
+  if (mode_ == Mode::table) {
+    // Branches, not a computed index: a predicted branch lets the tier's load start before
+    // the cut's arrives.
+    void *t;
+    if (n < table_cut_[0]) {
+      t = table_tier_[0];
+    } else if (n < table_cut_[1]) {
+      t = table_tier_[1];
+    } else if (n < table_cut_[2]) {
+      t = table_tier_[2];
+    } else {
+      t = table_tier_[3];
+    }
+    return {nullptr, 0, t};
+  }
+  if (__builtin_expect(kind_ == Policy::Kind::threshold, 0)) {
     const std::uint64_t *cut = cuts_.data();
     const std::size_t cuts = cuts_.size();
     std::size_t i = 0;
@@ -219,37 +290,39 @@ inline Selector::Pick Selector::pick(std::size_t n) noexcept {
 }
 
 inline Selector::Pick Selector::pick_leaf(std::size_t n) noexcept {
-  std::size_t first = 0;
-  if (kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted) {
-    if (__builtin_expect(state_ < kThreadStates, 1)) {
-      detail::ThreadState &s = t_states[state_];
-      if (__builtin_expect(s.generation != generation_, 0)) {
-        s = detail::ThreadState{};
-        s.generation = generation_;
-      }
-      if (kind_ == Policy::Kind::interleave) {
-        first = s.next;
-        if (++s.next == handles_.size()) s.next = 0;
-      } else if (__builtin_expect(scale_[0] != 0, 1)) {
-        const std::size_t count = handles_.size();
-        for (std::size_t i = 1; i < count; ++i) {
-          if (s.bytes[i] < s.bytes[first]) first = i;
-        }
-        std::uint64_t add = 0;
-        if (__builtin_expect(__builtin_mul_overflow(n, scale_[first], &add) || add > kMaxAdd, 0)) {
-          add = kMaxAdd;
-        }
-        s.bytes[first] += add;
-        if (__builtin_expect(s.bytes[first] >= kRebaseAt, 0)) rebase(s);
-      } else {
-        first = detail::furthest_behind(weights_, [&](std::size_t i) { return s.bytes[i]; });
-        s.bytes[first] += n;
-      }
-    } else {
-      first = first_shared(n);
-    }
+  if (mode_ == Mode::first) return {this, 0, handles_[0]};
+  if (mode_ == Mode::interleave) {
+    detail::ThreadState &s = thread_state();
+    const std::size_t first = s.next;
+    if (++s.next == handles_.size()) s.next = 0;
+    return {this, first, tier_at(first)};
   }
-  return {this, first};
+  if (mode_ == Mode::weighted) {
+    detail::ThreadState &s = thread_state();
+    std::size_t first = 0;
+    std::uint64_t scale;
+    if (handles_.size() == 2) {
+      // Two tiers, the usual case: a compare and a select, no loop.
+      first = s.bytes[1] < s.bytes[0];
+      scale = first != 0 ? scale_[1] : scale_[0];
+    } else {
+      for (std::size_t i = 1; i < handles_.size(); ++i) {
+        if (s.bytes[i] < s.bytes[first]) first = i;
+      }
+      scale = scale_[first];
+    }
+    std::uint64_t add = 0;
+    if (__builtin_expect(__builtin_mul_overflow(n, scale, &add) || add > kMaxAdd, 0)) {
+      add = kMaxAdd;
+    }
+    s.bytes[first] += add;
+    if (__builtin_expect(s.bytes[first] >= kRebaseAt, 0)) rebase(s);
+    // An indexed load, not tier_at(): measured faster here (bench_heap window_policy_weighted),
+    // where the order of tiers is less regular than interleave's.
+    return {this, first, handles_[first]};
+  }
+  const std::size_t first = pick_other(n);
+  return {this, first, handles_[first]};
 }
 
 }  // namespace tiermem::policy

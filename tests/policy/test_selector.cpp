@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -125,6 +126,65 @@ TEST_CASE("threshold routes below the size to the first policy, else to the seco
   CHECK(first(s, 1023) == 1);
   CHECK(first(s, 1024) == 2);
   CHECK(first(s, 1 << 30) == 2);
+}
+
+TEST_CASE("a threshold of up to four one-tier ranges routes every edge as the nested form") {
+  Tags tags;
+  Selector s(parse("threshold(1K, node:0, threshold(64K, node:1, threshold(1M, node:2, node:3)))"),
+             tags);
+  const std::pair<std::size_t, std::uintptr_t> edges[] = {
+      {0, 1},         {1023, 1},        {1024, 2},         {65535, 2},      {65536, 3},
+      {(1 << 20) - 1, 3}, {1 << 20, 4}, {SIZE_MAX - 1, 4}, {SIZE_MAX, 4}};
+  for (auto [n, tag] : edges) {
+    CAPTURE(n);
+    CHECK(first(s, n) == tag);
+    void *out[16];
+    CHECK(s.candidates(n, out, 16) == 1);  // a one-tier range has no fallback
+    CHECK(s.candidates(n, out, 0) == 0);
+  }
+  Selector two(parse("threshold(1K, node:0, node:1)"), tags);
+  CHECK(first(two, 1023) == 1);
+  CHECK(first(two, 1024) == 2);
+  CHECK(first(two, SIZE_MAX) == 2);  // past the unused cuts of the table too
+}
+
+TEST_CASE("a threshold of five one-tier ranges routes every edge") {
+  Tags tags;
+  Selector s(parse("threshold(1K, node:0, threshold(2K, node:1, threshold(3K, node:2, "
+                   "threshold(4K, node:3, node:4))))"),
+             tags);
+  const std::pair<std::size_t, std::uintptr_t> edges[] = {
+      {1023, 1}, {1024, 2}, {2047, 2}, {2048, 3}, {3071, 3}, {3072, 4}, {4095, 4}, {4096, 5},
+      {SIZE_MAX, 5}};
+  for (auto [n, tag] : edges) {
+    CAPTURE(n);
+    CHECK(first(s, n) == tag);
+  }
+}
+
+TEST_CASE("the pick's tier is the first candidate for every kind of policy") {
+  // Two selectors of one text count alike on this thread: one answers pick(), the other
+  // candidates(); the first choices must agree request by request.
+  const char *texts[] = {
+      "preferred(node:0, node:1)",
+      "interleave(node:0, node:1)",
+      "interleave(node:0, node:1, node:2, node:3)",
+      "weighted(node:0=3, node:1=1)",
+      "weighted(node:0=1, node:1=2, node:2=3)",
+      "weighted(node:0=999983, node:1=999979)",  // lcm too large: exact products
+      "threshold(1K, node:0, node:1)",
+      "threshold(1K, node:0, threshold(64K, interleave(node:1, node:2), node:3))",
+  };
+  for (const char *text : texts) {
+    CAPTURE(text);
+    Tags tags;
+    Selector a(parse(text), tags);
+    Selector b(parse(text), tags);
+    for (int i = 0; i < 200; ++i) {
+      const std::size_t n = 16 + static_cast<std::size_t>(i % 7) * 700 + (i % 3) * 40000;
+      CHECK(reinterpret_cast<std::uintptr_t>(a.pick(n).handle()) == first(b, n));
+    }
+  }
 }
 
 TEST_CASE("nested thresholds route each range of sizes to its own branch") {
