@@ -293,6 +293,7 @@ std::size_t Selector::first_shared(std::size_t n) noexcept {
 
 void Selector::choose_mode() noexcept {
   const bool counts = kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted;
+  mode_ = Mode::other;
   if (!counts) {
     mode_ = Mode::first;
   } else if (state_ < kThreadStates) {

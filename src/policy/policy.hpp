@@ -214,16 +214,18 @@ class Selector {
   std::size_t pick_other(std::size_t n) noexcept;
 
   // What the pick does, decided once: one compare per request instead of the kind, whether
-  // this selector has per-thread state and whether its weights are scaled.
+  // this selector has per-thread state and whether its weights are scaled. Tested in the
+  // order the pick tests them (bench_heap: each compare is on every request).
   enum class Mode : std::uint8_t {
     first,       ///< always the first tier (bind, preferred): no counter
     table,       ///< threshold: table_cut_ / table_tier_
+    nested,      ///< any other threshold: cuts_ / leaves_
     interleave,  ///< per-thread next tier
     weighted,    ///< per-thread scaled bytes
-    other,       ///< threshold through leaves_, weighted by products, shared counters
+    other,       ///< weighted by products, or counters shared by all threads
   };
   Policy::Kind kind_;
-  Mode mode_ = Mode::other;
+  Mode mode_ = Mode::nested;  // a threshold's until build_table(); others: choose_mode()
   void *only_ = nullptr;
   detail::Handles handles_;
   std::vector<std::uint64_t> weights_;
@@ -279,7 +281,7 @@ inline Selector::Pick Selector::pick(std::size_t n) noexcept {
     }
     return {nullptr, 0, t};
   }
-  if (__builtin_expect(kind_ == Policy::Kind::threshold, 0)) {
+  if (__builtin_expect(mode_ == Mode::nested, 0)) {
     const std::uint64_t *cut = cuts_.data();
     const std::size_t cuts = cuts_.size();
     std::size_t i = 0;
@@ -290,11 +292,14 @@ inline Selector::Pick Selector::pick(std::size_t n) noexcept {
 }
 
 inline Selector::Pick Selector::pick_leaf(std::size_t n) noexcept {
-  if (mode_ == Mode::first) return {this, 0, handles_[0]};
   if (mode_ == Mode::interleave) {
     detail::ThreadState &s = thread_state();
     const std::size_t first = s.next;
-    if (++s.next == handles_.size()) s.next = 0;
+    if (handles_.size() == 2) {
+      s.next = first ^ 1;  // two tiers, the usual case: no compare with the count
+    } else if (++s.next == handles_.size()) {
+      s.next = 0;
+    }
     return {this, first, tier_at(first)};
   }
   if (mode_ == Mode::weighted) {
@@ -321,6 +326,7 @@ inline Selector::Pick Selector::pick_leaf(std::size_t n) noexcept {
     // where the order of tiers is less regular than interleave's.
     return {this, first, handles_[first]};
   }
+  if (mode_ == Mode::first) return {this, 0, handles_[0]};
   const std::size_t first = pick_other(n);
   return {this, first, handles_[first]};
 }
