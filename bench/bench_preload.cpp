@@ -17,6 +17,8 @@
 //   tiermem_threshold   threshold(3n/4, rank:0, emulated:slow), TIERMEM_EMULATE=slow:1G
 //   tiermem_interleave  interleave(rank:0, emulated:slow)
 //   tiermem_weighted    weighted(rank:0=1, emulated:slow=1)
+//   baseline_bind, baseline_threshold   another build of the preload library, when
+//                       TIERMEM_BENCH_BASELINE_PRELOAD names one (before/after a change)
 //
 // Run with --benchmark_enable_random_interleaving=true and repetitions; ratios are taken per
 // repetition from the same run (bench/README.md). No assertion on time anywhere.
@@ -87,7 +89,9 @@ std::vector<Peer> peers(std::size_t n) {
   const std::string tm = TIERMEM_PRELOAD_LIB;
   const std::string emulate = "TIERMEM_EMULATE=slow:1G";
   const std::string memtier = "/usr/lib/x86_64-linux-gnu/libmemtier.so.0";
-  return {
+  const std::string threshold =
+      "TIERMEM_POLICY=threshold(" + std::to_string(n * 3 / 4) + ", rank:0, emulated:slow)";
+  std::vector<Peer> all = {
       {"glibc", "", {}},
       {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", {}},
       {"memtier_dram", memtier, {"MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1;POLICY:STATIC_RATIO"}},
@@ -95,11 +99,16 @@ std::vector<Peer> peers(std::size_t n) {
        {"MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1;KIND:FS_DAX,PATH:/tmp,PMEM_SIZE_LIMIT:1G,RATIO:1;"
         "POLICY:STATIC_RATIO"}},
       {"tiermem_bind", tm, {}},
-      {"tiermem_threshold", tm,
-       {emulate, "TIERMEM_POLICY=threshold(" + std::to_string(n * 3 / 4) + ", rank:0, emulated:slow)"}},
+      {"tiermem_threshold", tm, {emulate, threshold}},
       {"tiermem_interleave", tm, {emulate, "TIERMEM_POLICY=interleave(rank:0, emulated:slow)"}},
       {"tiermem_weighted", tm, {emulate, "TIERMEM_POLICY=weighted(rank:0=1, emulated:slow=1)"}},
   };
+  // Another build of the preload library, measured in the same run (before/after a change).
+  if (const char *base = std::getenv("TIERMEM_BENCH_BASELINE_PRELOAD")) {
+    all.push_back({"baseline_bind", base, {}});
+    all.push_back({"baseline_threshold", base, {emulate, threshold}});
+  }
+  return all;
 }
 
 // One iteration: the worker spawned under the peer's preload; its ns per block is the time.
