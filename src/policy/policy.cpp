@@ -293,16 +293,15 @@ std::size_t Selector::first_shared(std::size_t n) noexcept {
 
 void Selector::choose_mode() noexcept {
   const bool counts = kind_ == Policy::Kind::interleave || kind_ == Policy::Kind::weighted;
-  mode_ = Mode::other;
+  if (state_ < kThreadStates) state_offset_ = state_ * sizeof(detail::ThreadState);
   if (!counts) {
     mode_ = Mode::first;
-  } else if (state_ < kThreadStates) {
-    state_offset_ = state_ * sizeof(detail::ThreadState);
-    if (kind_ == Policy::Kind::interleave) {
-      mode_ = Mode::interleave;
-    } else if (scale_[0] != 0) {
-      mode_ = Mode::weighted;
-    }
+  } else if (state_ < kThreadStates && kind_ == Policy::Kind::interleave) {
+    mode_ = Mode::interleave;
+  } else if (state_ < kThreadStates && scale_[0] != 0) {
+    mode_ = Mode::weighted;
+  } else {
+    mode_ = Mode::other;
   }
 }
 
