@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-extern char **environ;
+#include "preload_env.hpp"
 
 namespace {
 
@@ -114,16 +114,7 @@ std::vector<Peer> peers(std::size_t n) {
 // One iteration: the worker spawned under the peer's preload; its ns per block is the time.
 void spawn_worker(benchmark::State &state, const std::string &self, const Peer &peer,
                   std::size_t n) {
-  std::vector<std::string> env_s;
-  for (char **e = environ; *e != nullptr; ++e) {
-    std::string v = *e;
-    if (v.rfind("LD_PRELOAD=", 0) != 0 && v.rfind("TIERMEM_", 0) != 0 &&
-        v.rfind("MEMKIND_", 0) != 0) {
-      env_s.push_back(v);
-    }
-  }
-  if (!peer.lib.empty()) env_s.push_back("LD_PRELOAD=" + peer.lib);
-  for (const auto &e : peer.env) env_s.push_back(e);
+  std::vector<std::string> env_s = preload_env(peer.lib, peer.env);
   std::vector<std::string> argv_s = {self, "--worker", std::to_string(n)};
   std::vector<char *> argv, envp;
   for (auto &a : argv_s) argv.push_back(a.data());

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-extern char **environ;
+#include "preload_env.hpp"
 
 namespace {
 
@@ -49,17 +49,6 @@ void make_inputs() {
   std::FILE *f = std::fopen((g_dir / "x.c").c_str(), "w");
   std::fputs("#include <stdio.h>\nint main(void) { printf(\"%d\\n\", 42); return 0; }\n", f);
   std::fclose(f);
-}
-
-std::vector<std::string> preload_env(const std::string &lib, const std::string &extra) {
-  std::vector<std::string> env;
-  for (char **e = environ; *e != nullptr; ++e) {
-    std::string v = *e;
-    if (v.rfind("LD_PRELOAD=", 0) != 0 && v.rfind("TIERMEM_", 0) != 0) env.push_back(v);
-  }
-  if (!lib.empty()) env.push_back("LD_PRELOAD=" + lib);
-  if (!extra.empty()) env.push_back(extra);
-  return env;
 }
 
 void spawn_loop(benchmark::State &state, std::vector<std::string> argv_s,
@@ -116,7 +105,7 @@ void add(const std::string &which) {
   for (const Peer &p : all) {
     benchmark::RegisterBenchmark(("startup/" + which + "/" + p.name).c_str(),
                                  [which, p](benchmark::State &s) {
-                                   spawn_loop(s, program(which), preload_env(p.lib, p.extra));
+                                   spawn_loop(s, program(which), preload_env(p.lib, {p.extra}));
                                  })
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
