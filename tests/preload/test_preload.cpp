@@ -70,6 +70,8 @@ TEST_CASE("children forked while four threads allocate live on every host tier")
   probe("forkthreads", "TIERMEM_EMULATE=slow:64M TIERMEM_POLICY=emulated:slow");
   probe("forkthreads", "TIERMEM_EMULATE=slow:256M,fast:256M TIERMEM_POLICY='interleave(emulated:slow, emulated:fast)'");
   probe("forkthreads", "TIERMEM_EMULATE=slow:256M TIERMEM_POLICY='threshold(512, rank:0, emulated:slow)'");
+  // weighted: its per-thread counters (two tiers: one compare a request) in every thread.
+  probe("forkthreads", "TIERMEM_EMULATE=slow:256M TIERMEM_POLICY='weighted(rank:0=1, emulated:slow=3)'");
 }
 
 TEST_CASE("a block realloc grows past its full tier moves to the policy's next tier, in forked children too") {
