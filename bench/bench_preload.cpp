@@ -11,6 +11,9 @@
 //
 //   glibc               no preload
 //   jemalloc            LD_PRELOAD=libjemalloc.so.2, Debian's jemalloc (one heap, no tiers)
+//   jemalloc_mallocx_one_arena   the same preload, the window through mallocx(MALLOCX_ARENA)
+//                       and dallocx on an arena of its own: issue 16's named peer (bench_heap's
+//                       je_one_arena), in the same run
 //   memtier_dram        LD_PRELOAD=libmemtier.so.0, memkind's tiering preload, one DRAM tier
 //   memtier_2           the same with two tiers, DRAM and an FS_DAX kind on /tmp, bytes 1:1
 //   tiermem_bind        LD_PRELOAD=libtiermem_preload.so, the default policy bind(rank:0)
@@ -23,6 +26,7 @@
 // Run with --benchmark_enable_random_interleaving=true and repetitions; ratios are taken per
 // repetition from the same run (bench/README.md). No assertion on time anywhere.
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -50,19 +54,20 @@ double now_ns() {
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 }
 
-// The worker: the window through this process's malloc and free; ns per block on stdout.
-int worker(std::size_t n) {
+// The worker: the window through `alloc` and `release`; ns per block on stdout.
+template <class Alloc, class Release>
+int window(std::size_t n, Alloc alloc, Release release) {
   void *live[kWindow] = {};
   auto size = [n](long i) { return i % 2 == 0 ? n / 2 : n; };
   long i = 0;
-  for (; i < static_cast<long>(kWindow); ++i) live[i] = std::malloc(size(i));
+  for (; i < static_cast<long>(kWindow); ++i) live[i] = alloc(size(i));
   auto run = [&](long count) {
     for (long end = i + count; i < end; ++i) {
       void *&slot = live[static_cast<std::size_t>(i) % kWindow];
-      std::free(slot);
-      slot = std::malloc(size(i));
+      release(slot);
+      slot = alloc(size(i));
       if (slot == nullptr) {
-        std::fprintf(stderr, "bench_preload: malloc(%zu) failed\n", size(i));
+        std::fprintf(stderr, "bench_preload: allocating %zu bytes failed\n", size(i));
         std::exit(1);
       }
       benchmark::DoNotOptimize(slot);
@@ -72,7 +77,7 @@ int worker(std::size_t n) {
   const double start = now_ns();
   run(kBlocks);
   const double ns = (now_ns() - start) / static_cast<double>(kBlocks);
-  for (void *p : live) std::free(p);
+  for (void *p : live) release(p);
   // write(2) from the stack, not stdio: memtier's preload tears its kinds down at exit before
   // stdio flushes a buffer it allocated, and the figure was lost.
   char out[64];
@@ -80,20 +85,51 @@ int worker(std::size_t n) {
   return ::write(STDOUT_FILENO, out, static_cast<std::size_t>(len)) == len ? 0 : 1;
 }
 
+// The program's own malloc and free, whichever preload serves them.
+int worker_malloc(std::size_t n) {
+  return window(n, [](std::size_t k) { return std::malloc(k); }, [](void *p) { std::free(p); });
+}
+
+// Issue 16's named peer: jemalloc's single-arena mallocx(MALLOCX_ARENA)/dallocx (bench_heap's
+// je_one_arena), here Debian's jemalloc as the preload below this process, its functions found
+// with dlsym. An arena of its own, as bench_heap creates.
+int worker_mallocx(std::size_t n) {
+  using Mallocx = void *(*)(std::size_t, int);
+  using Dallocx = void (*)(void *, int);
+  using Mallctl = int (*)(const char *, void *, std::size_t *, void *, std::size_t);
+  auto mallocx = reinterpret_cast<Mallocx>(::dlsym(RTLD_DEFAULT, "mallocx"));
+  auto dallocx = reinterpret_cast<Dallocx>(::dlsym(RTLD_DEFAULT, "dallocx"));
+  auto mallctl = reinterpret_cast<Mallctl>(::dlsym(RTLD_DEFAULT, "mallctl"));
+  unsigned arena = 0;
+  std::size_t sz = sizeof arena;
+  if (mallocx == nullptr || dallocx == nullptr || mallctl == nullptr ||
+      mallctl("arenas.create", &arena, &sz, nullptr, 0) != 0) {
+    std::fprintf(stderr, "bench_preload: no jemalloc mallocx/mallctl in this process; run the "
+                         "mallocx worker under LD_PRELOAD=libjemalloc.so.2\n");
+    return 1;
+  }
+  const int flags = static_cast<int>((arena + 1) << 20);  // MALLOCX_ARENA(arena)
+  return window(n, [=](std::size_t k) { return mallocx(k, flags); },
+                [=](void *p) { dallocx(p, 0); });
+}
+
 struct Peer {
   std::string name, lib;
   std::vector<std::string> env;  // besides LD_PRELOAD
+  const char *worker = "--worker";  // or "--worker-mallocx"
 };
 
 std::vector<Peer> peers(std::size_t n) {
   const std::string tm = TIERMEM_PRELOAD_LIB;
   const std::string emulate = "TIERMEM_EMULATE=slow:1G";
   const std::string memtier = "/usr/lib/x86_64-linux-gnu/libmemtier.so.0";
+  const std::string je = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
   const std::string threshold =
       "TIERMEM_POLICY=threshold(" + std::to_string(n * 3 / 4) + ", rank:0, emulated:slow)";
   std::vector<Peer> all = {
       {"glibc", "", {}},
-      {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", {}},
+      {"jemalloc", je, {}},
+      {"jemalloc_mallocx_one_arena", je, {}, "--worker-mallocx"},
       {"memtier_dram", memtier, {"MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1;POLICY:STATIC_RATIO"}},
       {"memtier_2", memtier,
        {"MEMKIND_MEM_TIERS=KIND:DRAM,RATIO:1;KIND:FS_DAX,PATH:/tmp,PMEM_SIZE_LIMIT:1G,RATIO:1;"
@@ -115,7 +151,7 @@ std::vector<Peer> peers(std::size_t n) {
 void spawn_worker(benchmark::State &state, const std::string &self, const Peer &peer,
                   std::size_t n) {
   std::vector<std::string> env_s = preload_env(peer.lib, peer.env);
-  std::vector<std::string> argv_s = {self, "--worker", std::to_string(n)};
+  std::vector<std::string> argv_s = {self, peer.worker, std::to_string(n)};
   std::vector<char *> argv, envp;
   for (auto &a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -147,7 +183,7 @@ void spawn_worker(benchmark::State &state, const std::string &self, const Peer &
     const double ns = std::strtod(out.c_str(), nullptr);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !(ns > 0)) {
       state.SkipWithError(("worker under " + peer.name + " failed (status " + std::to_string(st) +
-                           "); run it by hand: " + self + " --worker " + std::to_string(n))
+                           "); run it by hand: " + self + " " + peer.worker + " " + std::to_string(n))
                               .c_str());
       break;
     }
@@ -159,7 +195,10 @@ void spawn_worker(benchmark::State &state, const std::string &self, const Peer &
 
 int main(int argc, char **argv) {
   if (argc == 3 && std::strcmp(argv[1], "--worker") == 0) {
-    return worker(static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)));
+    return worker_malloc(static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)));
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--worker-mallocx") == 0) {
+    return worker_mallocx(static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)));
   }
   benchmark::Initialize(&argc, argv);
   char self[4096];
