@@ -35,6 +35,7 @@ void fork_child() {
   for_each_tier(&backend::Backend::child_after_fork);
   registry_after_fork_child();
   publish_after_fork_child();
+  tcache_after_fork_child();
 }
 
 pthread_once_t g_once = PTHREAD_ONCE_INIT;

@@ -12,5 +12,7 @@ void register_fork_handlers() noexcept;
 
 /** In the child: the registry lock, which a vanished thread may have held, made anew. */
 void registry_after_fork_child() noexcept;
+/** The child's side of tcache.cpp: its tcaches from before the fork are the parent's. */
+void tcache_after_fork_child() noexcept;
 
 }  // namespace tiermem::heap

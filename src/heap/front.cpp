@@ -23,7 +23,8 @@ unsigned g_classes = 0;
 constexpr int kDramFlags = je::arena(0) | je::tcache_none;
 
 Front *make_front() noexcept {
-  void *mem = tmje_mallocx(sizeof(Front), kDramFlags);
+  void *mem = nullptr;
+  je_other([&] { mem = tmje_mallocx(sizeof(Front), kDramFlags); });
   if (mem == nullptr) return nullptr;
   auto *f = new (mem) Front;
   for (unsigned c = 0; c < g_classes; ++c) {
@@ -62,7 +63,8 @@ void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
   const unsigned slot = tier->slot;
   FrontTable *table = t_fronts;
   if (table == nullptr) {
-    void *mem = tmje_mallocx(sizeof(FrontTable), kDramFlags);
+    void *mem = nullptr;
+    je_other([&] { mem = tmje_mallocx(sizeof(FrontTable), kDramFlags); });
     if (mem == nullptr) return nullptr;
     t_fronts = table = new (mem) FrontTable;
   }
@@ -75,11 +77,13 @@ void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
   FrontStack &s = f->stacks[g_front_class[(n + 7) >> 3]];
   // Blocks taken into the stack are not noted (t_net): they are not the program's yet.
   const std::uint32_t want = std::max<std::uint32_t>(s.cap / 2, 1);
-  while (s.count < want) {
-    void *p = tmje_mallocx(s.size, flags);
-    if (p == nullptr) break;
-    s.items[s.count++] = p;
-  }
+  je_other([&] {
+    while (s.count < want) {
+      void *p = tmje_mallocx(s.size, flags);
+      if (p == nullptr) break;
+      s.items[s.count++] = p;
+    }
+  });
   if (s.count == 0) return nullptr;
   note_allocated(slot, s.size);
   return s.items[--s.count];
@@ -88,7 +92,7 @@ void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
 void *allocate_front_miss(tm_tier *tier, std::size_t n) noexcept {
   // The flags first: a thread's first call on the tier binds it to jemalloc's totals, and
   // may make this tier the thread's bound one (then the automatic tcache serves it).
-  const int flags = thread_flags(tier);
+  const int flags = small_flags(tier);
   if (!je::automatic_tcache(flags)) {
     if (void *p = front_refill(tier, n, flags)) return p;
   }
@@ -99,25 +103,41 @@ void front_flush(FrontStack &s, int flags) noexcept {
   // The oldest half (the bottom) goes back; the most recently freed blocks, warm in the
   // cache, stay.
   const std::uint32_t half = std::max<std::uint32_t>(s.count / 2, 1);
-  for (std::uint32_t i = 0; i < half; ++i) tmje_dallocx(s.items[i], flags);
+  je_other([&] {
+    for (std::uint32_t i = 0; i < half; ++i) tmje_dallocx(s.items[i], flags);
+  });
   std::memmove(s.items, s.items + half, (s.count - half) * sizeof s.items[0]);
   s.count -= half;
+}
+
+void front_release(unsigned slot, int flags) noexcept {
+  FrontTable *table = t_fronts;
+  Front *f = table != nullptr ? table->by_slot[slot] : nullptr;
+  if (f == nullptr) return;
+  je_other([&] {
+    for (FrontStack &s : f->stacks) {
+      for (std::uint32_t i = 0; i < s.count; ++i) tmje_dallocx(s.items[i], flags);
+      s.count = 0;
+    }
+  });
 }
 
 void front_thread_exit(const int *flags) noexcept {
   FrontTable *table = t_fronts;
   if (table == nullptr) return;
   t_fronts = nullptr;
-  for (unsigned slot = 0; slot < kMaxSlots; ++slot) {
-    Front *f = table->by_slot[slot];
-    if (f == nullptr) continue;
-    for (FrontStack &s : f->stacks) {
-      for (std::uint32_t i = 0; i < s.count; ++i) tmje_dallocx(s.items[i], flags[slot]);
-      s.count = 0;
+  je_other([&] {
+    for (unsigned slot = 0; slot < kMaxSlots; ++slot) {
+      Front *f = table->by_slot[slot];
+      if (f == nullptr) continue;
+      for (FrontStack &s : f->stacks) {
+        for (std::uint32_t i = 0; i < s.count; ++i) tmje_dallocx(s.items[i], flags[slot]);
+        s.count = 0;
+      }
+      tmje_dallocx(f, je::tcache_none);
     }
-    tmje_dallocx(f, je::tcache_none);
-  }
-  tmje_dallocx(table, je::tcache_none);
+    tmje_dallocx(table, je::tcache_none);
+  });
 }
 
 }  // namespace tiermem::heap

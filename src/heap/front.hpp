@@ -83,6 +83,8 @@ void read_front_classes(const std::vector<std::size_t> &classes);
 void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept;
 /** Flushes half of a full stack back to jemalloc (flags: the tier's, with its tcache). */
 void front_flush(FrontStack &s, int flags) noexcept;
+/** Gives every block the thread's Front for `slot` holds back to jemalloc through `flags`. */
+void front_release(unsigned slot, int flags) noexcept;
 /** Empties and frees this thread's Fronts (thread exit; `flags`: t_flags before clearing). */
 void front_thread_exit(const int *flags) noexcept;
 

@@ -36,7 +36,8 @@ void give_back(tm_tier *tier, std::size_t bytes) noexcept {
 }  // namespace
 
 void *allocate_counted(tm_tier *tier, std::size_t n, int extra_flags) noexcept {
-  int flags = thread_flags(tier) | block_flags(n, extra_flags);
+  const bool small = n <= g_front_max && extra_flags == 0;
+  int flags = (small ? small_flags(tier) : thread_flags(tier)) | block_flags(n, extra_flags);
   // Reserve before allocating: a request past the limit must not take an extent first.
   std::size_t usable = tmje_nallocx(n, flags);
   if (usable == 0 || !reserve(tier, usable)) return nullptr;

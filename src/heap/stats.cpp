@@ -15,6 +15,7 @@ std::atomic<std::uint64_t> g_foreign{0};
 }  // namespace
 
 Stats stats(tm_tier *tier) {
+  sync_automatic();
   if (t_net[tier->slot] != 0) fold_net(tier->slot);  // the reading thread's own bytes, exact
   Stats s;
   s.capacity = tier->backend->capacity();
