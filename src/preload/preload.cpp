@@ -306,10 +306,19 @@ __attribute__((visibility("default"))) void *malloc(size_t n) {
   return program_malloc(n, __builtin_return_address(0));
 }
 
-__attribute__((visibility("default"))) void free(void *p) {
+// free() other than the automatic tier's plain case: one slot lookup frees a block of ours
+// and says whether it was one.
+[[gnu::noinline]] void free_other(void *p) {
   if (p == nullptr) return;
-  // One slot lookup: it frees a block of ours and says whether it was one.
   if (!tiermem::api::free_if_ours(p)) next_free(p);
+}
+
+__attribute__((visibility("default"))) void free(void *p) {
+  if (__builtin_expect(tiermem::api::plain_free_applies(p), 1)) {
+    tmje_free(p);  // a jump: this free keeps no frame of its own
+    return;
+  }
+  free_other(p);
 }
 
 __attribute__((visibility("default"))) void *calloc(size_t count, size_t n) {
