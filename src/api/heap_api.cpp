@@ -179,6 +179,12 @@ std::atomic<tm_policy *> g_default{nullptr};
                                    "the allocator that returned it)");
 }
 
+// tm_free() other than the fast tier's plain case: the other tiers' Fronts and tcaches.
+[[gnu::noinline]] void free_other(void *p) noexcept {
+  if (__builtin_expect(api::free_fast(p), 1)) return;
+  free_slow(p);
+}
+
 // The tier of a block being resized; a foreign p is reported (nullptr, EINVAL).
 tm_tier *realloc_owner(void *p, const char *call) noexcept {
   tm_tier *t = heap::slot_owner(p);
@@ -239,8 +245,11 @@ TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n) {
 }
 
 TM_API void tm_free(void *p) {
-  if (__builtin_expect(api::free_fast(p), 1)) return;
-  free_slow(p);
+  if (__builtin_expect(api::plain_free_applies(p), 1)) {
+    tmje_free(p);  // a jump: no frame of its own (see plain_free_applies)
+    return;
+  }
+  free_other(p);
 }
 
 TM_API void *tm_realloc(void *p, size_t n) {

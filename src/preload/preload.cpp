@@ -294,6 +294,13 @@ void *program_malloc(size_t n, const void *caller) {
   return out_of_memory();
 }
 
+// free() other than the fast tier's plain case: one slot lookup frees a block of ours and
+// says whether it was one.
+[[gnu::noinline]] void free_other(void *p) {
+  if (p == nullptr) return;
+  if (!tiermem::api::free_if_ours(p)) next_free(p);
+}
+
 __attribute__((constructor(101))) void preload_ctor() {
   if (!t_inside) init();
 }
@@ -304,13 +311,6 @@ extern "C" {
 
 __attribute__((visibility("default"))) void *malloc(size_t n) {
   return program_malloc(n, __builtin_return_address(0));
-}
-
-// free() other than the automatic tier's plain case: one slot lookup frees a block of ours
-// and says whether it was one.
-[[gnu::noinline]] void free_other(void *p) {
-  if (p == nullptr) return;
-  if (!tiermem::api::free_if_ours(p)) next_free(p);
 }
 
 __attribute__((visibility("default"))) void free(void *p) {
