@@ -7,15 +7,24 @@
 namespace tiermem::api {
 
 /**
+ * The lookup both fast frees start with: true when `p` lies in a slot this thread has used
+ * (its flags in `flags`) and that slot is not careful.
+ */
+[[gnu::always_inline]] inline bool fast_slot(void *p, unsigned &slot, int &flags) noexcept {
+  if (__builtin_expect(!heap::slot_of(p, slot), 0)) return false;
+  flags = heap::t_flags[slot];
+  return __builtin_expect(flags != 0 && !heap::careful(slot), 1);
+}
+
+/**
  * Frees `p` the fast way when it lies in a slot this thread has used and that slot is not
  * careful (no limit, no poison): address -> slot -> this thread's flags, no tier pointer to
  * chase. False (nothing done) otherwise.
  */
 [[gnu::always_inline]] inline bool free_fast(void *p) noexcept {
   unsigned slot = 0;
-  if (__builtin_expect(!heap::slot_of(p, slot), 0)) return false;
-  int flags = heap::t_flags[slot];
-  if (__builtin_expect(flags == 0 || heap::careful(slot), 0)) return false;
+  int flags = 0;
+  if (!fast_slot(p, slot, flags)) return false;
   // The bound tier: jemalloc's plain free. Any other: the thread's Front for it, if any.
   if (heap::je::automatic_tcache(flags) || !heap::front_push(slot, p, flags)) {
     heap::release_with(slot, p, flags);
@@ -31,9 +40,8 @@ namespace tiermem::api {
  */
 [[gnu::always_inline]] inline bool plain_free_applies(void *p) noexcept {
   unsigned slot = 0;
-  if (__builtin_expect(!heap::slot_of(p, slot), 0)) return false;
-  const int flags = heap::t_flags[slot];
-  return flags != 0 && heap::je::automatic_tcache(flags) && !heap::careful(slot) &&
+  int flags = 0;
+  return fast_slot(p, slot, flags) && heap::je::automatic_tcache(flags) &&
          *heap::t_je_deallocated < heap::t_sync_deallocated;
 }
 
