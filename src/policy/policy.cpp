@@ -313,6 +313,35 @@ std::size_t Selector::pick_other(std::size_t n) noexcept {
   return first;
 }
 
+Selector::Pick Selector::pick_leaf_slow(std::size_t n) noexcept {
+  if (mode_ == Mode::interleave || mode_ == Mode::weighted) {
+    detail::ThreadState &s = thread_state();  // a former owner's state reset
+    Pick p;
+    if (pick_leaf_inline(n, p)) return p;
+    // Weighted with a rebase due: the counters move down together once the chosen one is
+    // past kRebaseAt.
+    std::size_t first = 0;
+    std::uint64_t add = 0;
+    weighted_choice(s, n, first, add);
+    s.bytes[first] += add;
+    rebase(s);
+    s.next = first;
+    return {this, first, handles_[first]};
+  }
+  const std::size_t first = pick_other(n);
+  return {this, first, handles_[first]};
+}
+
+Selector::Pick Selector::picked(void *tier) noexcept {
+  if (mode_ == Mode::table) return {nullptr, 0, tier};
+  if (mode_ == Mode::interleave) {
+    const std::size_t next = own_state().next;
+    return {this, next == 0 ? handles_.size() - 1 : next - 1, tier};
+  }
+  if (mode_ == Mode::weighted) return {this, own_state().next, tier};
+  return {this, 0, tier};
+}
+
 void Selector::build_table() noexcept {
   if (leaves_.size() > kTableLeaves) return;
   for (const Selector *leaf : leaves_) {

@@ -50,6 +50,8 @@ class Handles {
 // A thread's counters for one selector: interleave's next tier, weighted's bytes per tier.
 struct ThreadState {
   std::uint64_t generation = 0;  // the owning selector's; 0 for none
+  // Interleave: the tier the next request goes to. Weighted: the tier of the last request
+  // (Selector::picked()).
   std::uint64_t next = 0;
   std::uint64_t bytes[kMaxTiers] = {};
 };
@@ -147,6 +149,18 @@ class Selector {
     void *handle() const noexcept { return tier; }
   };
   [[gnu::always_inline]] inline Pick pick(std::size_t n) noexcept;
+  /**
+   * pick() when it needs no call: true with `out` filled, or false having counted nothing
+   * (a nested threshold, counters shared by all threads, a thread state left by a former
+   * owner, a rebase due); the caller then calls pick(). Lets an allocation path that keeps
+   * no stack frame pick on its own.
+   */
+  [[gnu::always_inline]] inline bool pick_inline(std::size_t n, Pick &out) noexcept;
+  /**
+   * The Pick of this thread's last successful pick_inline(), which chose `tier`: for the
+   * fallbacks of a path that kept only the tier (cold). Valid until the thread's next pick.
+   */
+  Pick picked(void *tier) noexcept;
   /** The candidates of a pick, best (its handle()) first; returns how many. */
   static std::size_t candidates_from(Pick p, void **out, std::size_t max) noexcept;
 
@@ -183,6 +197,14 @@ class Selector {
     leaves_.push_back(branches_.back().get());
   }
   [[gnu::always_inline]] inline Pick pick_leaf(std::size_t n) noexcept;
+  /** pick_leaf() when it needs no call (see pick_inline). */
+  [[gnu::always_inline]] inline bool pick_leaf_inline(std::size_t n, Pick &out) noexcept;
+  /** pick_leaf()'s other cases: a state to reset, a rebase, Mode::other (policy.cpp). */
+  [[gnu::noinline]] Pick pick_leaf_slow(std::size_t n) noexcept;
+  /** Weighted's choice for `n` bytes on state `s`: the tier and what it adds to its count. */
+  [[gnu::always_inline]] inline void weighted_choice(const detail::ThreadState &s, std::size_t n,
+                                                     std::size_t &first,
+                                                     std::uint64_t &add) const noexcept;
   /**
    * handles_[i], by a branch for each of the first two tiers: the branch is predicted, so the
    * tier's load need not wait for `i`, which comes from a per-thread counter (and the tier's
@@ -206,6 +228,8 @@ class Selector {
   void choose_mode() noexcept;
   /** This thread's state for this selector (it must have one), reset if a former owner's. */
   detail::ThreadState &thread_state() noexcept;
+  /** The same, as it is: the caller checks its generation. */
+  detail::ThreadState &own_state() const noexcept;
   void scale_weights() noexcept;
   void rebase(detail::ThreadState &s) noexcept;
   void claim_thread_state() noexcept;
@@ -253,12 +277,16 @@ class Selector {
 extern constinit thread_local detail::ThreadState t_states[Selector::kThreadStates]
     [[gnu::tls_model("initial-exec")]];
 
-inline detail::ThreadState &Selector::thread_state() noexcept {
+inline detail::ThreadState &Selector::own_state() const noexcept {
   // A byte offset kept ready: the address is the thread's t_states plus one add. Indexing
   // t_states[state_] instead (a multiply by 144 on every request) made interleave slower in
   // two sessions of bench_heap's windows: 1.06-1.14x of jemalloc against 1.15-1.20x.
-  auto &s = *reinterpret_cast<detail::ThreadState *>(reinterpret_cast<char *>(&t_states[0]) +
-                                                     state_offset_);
+  return *reinterpret_cast<detail::ThreadState *>(reinterpret_cast<char *>(&t_states[0]) +
+                                                  state_offset_);
+}
+
+inline detail::ThreadState &Selector::thread_state() noexcept {
+  detail::ThreadState &s = own_state();
   if (__builtin_expect(s.generation != generation_, 0)) {
     s = detail::ThreadState{};
     s.generation = generation_;
@@ -293,44 +321,73 @@ inline Selector::Pick Selector::pick(std::size_t n) noexcept {
   return pick_leaf(n);
 }
 
+inline bool Selector::pick_inline(std::size_t n, Pick &out) noexcept {
+  if (mode_ == Mode::table) {
+    out = pick(n);
+    return true;
+  }
+  if (__builtin_expect(mode_ == Mode::nested, 0)) return false;
+  return pick_leaf_inline(n, out);
+}
+
 inline Selector::Pick Selector::pick_leaf(std::size_t n) noexcept {
+  Pick p;
+  if (__builtin_expect(pick_leaf_inline(n, p), 1)) return p;
+  return pick_leaf_slow(n);
+}
+
+inline void Selector::weighted_choice(const detail::ThreadState &s, std::size_t n,
+                                      std::size_t &first, std::uint64_t &add) const noexcept {
+  std::uint64_t scale;
+  if (handles_.size() == 2) {
+    // Two tiers, the usual case: a compare and a select, no loop.
+    first = s.bytes[1] < s.bytes[0];
+    scale = first != 0 ? scale_[1] : scale_[0];
+  } else {
+    first = 0;
+    for (std::size_t i = 1; i < handles_.size(); ++i) {
+      if (s.bytes[i] < s.bytes[first]) first = i;
+    }
+    scale = scale_[first];
+  }
+  if (__builtin_expect(__builtin_mul_overflow(n, scale, &add) || add > kMaxAdd, 0)) {
+    add = kMaxAdd;
+  }
+}
+
+inline bool Selector::pick_leaf_inline(std::size_t n, Pick &out) noexcept {
   if (mode_ == Mode::interleave) {
-    detail::ThreadState &s = thread_state();
+    detail::ThreadState &s = own_state();
+    if (__builtin_expect(s.generation != generation_, 0)) return false;
     const std::size_t first = s.next;
     if (handles_.size() == 2) {
       s.next = first ^ 1;  // two tiers, the usual case: no compare with the count
     } else if (++s.next == handles_.size()) {
       s.next = 0;
     }
-    return {this, first, tier_at(first)};
+    out = {this, first, tier_at(first)};
+    return true;
   }
   if (mode_ == Mode::weighted) {
-    detail::ThreadState &s = thread_state();
+    detail::ThreadState &s = own_state();
+    if (__builtin_expect(s.generation != generation_, 0)) return false;
     std::size_t first = 0;
-    std::uint64_t scale;
-    if (handles_.size() == 2) {
-      // Two tiers, the usual case: a compare and a select, no loop.
-      first = s.bytes[1] < s.bytes[0];
-      scale = first != 0 ? scale_[1] : scale_[0];
-    } else {
-      for (std::size_t i = 1; i < handles_.size(); ++i) {
-        if (s.bytes[i] < s.bytes[first]) first = i;
-      }
-      scale = scale_[first];
-    }
     std::uint64_t add = 0;
-    if (__builtin_expect(__builtin_mul_overflow(n, scale, &add) || add > kMaxAdd, 0)) {
-      add = kMaxAdd;
-    }
+    weighted_choice(s, n, first, add);
+    // Below kRebaseAt (2^63) plus at most kMaxAdd: the sum cannot wrap.
+    if (__builtin_expect(s.bytes[first] + add >= kRebaseAt, 0)) return false;
     s.bytes[first] += add;
-    if (__builtin_expect(s.bytes[first] >= kRebaseAt, 0)) rebase(s);
+    s.next = first;
     // An indexed load, not tier_at(): measured faster here (bench_heap window_policy_weighted),
     // where the order of tiers is less regular than interleave's.
-    return {this, first, handles_[first]};
+    out = {this, first, handles_[first]};
+    return true;
   }
-  if (mode_ == Mode::first) return {this, 0, handles_[0]};
-  const std::size_t first = pick_other(n);
-  return {this, first, handles_[first]};
+  if (mode_ == Mode::first) {
+    out = {this, 0, handles_[0]};
+    return true;
+  }
+  return false;
 }
 
 }  // namespace tiermem::policy

@@ -230,3 +230,84 @@ TEST_CASE("weighted keeps its exact split when its counters are moved down near 
   // The small ones start from level counters: 3:1 again, exactly.
   CHECK(split(s, 100, 400, 2) == std::vector<std::uint64_t>{0, 30000, 10000});
 }
+
+namespace {
+
+// How an allocation path without a frame picks: pick_inline(), else pick().
+Selector::Pick pick_as_fast_path(Selector &s, std::size_t n, bool &inline_ok) {
+  Selector::Pick p{};
+  inline_ok = s.pick_inline(n, p);
+  return inline_ok ? p : s.pick(n);
+}
+
+std::vector<void *> candidates_of(Selector::Pick p) {
+  void *out[16];
+  std::size_t k = Selector::candidates_from(p, out, 16);
+  return std::vector<void *>(out, out + k);
+}
+
+}  // namespace
+
+TEST_CASE("pick_inline, else pick, picks as pick does, and picked() restores its fallbacks") {
+  // One selector answers pick(), the other the fast path's way, on one thread: the first
+  // choices and the fallback lists must agree request by request.
+  const char *texts[] = {
+      "preferred(node:0, node:1)",
+      "interleave(node:0, node:1)",
+      "interleave(node:0, node:1, node:2, node:3)",
+      "interleave(node:0, node:0, node:1)",  // a tier named twice: the pick's own place
+      "weighted(node:0=3, node:1=1)",
+      "weighted(node:0=1, node:1=2, node:2=3)",
+      "weighted(node:0=999983, node:1=999979)",  // exact products: never inline
+      "threshold(1K, node:0, node:1)",
+      "threshold(1K, node:0, threshold(64K, interleave(node:1, node:2), node:3))",
+  };
+  for (const char *text : texts) {
+    CAPTURE(text);
+    Tags tags;
+    Selector a(parse(text), tags);
+    Selector b(parse(text), tags);
+    int inlined = 0;
+    for (int i = 0; i < 200; ++i) {
+      const std::size_t n = 16 + static_cast<std::size_t>(i % 7) * 700 + (i % 3) * 40000;
+      const Selector::Pick want = a.pick(n);
+      bool ok = false;
+      const Selector::Pick got = pick_as_fast_path(b, n, ok);
+      REQUIRE(got.handle() == want.handle());
+      CHECK(candidates_of(got) == candidates_of(want));
+      if (ok) {
+        ++inlined;
+        CHECK(candidates_of(b.picked(got.handle())) == candidates_of(want));
+      }
+    }
+    const std::string t = text;
+    if (t.find("999983") != std::string::npos || t.find("64K") != std::string::npos) {
+      CHECK(inlined == 0);  // shared products, a nested threshold: always pick()
+    } else {
+      // All but a fresh selector's first request on this thread (its state to reset).
+      CHECK(inlined >= 199);
+    }
+  }
+}
+
+TEST_CASE("pick_inline leaves a state to reset and a rebase to pick, and counts nothing then") {
+  Tags tags;
+  Selector s(parse("interleave(node:0, node:1)"), tags);
+  Selector::Pick p{};
+  CHECK_FALSE(s.pick_inline(8, p));  // this thread's state is not this selector's yet
+  CHECK(first(s, 8) == 1);           // so the refusal counted nothing
+  REQUIRE(s.pick_inline(8, p));
+  CHECK(reinterpret_cast<std::uintptr_t>(p.handle()) == 2);
+
+  Selector w(parse("weighted(node:0=3, node:1=1)"), tags);
+  std::vector<std::uint64_t> bytes(3);
+  int refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    bool ok = false;
+    const std::size_t n = std::size_t{1} << 61;
+    bytes[reinterpret_cast<std::uintptr_t>(pick_as_fast_path(w, n, ok).handle())] += n;
+    refused += ok ? 0 : 1;
+  }
+  CHECK(refused >= 2);  // the fresh state, and at least one rebase
+  CHECK(bytes == std::vector<std::uint64_t>{0, 6ull << 61, 2ull << 61});
+}
