@@ -50,6 +50,8 @@ T *fail_null(int code, const std::string &message) noexcept {
   return nullptr;
 }
 
+std::atomic<api::PolicyFailureHook> g_failure_hook{nullptr};
+
 [[gnu::noinline, gnu::cold]] void *policy_out_of_memory(const tm_policy *pol, void *const *cands,
                                                         std::size_t k, std::size_t n,
                                                         const char *call) noexcept {
@@ -60,7 +62,8 @@ T *fail_null(int code, const std::string &message) noexcept {
                 "tiermem: %s: no tier of policy '%s' can allocate %zu bytes (last: %s)", call,
                 pol->text.c_str(), n, last);
   api::set_last_error(-ENOMEM, msg);
-  errno = ENOMEM;
+  if (api::PolicyFailureHook hook = g_failure_hook.load(std::memory_order_acquire)) hook();
+  errno = ENOMEM;  // after the hook, which may write
   return nullptr;
 }
 
@@ -168,6 +171,66 @@ std::atomic<tm_policy *> g_default{nullptr};
   return policy_alloc_any(pol, n, extra, call);
 }
 
+// tm_policy_malloc's first choice `t`, picked by pick_inline() or the only tier, failed: the
+// rest of that pick's candidates, or the one-tier message for a policy of one tier.
+[[gnu::noinline]] void *policy_malloc_failed(tm_policy *pol, tm_tier *t, std::size_t n) noexcept {
+  if (pol->selector->only() != nullptr) return one_tier_out_of_memory(pol, t, n, "tm_policy_malloc");
+  return policy_alloc_rest(pol, pol->selector->picked(t), n, 0, "tm_policy_malloc");
+}
+
+// tm_policy_malloc's cases that call into jemalloc, each out of line and reached by a jump,
+// so that tm_policy_malloc keeps no frame (a block from a Front needs none), and each keeps
+// only the policy, the tier and the size for its fallbacks (see Selector::picked).
+// The thread's bound tier: jemalloc's plain malloc.
+[[gnu::noinline]] void *policy_malloc_bound(tm_policy *pol, tm_tier *t, std::size_t n) noexcept {
+  void *p = heap::allocate_bound(t, n);
+  return __builtin_expect(p != nullptr, 1) ? p : policy_malloc_failed(pol, t, n);
+}
+// Any other case of a tier picked: a Front refill, a large block, a careful tier, n == 0.
+[[gnu::noinline]] void *policy_malloc_on(tm_policy *pol, tm_tier *t, std::size_t n) noexcept {
+  void *p = allocate_on(t, n == 0 ? 1 : n, 0);
+  return __builtin_expect(p != nullptr, 1) ? p : policy_malloc_failed(pol, t, n);
+}
+// A pick that needs a call (see Selector::pick_inline), then the tier.
+[[gnu::noinline]] void *policy_malloc_picking(tm_policy *pol, std::size_t n) noexcept {
+  return policy_alloc_any(pol, n, 0, "tm_policy_malloc");
+}
+
+// tm_policy_malloc(NULL, n) before the default policy is built: builds it, then allocates.
+[[gnu::noinline, gnu::cold]] void *policy_malloc_default(std::size_t n) noexcept {
+  tm_policy *pol = default_or_null();
+  return pol != nullptr ? tm_policy_malloc(pol, n) : nullptr;
+}
+
+// tm_policy_malloc: the pick, then heap::allocate()'s cases told apart here, so that a block
+// popped from the thread's Front for the tier is returned with no call at all.
+[[gnu::always_inline]] inline void *policy_malloc(tm_policy *pol, std::size_t n) noexcept {
+  if (pol == nullptr) {
+    pol = g_default.load(std::memory_order_acquire);
+    if (__builtin_expect(pol == nullptr, 0)) return policy_malloc_default(n);
+  }
+  auto *t = static_cast<tm_tier *>(pol->selector->only());
+  if (t == nullptr) {
+    policy::Selector::Pick pick;
+    if (__builtin_expect(!pol->selector->pick_inline(n, pick), 0)) {
+      return policy_malloc_picking(pol, n);
+    }
+    t = static_cast<tm_tier *>(pick.handle());
+  }
+  // Tiers whose every block has bookkeeping (a limit, poison), large blocks and n == 0: the
+  // general path.
+  if (__builtin_expect(!t->counted.load(std::memory_order_relaxed) &&
+                           !t->poisoned.load(std::memory_order_relaxed) &&
+                           n - 1 < heap::g_small_max,
+                       1)) {
+    if (heap::t_bound == t->slot + 1) return policy_malloc_bound(pol, t, n);
+    if (n <= heap::g_front_max) {
+      if (void *p = heap::front_pop(t->slot, n)) return p;
+    }
+  }
+  return policy_malloc_on(pol, t, n);
+}
+
 // First free on this thread for the tier, a careful slot (limit or poison), NULL, or a
 // foreign pointer: kept out of tm_free so that its fast path needs no stack frame.
 [[gnu::noinline, gnu::cold]] void free_slow(void *p) noexcept {
@@ -177,12 +240,6 @@ std::atomic<tm_policy *> g_default{nullptr};
   api::set_last_error(-EINVAL, "tiermem: tm_free(" + ptr_text(p) +
                                    "): not a pointer tiermem gave out; not freed (free it with "
                                    "the allocator that returned it)");
-}
-
-// tm_free() other than the fast tier's plain case: the other tiers' Fronts and tcaches.
-[[gnu::noinline]] void free_other(void *p) noexcept {
-  if (__builtin_expect(api::free_fast(p), 1)) return;
-  free_slow(p);
 }
 
 // The tier of a block being resized; a foreign p is reported (nullptr, EINVAL).
@@ -202,6 +259,12 @@ void *resize_on(tm_tier *t, void *p, std::size_t n) noexcept {
 }
 
 }  // namespace
+
+namespace tiermem::api {
+void set_policy_failure_hook(PolicyFailureHook hook) noexcept {
+  g_failure_hook.store(hook, std::memory_order_release);
+}
+}  // namespace tiermem::api
 
 extern "C" {
 
@@ -245,11 +308,20 @@ TM_API void *tm_aligned_alloc(tm_tier *tier, size_t align, size_t n) {
 }
 
 TM_API void tm_free(void *p) {
-  if (__builtin_expect(api::plain_free_applies(p), 1)) {
-    tmje_free(p);  // a jump: no frame of its own (see plain_free_applies)
-    return;
+  unsigned slot = 0;
+  int flags = 0;
+  // Each route ends in a jump (see free_route): tm_free keeps no frame of its own.
+  switch (api::free_route(p, slot, flags)) {
+    case api::FreeRoute::plain:
+      tmje_free(p);
+      return;
+    case api::FreeRoute::slot:
+      heap::release_fast(slot, p, flags);
+      return;
+    case api::FreeRoute::other:
+      free_slow(p);
+      return;
   }
-  free_other(p);
 }
 
 TM_API void *tm_realloc(void *p, size_t n) {
@@ -372,7 +444,7 @@ TM_API const char *tm_policy_text(const tm_policy *policy) {
 }
 
 TM_API void *tm_policy_malloc(tm_policy *policy, size_t n) {
-  return policy_alloc(policy, n, 0, "tm_policy_malloc");
+  return policy_malloc(policy, n);
 }
 
 TM_API void *tm_policy_calloc(tm_policy *policy, size_t count, size_t n) {

@@ -7,7 +7,7 @@
 namespace tiermem::api {
 
 /**
- * The lookup both fast frees start with: true when `p` lies in a slot this thread has used
+ * The lookup free_route() starts with: true when `p` lies in a slot this thread has used
  * (its flags in `flags`) and that slot is not careful.
  */
 [[gnu::always_inline]] inline bool fast_slot(void *p, unsigned &slot, int &flags) noexcept {
@@ -16,34 +16,37 @@ namespace tiermem::api {
   return __builtin_expect(flags != 0 && !heap::careful(slot), 1);
 }
 
+/** Which way a free goes, decided by one slot lookup (see free_route). */
+enum class FreeRoute {
+  plain,  ///< the thread's automatic tier, nothing else due: tmje_free(p) is all
+  slot,   ///< another fast slot, or a sync due: heap::release_fast(slot, p, flags)
+  other,  ///< none of those (foreign, NULL, careful, first on the thread): the slow free
+};
+
 /**
- * Frees `p` the fast way when it lies in a slot this thread has used and that slot is not
- * careful (no limit, no poison): address -> slot -> this thread's flags, no tier pointer to
- * chase. False (nothing done) otherwise.
+ * The route of free(p), `slot` and `flags` filled for FreeRoute::slot. The front ends then
+ * end with a call of the route's function, so that the compiler can jump to it: the frees of
+ * the thread's first tier cost a few compares more than jemalloc's own, and no stack frame;
+ * the other tiers' keep only heap::release_fast's.
  */
-[[gnu::always_inline]] inline bool free_fast(void *p) noexcept {
-  unsigned slot = 0;
-  int flags = 0;
-  if (!fast_slot(p, slot, flags)) return false;
-  // The bound tier: jemalloc's plain free. Any other: the thread's Front for it, if any.
-  if (heap::je::automatic_tcache(flags) || !heap::front_push(slot, p, flags)) {
-    heap::release_with(slot, p, flags);
+[[gnu::always_inline]] inline FreeRoute free_route(void *p, unsigned &slot, int &flags) noexcept {
+  if (__builtin_expect(!fast_slot(p, slot, flags), 0)) return FreeRoute::other;
+  if (__builtin_expect(heap::je::automatic_tcache(flags) &&
+                           *heap::t_je_deallocated < heap::t_sync_deallocated,
+                       1)) {
+    return FreeRoute::plain;
   }
-  return true;
+  return FreeRoute::slot;
 }
 
 /**
- * Whether `p` is a block of this thread's automatic tier whose free is jemalloc's plain free
- * with nothing else to do (no sync due, see heap.hpp). The caller then calls tmje_free(p) as
- * its last act, so that the compiler can jump to it: the frees of the thread's first tier
- * then cost a few compares more than jemalloc's own, and no stack frame.
+ * Called, when set, after an allocation through a policy found no tier with room, its
+ * tm_last_error() and errno set: how the preload library reports the first such failure
+ * without a frame of its own on every malloc. Must allocate nothing (the allocator that just
+ * failed is the program's).
  */
-[[gnu::always_inline]] inline bool plain_free_applies(void *p) noexcept {
-  unsigned slot = 0;
-  int flags = 0;
-  return fast_slot(p, slot, flags) && heap::je::automatic_tcache(flags) &&
-         *heap::t_je_deallocated < heap::t_sync_deallocated;
-}
+using PolicyFailureHook = void (*)() noexcept;
+void set_policy_failure_hook(PolicyFailureHook hook) noexcept;
 
 /** Frees block `p` of `t`, the poison check only on a tier that had a memory error. */
 inline void free_on(tm_tier *t, void *p) noexcept {
@@ -60,14 +63,6 @@ inline bool free_owned_slow(void *p) noexcept {
   if (t == nullptr) return false;
   free_on(t, p);
   return true;
-}
-
-/**
- * tm_free() for a pointer that may not be tiermem's: frees it and returns true when a tier
- * owns it; false, untouched and unreported, when not (its owner is another allocator).
- */
-[[gnu::always_inline]] inline bool free_if_ours(void *p) noexcept {
-  return free_fast(p) || free_owned_slow(p);
 }
 
 }  // namespace tiermem::api

@@ -99,6 +99,36 @@ void *allocate_front_miss(tm_tier *tier, std::size_t n) noexcept {
   return mallocx_noted(tier->slot, n, flags);
 }
 
+namespace {
+
+// release_fast()'s cold cases, each its last act (a jump): the frame of release_fast keeps
+// only what its size lookup must not lose. Flags are read again here rather than kept.
+[[gnu::noinline]] void release_explicit(unsigned slot, void *p) noexcept {
+  release_with(slot, p, t_flags[slot]);
+}
+[[gnu::noinline]] void release_sized(unsigned slot, void *p, std::size_t size) noexcept {
+  sdallocx_noted(slot, p, size, t_flags[slot]);  // the size is known: spare jemalloc its lookup
+}
+[[gnu::noinline]] void push_to_full(unsigned slot, FrontStack &s, void *p) noexcept {
+  front_flush(s, t_flags[slot]);
+  s.items[s.count++] = p;
+  note_freed(slot, s.size);
+}
+
+}  // namespace
+
+void release_fast(unsigned slot, void *p, int flags) noexcept {
+  if (je::automatic_tcache(flags)) return release_explicit(slot, p);  // its sync is due
+  Front *f = front_of(slot);
+  if (__builtin_expect(f == nullptr, 0)) return release_explicit(slot, p);
+  const std::size_t size = tmje_sallocx(p, 0);
+  if (__builtin_expect(size > g_front_max, 0)) return release_sized(slot, p, size);
+  FrontStack &s = f->stacks[g_front_class[(size + 7) >> 3]];
+  if (__builtin_expect(s.count == s.cap, 0)) return push_to_full(slot, s, p);
+  s.items[s.count++] = p;
+  note_freed(slot, size);
+}
+
 void front_flush(FrontStack &s, int flags) noexcept {
   // The oldest half (the bottom) goes back; the most recently freed blocks, warm in the
   // cache, stay.

@@ -136,6 +136,8 @@ extern constinit thread_local std::uint64_t t_sync_deallocated [[gnu::tls_model(
 inline constexpr std::int64_t kFoldStep = 64 << 10;
 /** Adds this thread's net change on `slot` to the tier, raising its peak (cold). */
 void fold_net(unsigned slot) noexcept;
+/** fold_net(slot), then `p` (a block: never null): for a fold that ends an allocation. */
+[[gnu::noinline, gnu::returns_nonnull]] void *fold_net_returning(unsigned slot, void *p) noexcept;
 /** fold_net() for every slot this thread has bytes on (thread exit, statistics reads). */
 void fold_thread_nets() noexcept;
 /** Makes `slot` the thread's automatic tier for the byte counting (see above). */
@@ -206,8 +208,12 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
   if (__builtin_expect(f == nullptr, 0)) return nullptr;
   FrontStack &s = f->stacks[g_front_class[(n + 7) >> 3]];
   if (__builtin_expect(s.count == 0, 0)) return nullptr;
-  note_allocated(slot, s.size);
-  return s.items[--s.count];
+  void *p = s.items[--s.count];
+  // note_allocated() with its fold as the last act (a jump), so that a caller keeping no
+  // frame keeps none for it.
+  const std::int64_t net = t_net[slot] += static_cast<std::int64_t>(s.size);
+  if (__builtin_expect(net >= kFoldStep, 0)) return fold_net_returning(slot, p);
+  return p;
 }
 
 /**
@@ -228,25 +234,6 @@ template <class FreeCall>
 [[gnu::always_inline]] inline void sdallocx_noted(unsigned slot, void *p, std::size_t size,
                                                   int flags) noexcept {
   freed_noted(slot, [=]() __attribute__((always_inline)) { tmje_sdallocx(p, size, flags); });
-}
-
-/**
- * Frees p of `slot` into this thread's Front for it (flags: the tier's on this thread, not
- * the automatic tcache). False when the thread has no Front for the slot (nothing done).
- */
-[[gnu::always_inline]] inline bool front_push(unsigned slot, void *p, int flags) noexcept {
-  Front *f = front_of(slot);
-  if (__builtin_expect(f == nullptr, 0)) return false;
-  const std::size_t size = tmje_sallocx(p, 0);
-  if (__builtin_expect(size > g_front_max, 0)) {
-    sdallocx_noted(slot, p, size, flags);  // the size is known now: spare jemalloc its lookup
-    return true;
-  }
-  FrontStack &s = f->stacks[g_front_class[(size + 7) >> 3]];
-  if (__builtin_expect(s.count == s.cap, 0)) front_flush(s, flags);
-  s.items[s.count++] = p;
-  note_freed(slot, size);
-  return true;
 }
 
 /**
@@ -285,6 +272,23 @@ void uncount(tm_tier *tier, const void *p) noexcept;
 void set_limit(tm_tier *tier, std::size_t bytes);
 
 /**
+ * allocate() of a small block (n <= g_small_max) on the thread's bound tier: jemalloc's
+ * plain malloc. The tier must not be counted (no limit).
+ */
+[[gnu::always_inline]] inline void *allocate_bound(tm_tier *tier, std::size_t n) noexcept {
+  // One of the two plain calls (see t_je_other): its bytes are the automatic tier's.
+  if (__builtin_expect(*t_je_allocated >= t_sync_allocated, 0)) sync_and_fold_automatic();
+  // The arena binding is jemalloc's state, not ours: check where the block landed (a
+  // subtraction and a compare) rather than trust it, so nothing ever lands off the tier.
+  void *p = tmje_malloc(n);
+  unsigned s = 0;
+  if (__builtin_expect(slot_of(p, s) && s == tier->slot, 1)) return p;
+  // The block goes back through the other plain call's counterpart, unnoted: the two
+  // cancel out in the automatic tier's count.
+  return allocate_rebinding(tier, p, n);
+}
+
+/**
  * n must be > 0. nullptr when the tier is full (see note_failure). Always inline: with the
  * byte counting, GCC's heuristics began to call it out of line from tm_malloc, an extra call
  * and frame on the fastest path.
@@ -294,16 +298,7 @@ void set_limit(tm_tier *tier, std::size_t bytes);
     return allocate_counted(tier, n, extra_flags);
   }
   if (__builtin_expect(t_bound == tier->slot + 1 && extra_flags == 0 && n <= g_small_max, 1)) {
-    // One of the two plain calls (see t_je_other): its bytes are the automatic tier's.
-    if (__builtin_expect(*t_je_allocated >= t_sync_allocated, 0)) sync_and_fold_automatic();
-    // The arena binding is jemalloc's state, not ours: check where the block landed (a
-    // subtraction and a compare) rather than trust it, so nothing ever lands off the tier.
-    void *p = tmje_malloc(n);
-    unsigned s = 0;
-    if (__builtin_expect(slot_of(p, s) && s == tier->slot, 1)) return p;
-    // The block goes back through the other plain call's counterpart, unnoted: the two
-    // cancel out in the automatic tier's count.
-    return allocate_rebinding(tier, p, n);
+    return allocate_bound(tier, n);
   }
   if (__builtin_expect(extra_flags == 0 && n <= g_front_max, 1)) {
     if (void *p = front_pop(tier->slot, n)) return p;
@@ -326,6 +321,13 @@ void set_limit(tm_tier *tier, std::size_t bytes);
   }
   freed_noted(slot, [=]() __attribute__((always_inline)) { tmje_dallocx(p, flags); });
 }
+/**
+ * release_with() for the frees of the fast slots (`flags` non-zero, slot not careful), out of
+ * line (front.cpp) so that the front ends jump to it: the bound tier's plain free (when its
+ * sync is due), else the thread's Front for the slot (jemalloc's size lookup, a push), else
+ * the tier's explicit tcache. Only what lives across the size lookup is kept in its frame.
+ */
+void release_fast(unsigned slot, void *p, int flags) noexcept;
 /** p must belong to `tier`. */
 inline void release(tm_tier *tier, void *p) noexcept {
   if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) uncount(tier, p);

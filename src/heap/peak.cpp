@@ -68,6 +68,11 @@ void fold_net(unsigned slot) noexcept {
                           tier->fallbacks.load(std::memory_order_relaxed)});
 }
 
+void *fold_net_returning(unsigned slot, void *p) noexcept {
+  fold_net(slot);
+  return p;
+}
+
 void start_automatic(unsigned slot) noexcept {
   sync_automatic();  // a thread has one automatic tier; nothing of an earlier one is lost
   const std::uint64_t got = *t_je_allocated, gone = *t_je_deallocated;

@@ -159,6 +159,8 @@ void say(const std::string &line) {
   ::_exit(127);
 }
 
+void report_out_of_memory() noexcept;  // the policy failure hook, below
+
 void open_heap();
 
 void print_stats() {
@@ -238,6 +240,7 @@ void init() {
   if (p == nullptr) refuse(policy_error(text) + "; the program was stopped at its first allocation");
   g_policy = p;
   if (g_log >= 2) say(std::string("tiermem: preload policy ") + tm_policy_text(p));
+  tiermem::api::set_policy_failure_hook(report_out_of_memory);
   g_state.store(kReady, std::memory_order_release);
 }
 
@@ -269,14 +272,19 @@ inline bool ours(const void *p) { return p != nullptr && tm_tier_of(p) != nullpt
 // heap's one-line reason on stderr the first time (a program that runs out on its tier should
 // learn why, but one that probes with huge requests should not fill its log). Allocates
 // nothing: the allocator that just failed is this one.
+// The report is also the heap's hook for policy failures (set in open_heap), so that malloc
+// itself can end in a jump to tm_policy_malloc.
 std::atomic<bool> g_said_oom{false};
-[[gnu::noinline, gnu::cold]] void *out_of_memory() noexcept {
+void report_out_of_memory() noexcept {
   if (g_log >= 1 && !g_said_oom.exchange(true, std::memory_order_relaxed)) {
     const char *why = tm_last_error();
     static const char kTail[] = "; further allocation failures are not reported\n";
     (void)!::write(STDERR_FILENO, why, ::strlen(why));
     (void)!::write(STDERR_FILENO, kTail, sizeof kTail - 1);
   }
+}
+[[gnu::noinline, gnu::cold]] void *out_of_memory() noexcept {
+  report_out_of_memory();
   errno = ENOMEM;
   return nullptr;
 }
@@ -288,17 +296,24 @@ void *alloc_aligned(size_t align, size_t n) {
 }
 
 // malloc for the program, `caller` its return address (see from_self).
-void *program_malloc(size_t n, const void *caller) {
+[[gnu::noinline]] void *program_malloc_starting(size_t n, const void *caller) {
   if (!ready(caller)) return next_malloc(n);
-  if (void *p = tm_policy_malloc(g_policy, n)) return p;
-  return out_of_memory();
+  return tm_policy_malloc(g_policy, n);
+}
+// The ready case first, whose only call is a jump to tm_policy_malloc (a failure is reported
+// by the hook): malloc keeps no frame of its own.
+inline void *program_malloc(size_t n, const void *caller) {
+  if (__builtin_expect(g_state.load(std::memory_order_acquire) == kReady && !t_inside, 1)) {
+    return tm_policy_malloc(g_policy, n);
+  }
+  return program_malloc_starting(n, caller);
 }
 
-// free() other than the fast tier's plain case: one slot lookup frees a block of ours and
-// says whether it was one.
+// free() of a pointer no fast slot of this thread holds (see FreeRoute::other): a block of
+// ours is freed by its tier, any other goes to the allocator below.
 [[gnu::noinline]] void free_other(void *p) {
   if (p == nullptr) return;
-  if (!tiermem::api::free_if_ours(p)) next_free(p);
+  if (!tiermem::api::free_owned_slow(p)) next_free(p);
 }
 
 __attribute__((constructor(101))) void preload_ctor() {
@@ -314,11 +329,20 @@ __attribute__((visibility("default"))) void *malloc(size_t n) {
 }
 
 __attribute__((visibility("default"))) void free(void *p) {
-  if (__builtin_expect(tiermem::api::plain_free_applies(p), 1)) {
-    tmje_free(p);  // a jump: this free keeps no frame of its own
-    return;
+  unsigned slot = 0;
+  int flags = 0;
+  // Each route ends in a jump (see free_route): this free keeps no frame of its own.
+  switch (tiermem::api::free_route(p, slot, flags)) {
+    case tiermem::api::FreeRoute::plain:
+      tmje_free(p);
+      return;
+    case tiermem::api::FreeRoute::slot:
+      tiermem::heap::release_fast(slot, p, flags);
+      return;
+    case tiermem::api::FreeRoute::other:
+      free_other(p);
+      return;
   }
-  free_other(p);
 }
 
 __attribute__((visibility("default"))) void *calloc(size_t count, size_t n) {

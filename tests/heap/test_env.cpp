@@ -3,7 +3,7 @@
 
 namespace {
 const int kEnv = [] {
-  setenv("TIERMEM_EMULATE", "slow:256M,tiny:16M,side:64M,pa:64M,pb:64M,live:64M,nil:64M,lim:64M,zero:64M,cxx:64M,peak:256M,grow:128M,hand:64M,relay:64M,autox:64M,autoy:64M,autoz:64M,decay:128M,decayenv:16M,meta:4G", 1);
+  setenv("TIERMEM_EMULATE", "slow:256M,tiny:16M,side:64M,pa:64M,pb:64M,live:64M,nil:64M,lim:64M,zero:64M,cxx:64M,peak:256M,grow:128M,hand:64M,relay:64M,autox:64M,autoy:64M,autoz:64M,fullx:16M,decay:128M,decayenv:16M,meta:4G", 1);
   // Every program takes it, not only the preload library (test_decay.cpp); 1 ms more than
   // jemalloc's default, so that it shows.
   setenv("TIERMEM_DECAY_MS", "10001", 1);

@@ -1,8 +1,9 @@
 // Policies through the C ABI, on emulated tiers pa (64M), pb (64M), tiny (16M), slow (256M),
-// lim and zero (64M; given limits here).
+// lim and zero (64M; given limits here), fullx (16M, filled here).
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -88,6 +89,44 @@ TEST_CASE("weighted splits bytes in the given ratio") {
   CHECK(ratio < 3.2);
   for (void *p : blocks) tm_free(p);
   tm_policy_free(pol);
+}
+
+TEST_CASE("interleave and weighted fall back from a full tier on their fast paths, counting it") {
+  tm_tier *full = tm_tier_find("emulated:fullx");
+  REQUIRE(full != nullptr);
+  for (const char *text :
+       {"interleave(emulated:fullx, emulated:slow)", "weighted(emulated:fullx=1, emulated:slow=1)"}) {
+    const std::string shown = text;
+    CAPTURE(shown);
+    tm_policy *pol = policy(text);
+    tm_tier_stats before{}, after{};
+    REQUIRE(tm_tier_stats_get(full, &before) == 0);
+    // A thread of its own: its first small block makes fullx its bound tier (jemalloc's
+    // plain malloc), and slow is served by its Front: both fast paths meet the full tier.
+    std::size_t on_full = 0, on_slow = 0, failed = 0;
+    std::thread([&] {
+      std::vector<void *> blocks;
+      for (int i = 0; i < 24000; ++i) {  // 48 MB: fullx's half alone is more than its 16 MB
+        void *p = tm_policy_malloc(pol, 2048);
+        if (p == nullptr) {
+          ++failed;
+          continue;
+        }
+        (name_of(p) == "emulated:fullx" ? on_full : on_slow)++;
+        blocks.push_back(p);
+      }
+      for (void *p : blocks) tm_free(p);
+    }).join();
+    REQUIRE(tm_tier_stats_get(full, &after) == 0);
+    CHECK(failed == 0);
+    CHECK(on_full * 2048 <= (16u << 20));
+    CHECK(on_full > 4000);   // it took blocks until it was full
+    CHECK(on_slow > 12000);  // its own half, and what fullx could not hold
+    CHECK(on_full + on_slow == 24000);
+    CHECK(after.fallbacks > before.fallbacks);
+    CHECK(after.failures > before.failures);
+    tm_policy_free(pol);
+  }
 }
 
 TEST_CASE("threshold sends small blocks to one policy and large ones to another") {
