@@ -171,6 +171,36 @@ std::atomic<tm_policy *> g_default{nullptr};
   return policy_alloc_any(pol, n, extra, call);
 }
 
+// heap::allocate()'s cases for a malloc (no flags) of `n` bytes on `t`, told apart here so
+// that a caller keeping no frame returns a block popped from the thread's Front for the tier
+// with no call at all: `bound()` serves the thread's bound tier (jemalloc's plain malloc),
+// `other()` everything else (a Front refill, a large block, a tier with a limit or poison,
+// n == 0). Both are the caller's last act, so that it can jump to them.
+template <class Bound, class Other>
+[[gnu::always_inline]] inline void *malloc_cases(tm_tier *t, std::size_t n, Bound bound,
+                                                 Other other) noexcept {
+  if (__builtin_expect(!t->counted.load(std::memory_order_relaxed) &&
+                           !t->poisoned.load(std::memory_order_relaxed) &&
+                           n - 1 < heap::g_small_max,
+                       1)) {
+    if (heap::t_bound == t->slot + 1) return bound();
+    if (n <= heap::g_front_max) {
+      if (void *p = heap::front_pop(t->slot, n)) return p;
+    }
+  }
+  return other();
+}
+
+// tm_malloc's two jumps (see malloc_cases).
+[[gnu::noinline]] void *tier_malloc_bound(tm_tier *t, std::size_t n) noexcept {
+  void *p = heap::allocate_bound(t, n);
+  return __builtin_expect(p != nullptr, 1) ? p : out_of_memory(t, n);
+}
+[[gnu::noinline]] void *tier_malloc_on(tm_tier *t, std::size_t n) noexcept {
+  void *p = allocate_on(t, n == 0 ? 1 : n, 0);
+  return __builtin_expect(p != nullptr, 1) ? p : out_of_memory(t, n);
+}
+
 // tm_policy_malloc's first choice `t`, picked by pick_inline() or the only tier, failed: the
 // rest of that pick's candidates, or the one-tier message for a policy of one tier.
 [[gnu::noinline]] void *policy_malloc_failed(tm_policy *pol, tm_tier *t, std::size_t n) noexcept {
@@ -178,15 +208,13 @@ std::atomic<tm_policy *> g_default{nullptr};
   return policy_alloc_rest(pol, pol->selector->picked(t), n, 0, "tm_policy_malloc");
 }
 
-// tm_policy_malloc's cases that call into jemalloc, each out of line and reached by a jump,
-// so that tm_policy_malloc keeps no frame (a block from a Front needs none), and each keeps
-// only the policy, the tier and the size for its fallbacks (see Selector::picked).
-// The thread's bound tier: jemalloc's plain malloc.
+// tm_policy_malloc's jumps (see malloc_cases), each keeping only the policy, the tier and
+// the size for its fallbacks (see Selector::picked). The thread's bound tier first.
 [[gnu::noinline]] void *policy_malloc_bound(tm_policy *pol, tm_tier *t, std::size_t n) noexcept {
   void *p = heap::allocate_bound(t, n);
   return __builtin_expect(p != nullptr, 1) ? p : policy_malloc_failed(pol, t, n);
 }
-// Any other case of a tier picked: a Front refill, a large block, a careful tier, n == 0.
+// Any other case of a tier picked.
 [[gnu::noinline]] void *policy_malloc_on(tm_policy *pol, tm_tier *t, std::size_t n) noexcept {
   void *p = allocate_on(t, n == 0 ? 1 : n, 0);
   return __builtin_expect(p != nullptr, 1) ? p : policy_malloc_failed(pol, t, n);
@@ -202,8 +230,7 @@ std::atomic<tm_policy *> g_default{nullptr};
   return pol != nullptr ? tm_policy_malloc(pol, n) : nullptr;
 }
 
-// tm_policy_malloc: the pick, then heap::allocate()'s cases told apart here, so that a block
-// popped from the thread's Front for the tier is returned with no call at all.
+// tm_policy_malloc: the pick, then malloc_cases.
 [[gnu::always_inline]] inline void *policy_malloc(tm_policy *pol, std::size_t n) noexcept {
   if (pol == nullptr) {
     pol = g_default.load(std::memory_order_acquire);
@@ -217,18 +244,9 @@ std::atomic<tm_policy *> g_default{nullptr};
     }
     t = static_cast<tm_tier *>(pick.handle());
   }
-  // Tiers whose every block has bookkeeping (a limit, poison), large blocks and n == 0: the
-  // general path.
-  if (__builtin_expect(!t->counted.load(std::memory_order_relaxed) &&
-                           !t->poisoned.load(std::memory_order_relaxed) &&
-                           n - 1 < heap::g_small_max,
-                       1)) {
-    if (heap::t_bound == t->slot + 1) return policy_malloc_bound(pol, t, n);
-    if (n <= heap::g_front_max) {
-      if (void *p = heap::front_pop(t->slot, n)) return p;
-    }
-  }
-  return policy_malloc_on(pol, t, n);
+  return malloc_cases(
+      t, n, [=] { return policy_malloc_bound(pol, t, n); },
+      [=] { return policy_malloc_on(pol, t, n); });
 }
 
 // First free on this thread for the tier, a careful slot (limit or poison), NULL, or a
@@ -281,8 +299,9 @@ TM_API tm_tier *tm_tier_find(const char *spec) {
 
 TM_API void *tm_malloc(tm_tier *tier, size_t n) {
   if (__builtin_expect(tier == nullptr, 0)) return no_tier("tm_malloc");
-  void *p = allocate_on(tier, n == 0 ? 1 : n, 0);
-  return __builtin_expect(p != nullptr, 1) ? p : out_of_memory(tier, n);
+  return malloc_cases(
+      tier, n, [=] { return tier_malloc_bound(tier, n); },
+      [=] { return tier_malloc_on(tier, n); });
 }
 
 TM_API void *tm_calloc(tm_tier *tier, size_t count, size_t n) {

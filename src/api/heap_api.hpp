@@ -57,7 +57,7 @@ inline void free_on(tm_tier *t, void *p) noexcept {
   }
 }
 
-/** free_fast()'s other cases: frees `p` and returns true when a tier owns it. */
+/** The slow free (FreeRoute::other): frees `p` and returns true when a tier owns it. */
 inline bool free_owned_slow(void *p) noexcept {
   tm_tier *t = heap::slot_owner(p);
   if (t == nullptr) return false;
