@@ -117,11 +117,15 @@ namespace {
 
 }  // namespace
 
-void release_fast(unsigned slot, void *p, int flags) noexcept {
-  if (je::automatic_tcache(flags)) return release_explicit(slot, p);  // its sync is due
-  Front *f = front_of(slot);
-  if (__builtin_expect(f == nullptr, 0)) return release_explicit(slot, p);
+void release_fast(unsigned slot_in, void *p, int flags) noexcept {
+  if (je::automatic_tcache(flags)) return release_explicit(slot_in, p);  // its sync is due
+  if (__builtin_expect(front_of(slot_in) == nullptr, 0)) return release_explicit(slot_in, p);
   const std::size_t size = tmje_sallocx(p, 0);
+  // Only `p` is kept over the call: the slot and the Front are found again from it, loads
+  // that do not wait for the size, rather than kept in registers saved on every free.
+  unsigned slot = 0;
+  slot_of(p, slot);
+  Front *f = t_fronts->by_slot[slot];
   if (__builtin_expect(size > g_front_max, 0)) return release_sized(slot, p, size);
   FrontStack &s = f->stacks[g_front_class[(size + 7) >> 3]];
   if (__builtin_expect(s.count == s.cap, 0)) return push_to_full(slot, s, p);
