@@ -37,6 +37,31 @@ std::vector<std::uint64_t> split(Selector &s, std::size_t n, int count, std::siz
   return bytes;
 }
 
+// Two selectors of `text` on this thread, and 200 requests of mixed sizes: `each(a, b, n)`.
+template <class Each>
+void two_selectors(const char *text, Each each) {
+  Tags tags;
+  Selector a(parse(text), tags);
+  Selector b(parse(text), tags);
+  for (int i = 0; i < 200; ++i) {
+    const std::size_t n = 16 + static_cast<std::size_t>(i % 7) * 700 + (i % 3) * 40000;
+    each(a, b, n);
+  }
+}
+
+// A policy of every kind the selector tells apart (Selector::Mode).
+const char *const kEveryKind[] = {
+    "preferred(node:0, node:1)",
+    "interleave(node:0, node:1)",
+    "interleave(node:0, node:1, node:2, node:3)",
+    "interleave(node:0, node:0, node:1)",  // a tier named twice: the pick's own place counts
+    "weighted(node:0=3, node:1=1)",
+    "weighted(node:0=1, node:1=2, node:2=3)",
+    "weighted(node:0=999983, node:1=999979)",  // lcm too large: exact products, never inline
+    "threshold(1K, node:0, node:1)",
+    "threshold(1K, node:0, threshold(64K, interleave(node:1, node:2), node:3))",
+};
+
 }  // namespace
 
 TEST_CASE("preferred offers its tiers in the written order") {
@@ -165,25 +190,11 @@ TEST_CASE("a threshold of five one-tier ranges routes every edge") {
 TEST_CASE("the pick's tier is the first candidate for every kind of policy") {
   // Two selectors of one text count alike on this thread: one answers pick(), the other
   // candidates(); the first choices must agree request by request.
-  const char *texts[] = {
-      "preferred(node:0, node:1)",
-      "interleave(node:0, node:1)",
-      "interleave(node:0, node:1, node:2, node:3)",
-      "weighted(node:0=3, node:1=1)",
-      "weighted(node:0=1, node:1=2, node:2=3)",
-      "weighted(node:0=999983, node:1=999979)",  // lcm too large: exact products
-      "threshold(1K, node:0, node:1)",
-      "threshold(1K, node:0, threshold(64K, interleave(node:1, node:2), node:3))",
-  };
-  for (const char *text : texts) {
+  for (const char *text : kEveryKind) {
     CAPTURE(text);
-    Tags tags;
-    Selector a(parse(text), tags);
-    Selector b(parse(text), tags);
-    for (int i = 0; i < 200; ++i) {
-      const std::size_t n = 16 + static_cast<std::size_t>(i % 7) * 700 + (i % 3) * 40000;
+    two_selectors(text, [](Selector &a, Selector &b, std::size_t n) {
       CHECK(reinterpret_cast<std::uintptr_t>(a.pick(n).handle()) == first(b, n));
-    }
+    });
   }
 }
 
@@ -251,25 +262,10 @@ std::vector<void *> candidates_of(Selector::Pick p) {
 TEST_CASE("pick_inline, else pick, picks as pick does, and picked() restores its fallbacks") {
   // One selector answers pick(), the other the fast path's way, on one thread: the first
   // choices and the fallback lists must agree request by request.
-  const char *texts[] = {
-      "preferred(node:0, node:1)",
-      "interleave(node:0, node:1)",
-      "interleave(node:0, node:1, node:2, node:3)",
-      "interleave(node:0, node:0, node:1)",  // a tier named twice: the pick's own place
-      "weighted(node:0=3, node:1=1)",
-      "weighted(node:0=1, node:1=2, node:2=3)",
-      "weighted(node:0=999983, node:1=999979)",  // exact products: never inline
-      "threshold(1K, node:0, node:1)",
-      "threshold(1K, node:0, threshold(64K, interleave(node:1, node:2), node:3))",
-  };
-  for (const char *text : texts) {
+  for (const char *text : kEveryKind) {
     CAPTURE(text);
-    Tags tags;
-    Selector a(parse(text), tags);
-    Selector b(parse(text), tags);
     int inlined = 0;
-    for (int i = 0; i < 200; ++i) {
-      const std::size_t n = 16 + static_cast<std::size_t>(i % 7) * 700 + (i % 3) * 40000;
+    two_selectors(text, [&](Selector &a, Selector &b, std::size_t n) {
       const Selector::Pick want = a.pick(n);
       bool ok = false;
       const Selector::Pick got = pick_as_fast_path(b, n, ok);
@@ -279,7 +275,7 @@ TEST_CASE("pick_inline, else pick, picks as pick does, and picked() restores its
         ++inlined;
         CHECK(candidates_of(b.picked(got.handle())) == candidates_of(want));
       }
-    }
+    });
     const std::string t = text;
     if (t.find("999983") != std::string::npos || t.find("64K") != std::string::npos) {
       CHECK(inlined == 0);  // shared products, a nested threshold: always pick()
