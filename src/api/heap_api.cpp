@@ -171,21 +171,25 @@ std::atomic<tm_policy *> g_default{nullptr};
   return policy_alloc_any(pol, n, extra, call);
 }
 
-// heap::allocate()'s cases for a malloc (no flags) of `n` bytes on `t`, told apart here so
-// that a caller keeping no frame returns a block popped from the thread's Front for the tier
-// with no call at all: `bound()` serves the thread's bound tier (jemalloc's plain malloc),
+// heap::allocate()'s cases for a malloc (no flags) of `n` bytes on `t` (heap::small_case),
+// told apart here so that a caller keeping no frame returns a block popped from the thread's
+// Front for the tier with no call at all: `bound()` serves the thread's bound tier (jemalloc's plain malloc),
 // `other()` everything else (a Front refill, a large block, a tier with a limit or poison,
 // n == 0). Both are the caller's last act, so that it can jump to them.
 template <class Bound, class Other>
 [[gnu::always_inline]] inline void *malloc_cases(tm_tier *t, std::size_t n, Bound bound,
                                                  Other other) noexcept {
   if (__builtin_expect(!t->counted.load(std::memory_order_relaxed) &&
-                           !t->poisoned.load(std::memory_order_relaxed) &&
-                           n - 1 < heap::g_small_max,
+                           !t->poisoned.load(std::memory_order_relaxed),
                        1)) {
-    if (heap::t_bound == t->slot + 1) return bound();
-    if (n <= heap::g_front_max) {
-      if (void *p = heap::front_pop(t->slot, n)) return p;
+    switch (heap::small_case(t, n)) {
+      case heap::SmallCase::bound:
+        return bound();
+      case heap::SmallCase::front:
+        if (void *p = heap::front_pop(t->slot, n)) return p;
+        break;
+      case heap::SmallCase::other:
+        break;
     }
   }
   return other();

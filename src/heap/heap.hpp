@@ -154,9 +154,12 @@ void bind_thread_totals() noexcept;
 /** Raises the tier's peak to `bytes` if that is higher. */
 void raise_peak(tm_tier *tier, std::uint64_t bytes) noexcept;
 
+/** Adds `bytes` to the thread's net on `slot`; true when a fold is due (fold_net). */
+[[gnu::always_inline]] inline bool add_net_fold_due(unsigned slot, std::uint64_t bytes) noexcept {
+  return (t_net[slot] += static_cast<std::int64_t>(bytes)) >= kFoldStep;
+}
 [[gnu::always_inline]] inline void note_allocated(unsigned slot, std::uint64_t bytes) noexcept {
-  std::int64_t net = t_net[slot] += static_cast<std::int64_t>(bytes);
-  if (__builtin_expect(net >= kFoldStep, 0)) fold_net(slot);
+  if (__builtin_expect(add_net_fold_due(slot, bytes), 0)) fold_net(slot);
 }
 [[gnu::always_inline]] inline void note_freed(unsigned slot, std::uint64_t bytes) noexcept {
   std::int64_t net = t_net[slot] -= static_cast<std::int64_t>(bytes);
@@ -211,8 +214,7 @@ inline int block_flags(std::size_t n, int extra_flags) noexcept {
   void *p = s.items[--s.count];
   // note_allocated() with its fold as the last act (a jump), so that a caller keeping no
   // frame keeps none for it.
-  const std::int64_t net = t_net[slot] += static_cast<std::int64_t>(s.size);
-  if (__builtin_expect(net >= kFoldStep, 0)) return fold_net_returning(slot, p);
+  if (__builtin_expect(add_net_fold_due(slot, s.size), 0)) return fold_net_returning(slot, p);
   return p;
 }
 
@@ -271,6 +273,18 @@ void uncount(tm_tier *tier, const void *p) noexcept;
  */
 void set_limit(tm_tier *tier, std::size_t bytes);
 
+/** Which fast case a request of `n` bytes with no flags on an uncounted tier takes. */
+enum class SmallCase {
+  bound,  ///< 1 <= n <= g_small_max on the thread's bound tier: allocate_bound()
+  front,  ///< n <= g_front_max on another tier: the thread's Front for it (front_pop)
+  other,  ///< neither (n == 0 too): the explicit path
+};
+[[gnu::always_inline]] inline SmallCase small_case(const tm_tier *tier, std::size_t n) noexcept {
+  if (__builtin_expect(n - 1 >= g_small_max, 0)) return SmallCase::other;
+  if (t_bound == tier->slot + 1) return SmallCase::bound;
+  return n <= g_front_max ? SmallCase::front : SmallCase::other;
+}
+
 /**
  * allocate() of a small block (n <= g_small_max) on the thread's bound tier: jemalloc's
  * plain malloc. The tier must not be counted (no limit).
@@ -297,12 +311,16 @@ void set_limit(tm_tier *tier, std::size_t bytes);
   if (__builtin_expect(tier->counted.load(std::memory_order_relaxed), 0)) {
     return allocate_counted(tier, n, extra_flags);
   }
-  if (__builtin_expect(t_bound == tier->slot + 1 && extra_flags == 0 && n <= g_small_max, 1)) {
-    return allocate_bound(tier, n);
-  }
-  if (__builtin_expect(extra_flags == 0 && n <= g_front_max, 1)) {
-    if (void *p = front_pop(tier->slot, n)) return p;
-    return allocate_front_miss(tier, n);
+  if (__builtin_expect(extra_flags == 0, 1)) {
+    switch (small_case(tier, n)) {
+      case SmallCase::bound:
+        return allocate_bound(tier, n);
+      case SmallCase::front:
+        if (void *p = front_pop(tier->slot, n)) return p;
+        return allocate_front_miss(tier, n);
+      case SmallCase::other:
+        break;
+    }
   }
   // The flags first: a thread's first call on the tier binds it to jemalloc's totals.
   int flags = thread_flags(tier) | block_flags(n, extra_flags);
