@@ -95,6 +95,23 @@ static void check_metadata_shape() {
   }
 }
 
+static unsigned create_arena(tm_tier &tier, const topology::TierTarget &g) {
+  void *hooks = tier.extents->hooks();
+  unsigned arena = 0;
+  std::size_t sz = sizeof arena;
+  if (int rc = tmje_mallctl("arenas.create", &arena, &sz, &hooks, sizeof hooks); rc != 0) {
+    throw Error(-rc, "tiermem: jemalloc refused an arena for '" + g.name + "': " +
+                         std::strerror(rc));
+  }
+  // Grow a small tier in steps it can satisfy: jemalloc's retained growth asks for ever
+  // larger extents and fails once the next step no longer fits.
+  std::size_t cap = tier.backend->capacity();
+  if (cap < (std::size_t{1} << 33)) {
+    arena_ctl<std::size_t>(arena, "retain_grow_limit", std::max<std::size_t>(cap / 8, 2u << 20));
+  }
+  return arena;
+}
+
 void make_arena(tm_tier &tier, const topology::TierTarget &g) {
   check_metadata_shape();
   // From where the backend begins in the slot (see tier_offset) to the slot's end.
@@ -103,21 +120,13 @@ void make_arena(tm_tier &tier, const topology::TierTarget &g) {
       base, static_cast<std::size_t>(slot_address(tier.slot) + slot_size() - base),
       tier.backend->hooks());
   set_repair_nodes(tier, g);
-  void *hooks = tier.extents->hooks();
-  unsigned arena = 0;
-  std::size_t sz = sizeof arena;
-  if (int rc = tmje_mallctl("arenas.create", &arena, &sz, &hooks, sizeof hooks); rc != 0) {
-    throw Error(-rc, "tiermem: jemalloc refused an arena for '" + g.name + "': " +
-                         std::strerror(rc));
-  }
-  tier.arena = arena;
-  tier.arena_flags = je::arena(arena);
-  // Grow a small tier in steps it can satisfy: jemalloc's retained growth asks for ever
-  // larger extents and fails once the next step no longer fits.
-  std::size_t cap = tier.backend->capacity();
-  if (cap < (std::size_t{1} << 33)) {
-    arena_ctl<std::size_t>(arena, "retain_grow_limit", std::max<std::size_t>(cap / 8, 2u << 20));
-  }
+  // Two arenas over the one backend (its bump pointer is shared, lock-free): the tier's,
+  // and the one only Front refills use (front.hpp). Both keep their extents in the map.
+  tier.arena = create_arena(tier, g);
+  tier.arena_flags = je::arena(tier.arena);
+  tier.front_arena = create_arena(tier, g);
+  tier.front_flags = je::arena(tier.front_arena) | je::tcache_none;
+  map_front_pages(tier);
 }
 
 namespace {
@@ -150,7 +159,9 @@ void set_default_decay_ms(long ms) {
 
 bool default_decay_chosen() noexcept { return g_default_decay_chosen.load(std::memory_order_relaxed); }
 
-void set_decay_ms(tm_tier *tier, long ms) { set_decay("arena." + std::to_string(tier->arena) + ".", ms); }
+void set_decay_ms(tm_tier *tier, long ms) {
+  for (unsigned a : {tier->arena, tier->front_arena}) set_decay("arena." + std::to_string(a) + ".", ms);
+}
 
 long decay_ms(const tm_tier *tier) {
   ssize_t v = 0;
@@ -162,8 +173,10 @@ long decay_ms(const tm_tier *tier) {
 
 void decay_now(tm_tier *tier, bool all) {
   // "decay" gives back what the decay time says is due by now; "purge" everything unused.
-  const std::string name = "arena." + std::to_string(tier->arena) + (all ? ".purge" : ".decay");
-  tmje_mallctl(name.c_str(), nullptr, nullptr, nullptr, 0);
+  for (unsigned a : {tier->arena, tier->front_arena}) {
+    const std::string name = "arena." + std::to_string(a) + (all ? ".purge" : ".decay");
+    tmje_mallctl(name.c_str(), nullptr, nullptr, nullptr, 0);
+  }
 }
 
 }  // namespace tiermem::heap

@@ -2,9 +2,15 @@
 // refilling and flushing a stack, and emptying a thread's Fronts at its exit.
 #include "heap/front.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <new>
+#include <string>
+
+#include "tiermem/error.hpp"
 
 #include "heap/heap.hpp"
 
@@ -13,6 +19,7 @@ namespace tiermem::heap {
 std::uint8_t g_front_class[(kFrontMax >> 3) + 1] = {};
 std::size_t g_front_max = 0;
 constinit thread_local FrontTable *t_fronts [[gnu::tls_model("initial-exec")]] = nullptr;
+std::uintptr_t g_front_pages[kMaxSlots] = {};
 
 namespace {
 
@@ -58,7 +65,23 @@ void read_front_classes(const std::vector<std::size_t> &classes) {
   g_front_max = sizes[n - 1];
 }
 
-void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
+void map_front_pages(tm_tier &tier) {
+  const auto first = reinterpret_cast<std::uintptr_t>(tier.backend->base());
+  const auto end = reinterpret_cast<std::uintptr_t>(slot_address(tier.slot) + slot_size());
+  const std::size_t bytes = (((end - first) >> kFrontPageShift) + 4095) & ~std::size_t{4095};
+  tier.front_pages = platform::Mapping::map(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  if (!tier.front_pages) {
+    int err = errno;
+    throw Error(-err, "tiermem: cannot map the page classes of tier '" + tier.name + "' (" +
+                          std::to_string(bytes) + " bytes): " + std::strerror(err) +
+                          "; check `ulimit -v`");
+  }
+  g_front_pages[tier.slot] =
+      reinterpret_cast<std::uintptr_t>(tier.front_pages.addr()) - (first >> kFrontPageShift);
+}
+
+void *front_refill(tm_tier *tier, std::size_t n) noexcept {
   if (n > g_front_max) return nullptr;
   const unsigned slot = tier->slot;
   FrontTable *table = t_fronts;
@@ -74,13 +97,17 @@ void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
     table->by_slot[slot] = f;
     ++table->count;
   }
-  FrontStack &s = f->stacks[g_front_class[(n + 7) >> 3]];
+  const unsigned c = g_front_class[(n + 7) >> 3];
+  FrontStack &s = f->stacks[c];
   // Blocks taken into the stack are not noted (t_net): they are not the program's yet.
+  // From the front arena only, each block's page given its class (see g_front_pages).
   const std::uint32_t want = std::max<std::uint32_t>(s.cap / 2, 1);
+  const int front_flags = tier->front_flags;
   je_other([&] {
     while (s.count < want) {
-      void *p = tmje_mallocx(s.size, flags);
+      void *p = tmje_mallocx(s.size, front_flags);
       if (p == nullptr) break;
+      set_front_class(slot, p, c + 1);
       s.items[s.count++] = p;
     }
   });
@@ -89,20 +116,59 @@ void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept {
   return s.items[--s.count];
 }
 
+namespace {
+
+// Gives the page of `p`, a block the front arena handed out other than to a refill, the byte
+// a free reads there (see g_front_pages): its class when a Front serves it, else 0 (ask
+// jemalloc). Every block of that arena leaves it through a refill or here.
+void note_front_page(unsigned slot, void *p) noexcept {
+  const std::size_t usable = tmje_sallocx(p, 0);
+  set_front_class(slot, p, usable <= g_front_max ? g_front_class[(usable + 7) >> 3] + 1u : 0u);
+}
+
+int front_arena_flags(unsigned slot, int flags) noexcept {
+  tm_tier *tier = g_slots.tier[slot].load(std::memory_order_acquire);
+  if (tier == nullptr || (flags & je::arena_mask) != tier->arena_flags) return 0;
+  return (flags & ~(je::arena_mask | je::tcache_mask)) | tier->front_flags;
+}
+
+}  // namespace
+
+void *mallocx_front_arena(unsigned slot, std::size_t n, int flags) noexcept {
+  const int f = front_arena_flags(slot, flags);
+  if (f == 0) return nullptr;  // already the front arena's request
+  const std::uint64_t before = *t_je_allocated;
+  void *p = tmje_mallocx(n, f);
+  if (p == nullptr) return nullptr;
+  note_front_page(slot, p);
+  const std::uint64_t bytes = *t_je_allocated - before;
+  t_je_other += static_cast<std::int64_t>(bytes);
+  note_allocated(slot, bytes);
+  return p;
+}
+
+void *rallocx_front_arena(unsigned slot, void *p, std::size_t n, int flags) noexcept {
+  void *q = mallocx_front_arena(slot, n, flags);
+  if (q == nullptr) return nullptr;
+  std::memcpy(q, p, std::min(tmje_sallocx(p, 0), n));
+  freed_noted(slot, [=] { tmje_dallocx(p, flags & je::tcache_mask); });
+  return q;
+}
+
 void *allocate_front_miss(tm_tier *tier, std::size_t n) noexcept {
   // The flags first: a thread's first call on the tier binds it to jemalloc's totals, and
   // may make this tier the thread's bound one (then the automatic tcache serves it).
   const int flags = small_flags(tier);
   if (!je::automatic_tcache(flags)) {
-    if (void *p = front_refill(tier, n, flags)) return p;
+    if (void *p = front_refill(tier, n)) return p;
   }
   return mallocx_noted(tier->slot, n, flags);
 }
 
 namespace {
 
-// release_fast()'s cold cases, each its last act (a jump): the frame of release_fast keeps
-// only what its size lookup must not lose. Flags are read again here rather than kept.
+// release_fast()'s cold cases, each its last act (a jump), so that release_fast keeps no
+// frame. Flags are read again here rather than kept.
 [[gnu::noinline]] void release_explicit(unsigned slot, void *p) noexcept {
   release_with(slot, p, t_flags[slot]);
 }
@@ -114,12 +180,28 @@ namespace {
   s.items[s.count++] = p;
   note_freed(slot, s.size);
 }
+[[gnu::noinline]] void release_looked_up(void *p) noexcept;
 
 }  // namespace
 
-void release_fast(unsigned slot_in, void *p, int flags) noexcept {
-  if (je::automatic_tcache(flags)) return release_explicit(slot_in, p);  // its sync is due
-  if (__builtin_expect(front_of(slot_in) == nullptr, 0)) return release_explicit(slot_in, p);
+void release_fast(unsigned slot, void *p, int flags) noexcept {
+  if (je::automatic_tcache(flags)) return release_explicit(slot, p);  // its sync is due
+  Front *f = front_of(slot);
+  if (__builtin_expect(f == nullptr, 0)) return release_explicit(slot, p);
+  // A front-arena block: its class from its page, no jemalloc call.
+  const unsigned c = front_class_of(slot, p);
+  if (__builtin_expect(c == 0, 0)) return release_looked_up(p);
+  FrontStack &s = f->stacks[c - 1];
+  if (__builtin_expect(s.count == s.cap, 0)) return push_to_full(slot, s, p);
+  s.items[s.count++] = p;
+  note_freed(slot, s.size);
+}
+
+namespace {
+
+// Any other block of a slot with a Front (the tier's own arena: a block its bound threads
+// allocated, or one from the explicit path): jemalloc's size lookup, then the same push.
+void release_looked_up(void *p) noexcept {
   const std::size_t size = tmje_sallocx(p, 0);
   // Only `p` is kept over the call: the slot and the Front are found again from it, loads
   // that do not wait for the size, rather than kept in registers saved on every free.
@@ -132,6 +214,8 @@ void release_fast(unsigned slot_in, void *p, int flags) noexcept {
   s.items[s.count++] = p;
   note_freed(slot, size);
 }
+
+}  // namespace
 
 void front_flush(FrontStack &s, int flags) noexcept {
   // The oldest half (the bottom) goes back; the most recently freed blocks, warm in the

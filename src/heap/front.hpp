@@ -4,10 +4,11 @@
 // take jemalloc's plain malloc/free fast path. Every further tier would need mallocx/dallocx
 // with an explicit tcache, jemalloc's general path (about 2.5x the plain one). Instead each
 // thread keeps, for up to kMaxFronts further tiers, a Front: per small size class (up to
-// kFrontMax bytes) a stack of free blocks of that tier. tm_malloc pops, tm_free pushes; only
-// an empty stack (refilled with half its capacity from jemalloc, through the tier's explicit
-// tcache) or a full one (half flushed back the same way) reaches jemalloc. A stack holds
-// blocks of one tier only, since each Front belongs to one slot.
+// kFrontMax bytes) a stack of free blocks of that tier. tm_malloc pops, tm_free pushes (the
+// block's class read from a byte per page, see g_front_pages); only an empty stack (refilled
+// with half its capacity from the tier's front arena) or a full one (half flushed back through
+// the tier's explicit tcache) reaches jemalloc. A stack holds blocks of one tier only, since
+// each Front belongs to one slot.
 //
 // A block in a Front is free to tiermem and allocated to jemalloc, like a block in a jemalloc
 // tcache: the tier's `allocated` statistic includes it, its peak (t_net) does not. The Fronts
@@ -16,6 +17,7 @@
 // A thread's Fronts are flushed at its exit (tcache.cpp) and kept across fork by the forking
 // thread; other threads' cached blocks are lost to the child, as their tcaches are.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -62,6 +64,40 @@ struct FrontTable {
  */
 extern constinit thread_local FrontTable *t_fronts [[gnu::tls_model("initial-exec")]];
 
+/**
+ * Freeing into a Front needs the block's class. jemalloc's size lookup (sallocx) took 3.5 ns
+ * of a second tier's 9.8 ns malloc+free, the whole gap to the first tier's 7.3. So each tier
+ * has a second arena, its *front arena*, that only Front refills allocate from (with no
+ * tcache, so no cache ever hands its blocks out to anyone else first), and one byte per page
+ * of the tier: 1 + the class of the blocks starting on that page, written by the refill for
+ * each block it takes. The byte is right for every live block of the front arena: a page
+ * changes class only when its slab was emptied and jemalloc cuts a new slab there, and every
+ * block of that new slab first leaves jemalloc through a refill, which writes the byte again.
+ * Pages of the tier's other arena are never written (the backends never take memory back,
+ * so a page stays with the arena it was carved for): 0, and a free there asks jemalloc.
+ * A block of the front arena may still be cached and handed out by any tcache afterwards
+ * (its slab lives as long as the block does), so the byte is all a free needs.
+ * Indexed as g_front_pages[slot] + (address >> 12): the slot's map, biased by the tier's
+ * first page. 0 for a slot without a tier.
+ */
+extern std::uintptr_t g_front_pages[kMaxSlots];
+inline constexpr unsigned kFrontPageShift = 12;
+
+[[gnu::always_inline]] inline std::atomic<std::uint8_t> *front_page_byte(unsigned slot,
+                                                                         const void *p) noexcept {
+  return reinterpret_cast<std::atomic<std::uint8_t> *>(
+      g_front_pages[slot] + (reinterpret_cast<std::uintptr_t>(p) >> kFrontPageShift));
+}
+/** 1 + the Front class of the front-arena block `p` of `slot`, or 0 (ask jemalloc). */
+[[gnu::always_inline]] inline unsigned front_class_of(unsigned slot, const void *p) noexcept {
+  return front_page_byte(slot, p)->load(std::memory_order_relaxed);
+}
+
+/** Sets the byte front_class_of() reads for `p` (a block of `slot`'s front arena) to `c1`. */
+inline void set_front_class(unsigned slot, const void *p, unsigned c1) noexcept {
+  front_page_byte(slot, p)->store(static_cast<std::uint8_t>(c1), std::memory_order_relaxed);
+}
+
 /** This thread's Front for `slot`, or nullptr. */
 [[gnu::always_inline]] inline Front *front_of(unsigned slot) noexcept {
   FrontTable *t = t_fronts;
@@ -76,11 +112,17 @@ void read_front_classes(const std::vector<std::size_t> &classes);
 
 /**
  * The cold half of a Front allocation: creates the thread's Front for the tier (if it has
- * fewer than kMaxFronts) and refills the class's stack; then pops. nullptr when the thread
- * cannot have a Front for the tier or jemalloc has no memory left on it: the caller takes the
- * explicit path then (which reports a full tier).
+ * fewer than kMaxFronts) and refills the class's stack from the tier's front arena; then
+ * pops. nullptr when the thread cannot have a Front for the tier or jemalloc has no memory
+ * left on it: the caller takes the explicit path then (which reports a full tier).
  */
-void *front_refill(tm_tier *tier, std::size_t n, int flags) noexcept;
+void *front_refill(tm_tier *tier, std::size_t n) noexcept;
+/**
+ * Maps `tier`'s page classes (one byte per page from its first byte to the slot's end,
+ * MAP_NORESERVE: only pages of the map that a refill writes cost memory) and publishes them
+ * in g_front_pages. Throws tiermem::Error when the map cannot be mapped.
+ */
+void map_front_pages(tm_tier &tier);
 /** Flushes half of a full stack back to jemalloc (flags: the tier's, with its tcache). */
 void front_flush(FrontStack &s, int flags) noexcept;
 /** Gives every block the thread's Front for `slot` holds back to jemalloc through `flags`. */

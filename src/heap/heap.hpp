@@ -1,6 +1,7 @@
-// The tiered heap: one jemalloc arena per tier, its pages from the tier's backend, in the
-// tier's slot. The heap serves what the api layer hands it (a resolved topology::TierTarget);
-// it never discovers the machine. Tiers are opened on first use (registry.cpp) and live until
+// The tiered heap: a jemalloc arena per tier (and a second one for the Front refills, see
+// front.hpp), their pages from the tier's backend, in the tier's slot. The heap serves what
+// the api layer hands it (a resolved topology::TierTarget); it never discovers the machine.
+// Tiers are opened on first use (registry.cpp) and live until
 // the process exits. The inline functions below are the hot path: a thread-local array gives
 // the jemalloc flags (arena + this thread's tcache for the tier), then one jemalloc call,
 // whose bytes a thread-local count keeps for the tier's peak (see t_net).
@@ -28,6 +29,9 @@ struct tm_tier {
   unsigned slot = 0;
   unsigned arena = 0;
   int arena_flags = 0;
+  /** The arena only Front refills take blocks from, and their flags (see g_front_pages). */
+  unsigned front_arena = 0;
+  int front_flags = 0;
   /**
    * Set when the tier first gets a limit, never cleared: from then on every block is counted
    * in `live`, so a limit caps live bytes, not only what jemalloc keeps mapped for reuse.
@@ -53,6 +57,8 @@ struct tm_tier {
   std::atomic<std::int64_t> folded_live{0};
   /** The highest `folded_live` (and `allocated` read by stats()) so far. */
   std::atomic<std::uint64_t> peak{0};
+  /** One byte per page: the class of the front arena's blocks there (see g_front_pages). */
+  tiermem::platform::Mapping front_pages;
   /** jemalloc's extents on this tier, for poison reports (see extent_map.hpp). */
   std::unique_ptr<tiermem::heap::ExtentMap> extents;
   /** Blocks kept out of jemalloc for good because they hold poison (see owner.hpp). */
@@ -178,11 +184,23 @@ template <class Call>
                 static_cast<std::int64_t>(*t_je_deallocated - gone);
 }
 
-/** tmje_mallocx with its bytes noted for `slot`. */
+/**
+ * A request the tier's own arena could not serve (`flags` name it), served by its front arena
+ * (front.hpp), noted for `slot`; nullptr when that has no room either. The two arenas share
+ * the tier's memory but not what each keeps for reuse: memory freed in one stays with it, so
+ * without this a tier with room in its front arena would report itself full.
+ */
+[[gnu::noinline]] void *mallocx_front_arena(unsigned slot, std::size_t n, int flags) noexcept;
+/** The same for a resize; p is untouched when it returns nullptr. */
+[[gnu::noinline]] void *rallocx_front_arena(unsigned slot, void *p, std::size_t n,
+                                            int flags) noexcept;
+
+/** tmje_mallocx with its bytes noted for `slot` (`flags` name the tier's arena). */
 [[gnu::always_inline]] inline void *mallocx_noted(unsigned slot, std::size_t n, int flags) noexcept {
   const std::uint64_t *total = t_je_allocated;
   std::uint64_t before = *total;
   void *p = tmje_mallocx(n, flags);
+  if (__builtin_expect(p == nullptr, 0)) return mallocx_front_arena(slot, n, flags);
   const std::uint64_t bytes = *total - before;
   t_je_other += static_cast<std::int64_t>(bytes);
   note_allocated(slot, bytes);
@@ -342,8 +360,9 @@ enum class SmallCase {
 /**
  * release_with() for the frees of the fast slots (`flags` non-zero, slot not careful), out of
  * line (front.cpp) so that the front ends jump to it: the bound tier's plain free (when its
- * sync is due), else the thread's Front for the slot (jemalloc's size lookup, a push), else
- * the tier's explicit tcache. Only what lives across the size lookup is kept in its frame.
+ * sync is due), else a push on the thread's Front for the slot (the class from the block's
+ * page for a front-arena block, else from jemalloc's size lookup), else the tier's explicit
+ * tcache.
  */
 void release_fast(unsigned slot, void *p, int flags) noexcept;
 /** p must belong to `tier`. */
@@ -356,6 +375,7 @@ inline void *rallocx_noted(unsigned slot, void *p, std::size_t n, int flags) noe
   const std::uint64_t *got = t_je_allocated, *gone = t_je_deallocated;
   std::uint64_t got0 = *got, gone0 = *gone;
   void *q = tmje_rallocx(p, n, flags);
+  if (__builtin_expect(q == nullptr, 0)) return rallocx_front_arena(slot, p, n, flags);
   std::uint64_t up = *got - got0, down = *gone - gone0;
   t_je_other += static_cast<std::int64_t>(up) - static_cast<std::int64_t>(down);
   if (up >= down) {

@@ -29,6 +29,7 @@ inline constexpr int tcache(unsigned tc) { return static_cast<int>((tc + 2) << 8
 inline constexpr int tcache_none = static_cast<int>((-1 + 2) << 8);
 inline constexpr int zero = 0x40;
 inline constexpr int tcache_mask = 0xfff00;
+inline constexpr int arena_mask = static_cast<int>(0xfff00000u);
 /** Flags that name no tcache: the call uses the thread's automatic one. */
 inline constexpr bool automatic_tcache(int flags) { return (flags & tcache_mask) == 0; }
 inline int lg_align(std::size_t align) { return __builtin_ctzl(align); }

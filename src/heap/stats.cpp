@@ -24,11 +24,13 @@ Stats stats(tm_tier *tier) {
   std::uint64_t epoch = 1;
   std::size_t esz = sizeof epoch;
   tmje_mallctl("epoch", &epoch, &esz, &epoch, sizeof epoch);
-  for (const char *part : {"small", "large"}) {
-    std::string name =
-        "stats.arenas." + std::to_string(tier->arena) + "." + part + ".allocated";
-    std::size_t v = 0, vsz = sizeof v;
-    if (tmje_mallctl(name.c_str(), &v, &vsz, nullptr, 0) == 0) s.allocated += v;
+  for (unsigned arena : {tier->arena, tier->front_arena}) {
+    for (const char *part : {"small", "large"}) {
+      std::string name =
+          "stats.arenas." + std::to_string(arena) + "." + part + ".allocated";
+      std::size_t v = 0, vsz = sizeof v;
+      if (tmje_mallctl(name.c_str(), &v, &vsz, nullptr, 0) == 0) s.allocated += v;
+    }
   }
   // Blocks cached by threads count in `allocated` but not in the folded live bytes: a peak
   // below `allocated` would read as a contradiction.
