@@ -8,6 +8,8 @@
 // freeing the oldest, sizes n and n/2 in turn, so that a threshold of 3n/4 splits them), first
 // 200 000 blocks to warm up, then kBlocks timed with CLOCK_MONOTONIC, and writes ns per block
 // to a pipe; that is the iteration's time (manual time), so process start-up is not in it.
+// preload_window_2threads/... runs two such windows at once on two threads of the worker
+// (issue 16: "and for two threads"), timed together: wall-clock ns per block of one thread.
 //
 //   glibc               no preload
 //   jemalloc            LD_PRELOAD=libjemalloc.so.2, Debian's jemalloc (one heap, no tiers)
@@ -33,11 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "preload_env.hpp"
@@ -54,9 +58,10 @@ double now_ns() {
   return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
 }
 
-// The worker: the window through `alloc` and `release`; ns per block on stdout.
-template <class Alloc, class Release>
-int window(std::size_t n, Alloc alloc, Release release) {
+// One thread's window: filled, warmed up, `started()` (the timed part begins), kBlocks timed
+// steps, emptied.
+template <class Alloc, class Release, class Started>
+void window_steps(std::size_t n, Alloc alloc, Release release, Started started) {
   void *live[kWindow] = {};
   auto size = [n](long i) { return i % 2 == 0 ? n / 2 : n; };
   long i = 0;
@@ -74,10 +79,41 @@ int window(std::size_t n, Alloc alloc, Release release) {
     }
   };
   run(kWarmBlocks);
-  const double start = now_ns();
+  started();
   run(kBlocks);
-  const double ns = (now_ns() - start) / static_cast<double>(kBlocks);
   for (void *p : live) release(p);
+}
+
+// The worker: the window through `alloc` and `release` on `threads` threads at once (each its
+// own window, the timed parts started together); wall-clock ns per block of one thread on
+// stdout, as bench_heap's real time with threads:2.
+template <class Alloc, class Release>
+int window(std::size_t n, unsigned threads, Alloc alloc, Release release) {
+  double start = 0;
+  if (threads <= 1) {
+    window_steps(n, alloc, release, [&] { start = now_ns(); });
+  } else {
+    // Not std::barrier: its destructor frees its 64-byte-aligned state, and that free crashed
+    // memkind's memtier preload (SIGSEGV in memkind_arena_detect_kind, every run).
+    std::atomic<unsigned> warm{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        window_steps(n, alloc, release, [&] {
+          warm.fetch_add(1);
+          warm.notify_one();
+          while (!go.load(std::memory_order_acquire)) {
+          }
+        });
+      });
+    }
+    for (unsigned w; (w = warm.load()) < threads;) warm.wait(w);
+    start = now_ns();
+    go.store(true, std::memory_order_release);
+    for (std::thread &th : pool) th.join();
+  }
+  const double ns = (now_ns() - start) / static_cast<double>(kBlocks);
   // write(2) from the stack, not stdio: memtier's preload tears its kinds down at exit before
   // stdio flushes a buffer it allocated, and the figure was lost.
   char out[64];
@@ -86,14 +122,15 @@ int window(std::size_t n, Alloc alloc, Release release) {
 }
 
 // The program's own malloc and free, whichever preload serves them.
-int worker_malloc(std::size_t n) {
-  return window(n, [](std::size_t k) { return std::malloc(k); }, [](void *p) { std::free(p); });
+int worker_malloc(std::size_t n, unsigned threads) {
+  return window(n, threads, [](std::size_t k) { return std::malloc(k); },
+                [](void *p) { std::free(p); });
 }
 
 // Issue 16's named peer: jemalloc's single-arena mallocx(MALLOCX_ARENA)/dallocx (bench_heap's
 // je_one_arena), here Debian's jemalloc as the preload below this process, its functions found
 // with dlsym. An arena of its own, as bench_heap creates.
-int worker_mallocx(std::size_t n) {
+int worker_mallocx(std::size_t n, unsigned threads) {
   using Mallocx = void *(*)(std::size_t, int);
   using Dallocx = void (*)(void *, int);
   using Mallctl = int (*)(const char *, void *, std::size_t *, void *, std::size_t);
@@ -109,7 +146,9 @@ int worker_mallocx(std::size_t n) {
     return 1;
   }
   const int flags = static_cast<int>((arena + 1) << 20);  // MALLOCX_ARENA(arena)
-  return window(n, [=](std::size_t k) { return mallocx(k, flags); },
+  // With two threads both use the one arena, each through its own automatic tcache (as
+  // bench_heap's je_one_arena with threads:2).
+  return window(n, threads, [=](std::size_t k) { return mallocx(k, flags); },
                 [=](void *p) { dallocx(p, 0); });
 }
 
@@ -149,9 +188,9 @@ std::vector<Peer> peers(std::size_t n) {
 
 // One iteration: the worker spawned under the peer's preload; its ns per block is the time.
 void spawn_worker(benchmark::State &state, const std::string &self, const Peer &peer,
-                  std::size_t n) {
+                  std::size_t n, unsigned threads) {
   std::vector<std::string> env_s = preload_env(peer.lib, peer.env);
-  std::vector<std::string> argv_s = {self, peer.worker, std::to_string(n)};
+  std::vector<std::string> argv_s = {self, peer.worker, std::to_string(n), std::to_string(threads)};
   std::vector<char *> argv, envp;
   for (auto &a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -183,7 +222,8 @@ void spawn_worker(benchmark::State &state, const std::string &self, const Peer &
     const double ns = std::strtod(out.c_str(), nullptr);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !(ns > 0)) {
       state.SkipWithError(("worker under " + peer.name + " failed (status " + std::to_string(st) +
-                           "); run it by hand: " + self + " " + peer.worker + " " + std::to_string(n))
+                           "); run it by hand: " + self + " " + peer.worker + " " + std::to_string(n) +
+                           " " + std::to_string(threads))
                               .c_str());
       break;
     }
@@ -194,11 +234,19 @@ void spawn_worker(benchmark::State &state, const std::string &self, const Peer &
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (argc == 3 && std::strcmp(argv[1], "--worker") == 0) {
-    return worker_malloc(static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)));
-  }
-  if (argc == 3 && std::strcmp(argv[1], "--worker-mallocx") == 0) {
-    return worker_mallocx(static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)));
+  // --worker N [THREADS], --worker-mallocx N [THREADS]: one worker run (THREADS 1 or 2).
+  if ((argc == 3 || argc == 4) && (std::strcmp(argv[1], "--worker") == 0 ||
+                                   std::strcmp(argv[1], "--worker-mallocx") == 0)) {
+    const auto n = static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10));
+    const unsigned long threads = argc == 4 ? std::strtoul(argv[3], nullptr, 10) : 1;
+    if (n < 2 || threads < 1 || threads > 2) {
+      std::fprintf(stderr, "bench_preload: %s %s %s: want a block size of at least 2 and 1 or 2 "
+                           "threads\n", argv[1], argv[2], argc == 4 ? argv[3] : "");
+      return 2;
+    }
+    const bool plain = std::strcmp(argv[1], "--worker") == 0;
+    return plain ? worker_malloc(n, static_cast<unsigned>(threads))
+                 : worker_mallocx(n, static_cast<unsigned>(threads));
   }
   benchmark::Initialize(&argc, argv);
   char self[4096];
@@ -208,15 +256,19 @@ int main(int argc, char **argv) {
     return 1;
   }
   self[len] = '\0';
-  for (std::size_t n : {64, 1024, 4096}) {
-    for (const Peer &p : peers(n)) {
-      benchmark::RegisterBenchmark(("preload_window/" + p.name + "/" + std::to_string(n)).c_str(),
-                                   [self = std::string(self), p, n](benchmark::State &s) {
-                                     spawn_worker(s, self, p, n);
-                                   })
-          ->UseManualTime()
-          ->Iterations(3)
-          ->Unit(benchmark::kNanosecond);
+  // preload_window/PEER/N: one thread; preload_window_2threads/PEER/N: two at once.
+  for (unsigned threads : {1u, 2u}) {
+    const std::string prefix = threads == 1 ? "preload_window/" : "preload_window_2threads/";
+    for (std::size_t n : {64, 1024, 4096}) {
+      for (const Peer &p : peers(n)) {
+        benchmark::RegisterBenchmark((prefix + p.name + "/" + std::to_string(n)).c_str(),
+                                     [self = std::string(self), p, n, threads](benchmark::State &s) {
+                                       spawn_worker(s, self, p, n, threads);
+                                     })
+            ->UseManualTime()
+            ->Iterations(3)
+            ->Unit(benchmark::kNanosecond);
+      }
     }
   }
   benchmark::RunSpecifiedBenchmarks();
