@@ -104,6 +104,16 @@ void *front_refill(tm_tier *tier, std::size_t n) noexcept {
   const std::uint32_t want = std::max<std::uint32_t>(s.cap / 2, 1);
   const int front_flags = tier->front_flags;
   je_other([&] {
+    // First what flushes gave back to the tier's own arena (its tcache hands those out
+    // first); its blocks' pages keep no class (0: a free asks jemalloc), and a front-arena
+    // block the tcache held keeps its page's class.
+    const int own_flags = t_flags[slot];
+    while (s.owed > 0 && s.count < want) {
+      void *p = tmje_mallocx(s.size, own_flags);
+      if (p == nullptr) break;
+      --s.owed;
+      s.items[s.count++] = p;
+    }
     while (s.count < want) {
       void *p = tmje_mallocx(s.size, front_flags);
       if (p == nullptr) break;
@@ -176,7 +186,7 @@ namespace {
   sdallocx_noted(slot, p, size, t_flags[slot]);  // the size is known: spare jemalloc its lookup
 }
 [[gnu::noinline]] void push_to_full(unsigned slot, FrontStack &s, void *p) noexcept {
-  front_flush(s, t_flags[slot]);
+  front_flush(slot, s, t_flags[slot]);
   s.items[s.count++] = p;
   note_freed(slot, s.size);
 }
@@ -217,13 +227,18 @@ void release_looked_up(void *p) noexcept {
 
 }  // namespace
 
-void front_flush(FrontStack &s, int flags) noexcept {
+void front_flush(unsigned slot, FrontStack &s, int flags) noexcept {
   // The oldest half (the bottom) goes back; the most recently freed blocks, warm in the
   // cache, stay.
   const std::uint32_t half = std::max<std::uint32_t>(s.count / 2, 1);
+  std::uint32_t own = 0;
   je_other([&] {
-    for (std::uint32_t i = 0; i < half; ++i) tmje_dallocx(s.items[i], flags);
+    for (std::uint32_t i = 0; i < half; ++i) {
+      own += front_class_of(slot, s.items[i]) == 0;
+      tmje_dallocx(s.items[i], flags);
+    }
   });
+  s.owed = s.owed + own < s.owed ? UINT32_MAX : s.owed + own;
   std::memmove(s.items, s.items + half, (s.count - half) * sizeof s.items[0]);
   s.count -= half;
 }

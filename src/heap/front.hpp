@@ -41,6 +41,13 @@ struct FrontStack {
   std::uint32_t count = 0;
   std::uint32_t cap = 0;  // 0: the class is not cached (set from the class table)
   std::uint64_t size = 0;  // the class's size: every block here is that usable size
+  /**
+   * Blocks of the tier's own arena (not the front arena) that flushes gave back through the
+   * tier's tcache and that refills have not taken again yet: the next refills take as many
+   * from there first, so that memory one arena freed is reused rather than the front arena
+   * growing beside it (see front_refill).
+   */
+  std::uint32_t owed = 0;
   void *items[kFrontSlots];
 };
 struct Front {
@@ -123,8 +130,11 @@ void *front_refill(tm_tier *tier, std::size_t n) noexcept;
  * in g_front_pages. Throws tiermem::Error when the map cannot be mapped.
  */
 void map_front_pages(tm_tier &tier);
-/** Flushes half of a full stack back to jemalloc (flags: the tier's, with its tcache). */
-void front_flush(FrontStack &s, int flags) noexcept;
+/**
+ * Flushes half of `slot`'s full stack back to jemalloc (flags: the tier's, with its tcache),
+ * counting in `owed` the blocks of the tier's own arena among them.
+ */
+void front_flush(unsigned slot, FrontStack &s, int flags) noexcept;
 /** Gives every block the thread's Front for `slot` holds back to jemalloc through `flags`. */
 void front_release(unsigned slot, int flags) noexcept;
 /** Empties and frees this thread's Fronts (thread exit; `flags`: t_flags before clearing). */

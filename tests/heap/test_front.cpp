@@ -24,7 +24,7 @@ namespace {
 // none).
 const int kEnv = [] {
   setenv("TIERMEM_EMULATE",
-         "f1:32M,f2:32M,f3:32M,f4:32M,f5:32M,f6:32M,f7:32M,f8:32M,f9:32M,f10:32M,share:16M,share2:8M", 1);
+         "f1:32M,f2:32M,f3:32M,f4:32M,f5:32M,f6:32M,f7:32M,f8:32M,f9:32M,f10:32M,share:16M,share2:8M,churn:64M", 1);
   return 0;
 }();
 
@@ -376,4 +376,36 @@ TEST_CASE("a block grows on a tier whose free memory its front arena holds") {
     tm_free(p);
   });
   CHECK(bad == 0);
+}
+
+// Blocks of the tier's own arena that a Front thread frees and its Front gives back are taken
+// again by its refills before the front arena grows: the tier's memory does not grow when a
+// thread frees another's blocks and allocates as many.
+TEST_CASE("a Front reuses the tier arena's blocks it gave back before its own arena grows") {
+  tm_tier *rank0 = tm_tier_find("rank:0");
+  tm_tier *t = tm_tier_find("emulated:churn");
+  REQUIRE_MESSAGE(t != nullptr, tm_last_error());
+  constexpr int kBlocks = 20000;  // 20 MB of 1 KiB blocks
+  std::vector<void *> own;
+  on_thread([&] {  // bound to the tier: its own arena's blocks
+    for (int i = 0; i < kBlocks; ++i) own.push_back(tm_malloc(t, 1024));
+  });
+  for (void *p : own) REQUIRE(p != nullptr);
+  tm_tier_stats before{}, after{};
+  REQUIRE(tm_tier_stats_get(t, &before) == 0);
+  int failed = 0;
+  on_thread([&] {
+    tm_free(tm_malloc(rank0, 1));
+    tm_free(tm_malloc(t, 1024));  // the Front for the tier exists before the frees
+    for (void *&p : own) tm_free(p);
+    for (void *&p : own) failed += (p = tm_malloc(t, 1024)) == nullptr;
+  });
+  REQUIRE(tm_tier_stats_get(t, &after) == 0);
+  CHECK(failed == 0);
+  CAPTURE(before.mapped);
+  CAPTURE(after.mapped);
+  CHECK(after.mapped <= before.mapped + (std::size_t{4} << 20));  // not another 20 MB
+  on_thread([&] {
+    for (void *p : own) tm_free(p);
+  });
 }
