@@ -93,6 +93,7 @@ TM_API int tm_copy_tiers_mc(void *dst, const void *src, size_t n, size_t *copied
 
 TM_API const char *tm_copy_mc_routine(void) {
   if (!ts::handler_installed()) ts::install_handler();
+  ts::settle_copy_routine();  // what the copies will use, not what cpuid said
   return ts::routine_name(ts::active_copy_routine());
 }
 

@@ -59,7 +59,8 @@ std::size_t copy_portable(void *dst, const void *src, std::size_t n) noexcept {
   return n - limit;
 }
 
-CopyRoutine detail::active_routine = CopyRoutine::portable;
+std::atomic<CopyRoutine> detail::active_routine{CopyRoutine::portable};
+std::atomic<bool> detail::routine_settled{false};
 bool detail::have_avx2 = false;
 
 PortableFrame *current_portable_frame() noexcept { return tls_frame; }
@@ -78,18 +79,11 @@ bool avx2_usable() noexcept {
 }
 }  // namespace
 
-CopyRoutine detect_copy_routine() noexcept {
-  detail::have_avx2 = avx2_usable();
-#if defined(__x86_64__)
-  // Present is enough: fast rep movsb needs no OS support, unlike AVX2 (the YMM state).
-  if (CPU_FEATURE_PRESENT(ERMS) || CPU_FEATURE_PRESENT(FSRM)) return CopyRoutine::rep_movsb;
-  return CopyRoutine::word_loop;
-#else
-  return CopyRoutine::portable;
-#endif
-}
 
-void set_active_copy_routine(CopyRoutine r) noexcept { detail::active_routine = r; }
+void set_active_copy_routine(CopyRoutine r) noexcept {
+  detail::active_routine.store(r, std::memory_order_relaxed);
+  detail::routine_settled.store(true, std::memory_order_release);
+}
 
 const char *routine_name(CopyRoutine r) noexcept {
   switch (r) {

@@ -2,6 +2,7 @@
 // at init (cpuid); tests and benchmarks may name a routine to exercise every path on one
 // machine.
 #pragma once
+#include <atomic>
 #include <csetjmp>
 #include <cstddef>
 #include <cstdint>
@@ -29,14 +30,58 @@ enum class CopyRoutine { rep_movsb, word_loop, avx2, portable };
 inline constexpr CopyRoutine all_copy_routines[] = {CopyRoutine::rep_movsb, CopyRoutine::word_loop,
                                                     CopyRoutine::avx2, CopyRoutine::portable};
 
-/** The routine this CPU should use (cpuid ERMS/FSRM on x86-64; portable elsewhere). */
+/** What cpuid says: rep movsb where it is fast (ERMS or FSRM), else the word loop (x86-64). */
+CopyRoutine cpuid_copy_routine() noexcept;
+
+/**
+ * The routine this CPU should use: cpuid's, but the word loop where rep movsb lost a timed
+ * copy (see copy_timing()); portable off x86-64. Times the copies the first time it is asked.
+ */
 CopyRoutine detect_copy_routine() noexcept;
+
+/**
+ * What was measured to choose between rep movsb and the word loop: the best of five copies of
+ * kMovsbFrom bytes with each, in ns (0 and 0 until then, and where cpuid already ruled rep
+ * movsb out or TIERMEM_COPY_MC chose). cpuid reports ERMS under an emulator too (QEMU's TCG,
+ * which the real-kernel tests use), where rep movsb is emulated a byte at a time: a 2 MiB copy
+ * took 4.7-8.7 ms with it against 0.6 ms with the word loop.
+ *
+ * Measured when first needed, not at start-up (about 20 us here, 0.2 ms under TCG): by the
+ * first copy that rep movsb would serve (kMovsbFrom bytes or more), or by
+ * tm_copy_mc_routine(). A process that never copies that much never pays for it.
+ */
+struct CopyTiming {
+  std::uint64_t movsb_ns = 0;
+  std::uint64_t words_ns = 0;
+};
+CopyTiming copy_timing() noexcept;
+
+/** The rule: rep movsb unless it took over twice the word loop's time. */
+constexpr bool movsb_is_slow(CopyTiming t) noexcept { return t.movsb_ns > 2 * t.words_ns; }
+
+/**
+ * Times the two routines once (copy_timing()) and, if rep movsb lost while it is the routine
+ * in use, makes the word loop the routine in use. Idempotent and lock-free; a thread that finds
+ * another one timing goes on with the routine in use.
+ */
+void settle_copy_routine() noexcept;
+
 namespace detail {
-extern CopyRoutine active_routine;
+extern std::atomic<CopyRoutine> active_routine;
+/** True once settle_copy_routine() ran, or nothing is left to settle (an explicit choice). */
+extern std::atomic<bool> routine_settled;
 }
-/** The routine tm_copy_mc() uses; set once when the handler is installed. */
-inline CopyRoutine active_copy_routine() noexcept { return detail::active_routine; }
+/** The routine tm_copy_mc() uses; set when the handler is installed (and settled, above). */
+inline CopyRoutine active_copy_routine() noexcept {
+  return detail::active_routine.load(std::memory_order_relaxed);
+}
+/** Sets the routine in use as chosen: no timed copy will change it. */
 void set_active_copy_routine(CopyRoutine r) noexcept;
+/** Sets cpuid's routine, to be settled by the first large copy. */
+void set_detected_copy_routine(CopyRoutine r) noexcept;
+/** rep movsb's first copy of kMovsbFrom bytes or more: settles the routine, then copies. */
+[[gnu::noinline, gnu::cold]] std::size_t copy_movsb_unsettled(void *dst, const void *src,
+                                                             std::size_t n) noexcept;
 const char *routine_name(CopyRoutine r) noexcept;
 /** False for a routine this build or CPU cannot run (the x86-64 ones elsewhere). */
 bool routine_available(CopyRoutine r) noexcept;
@@ -52,7 +97,7 @@ std::size_t copy_portable(void *dst, const void *src, std::size_t n) noexcept;
 inline constexpr std::size_t kWordsBelow = 256;
 inline constexpr std::size_t kMovsbFrom = 8192;
 namespace detail {
-/** Set by detect_copy_routine() (when the SIGBUS handler is installed); false before. */
+/** Set by cpuid_copy_routine() (when the SIGBUS handler is installed); false before. */
 extern bool have_avx2;
 }
 
@@ -63,6 +108,7 @@ inline std::size_t copy_routine(CopyRoutine r, void *dst, const void *src, std::
     case CopyRoutine::rep_movsb:
       if (n < kWordsBelow) return tiermem_copy_mc_words(dst, src, n);
       if (n < kMovsbFrom && detail::have_avx2) return tiermem_copy_mc_avx2(dst, src, n);
+      if (!detail::routine_settled.load(std::memory_order_relaxed)) return copy_movsb_unsettled(dst, src, n);
       return tiermem_copy_mc_movsb(dst, src, n);
     case CopyRoutine::word_loop: return tiermem_copy_mc_words(dst, src, n);
     case CopyRoutine::avx2: return tiermem_copy_mc_avx2(dst, src, n);

@@ -69,7 +69,13 @@ int apply_poison_env(const char **error) noexcept {
 int install_handler() noexcept {
   std::lock_guard<std::mutex> lock(install_mutex);
   if (!detail::handler_ready.load(std::memory_order_relaxed)) {
-    set_active_copy_routine(routine_from_env(detect_copy_routine()));
+    // cpuid's choice, settled by the first copy rep movsb would serve; a TIERMEM_COPY_MC
+    // choice stands as it is.
+    const CopyRoutine detected = cpuid_copy_routine();
+    if (::secure_getenv("TIERMEM_COPY_MC") != nullptr)
+      set_active_copy_routine(routine_from_env(detected));
+    else
+      set_detected_copy_routine(detected);
   }
   if (int rc = sigbus_chain.install(SIGBUS, on_sigbus); rc != 0) return rc;
   detail::handler_ready.store(true, std::memory_order_release);

@@ -1,6 +1,7 @@
 list(APPEND TIERMEM_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/poison_registry.cpp
   ${CMAKE_CURRENT_LIST_DIR}/copy_mc.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/copy_select.cpp
   ${CMAKE_CURRENT_LIST_DIR}/copy_loops.cpp
   ${CMAKE_CURRENT_LIST_DIR}/handler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sigbus.cpp

@@ -53,6 +53,23 @@ int main(int argc, char **argv) {
     return 2;
   }
   tm_on_poison(on_poison, nullptr);
+  {
+    // The routine tm_copy_mc() took, and the timed copies it took it by (copy_mc.hpp): rep
+    // movsb loses to the word loop under QEMU's TCG, which cpuid does not tell.
+    using tiermem::safety::CopyRoutine;
+    const char *in_use = tm_copy_mc_routine();  // first: it settles the choice
+    const tiermem::safety::CopyTiming t = tiermem::safety::copy_timing();
+    std::printf("copy routine: %s (8 KiB copies: rep movsb %llu ns, word loop %llu ns)\n",
+                in_use, static_cast<unsigned long long>(t.movsb_ns),
+                static_cast<unsigned long long>(t.words_ns));
+    if (std::getenv("TIERMEM_COPY_MC") == nullptr && t.movsb_ns != 0) {
+      const CopyRoutine want =
+          tiermem::safety::movsb_is_slow(t) ? CopyRoutine::word_loop : CopyRoutine::rep_movsb;
+      check(std::string(in_use) == tiermem::safety::routine_name(want),
+            std::string("tm_copy_mc uses ") + tiermem::safety::routine_name(want) +
+                ", the faster of the timed copies");
+    }
+  }
 
   // Static: they live across sigsetjmp/siglongjmp below.
   static std::size_t len, unit;

@@ -147,7 +147,60 @@ TEST_CASE("tm_copy_mc returns the whole length when the source starts in the bad
   }
 }
 
-TEST_CASE("the public tm_copy_mc uses the routine cpuid selects and recovers a fault") {
+TEST_CASE("rep movsb is taken only where a timed copy shows it faster than the word loop") {
+  using tiermem::safety::CopyTiming;
+  using tiermem::safety::movsb_is_slow;
+  // The rule: under QEMU's TCG an 8 KiB copy took 17 us with rep movsb and 2.2 us with the
+  // word loop; on this project's hosts about 0.1 us and 0.25 us.
+  CHECK(movsb_is_slow(CopyTiming{17000, 2200}));
+  CHECK_FALSE(movsb_is_slow(CopyTiming{100, 250}));
+  CHECK_FALSE(movsb_is_slow(CopyTiming{400, 200}));  // twice the loop's time: still rep movsb
+  CHECK(movsb_is_slow(CopyTiming{401, 200}));
+  CHECK_FALSE(movsb_is_slow(CopyTiming{}));  // nothing measured: cpuid's word stands
+  // What this machine measured, and that the choice follows it and stays put.
+  const CopyRoutine first = tiermem::safety::detect_copy_routine();
+  const CopyTiming t = tiermem::safety::copy_timing();
+  MESSAGE("8 KiB copies: rep movsb " << t.movsb_ns << " ns, word loop " << t.words_ns << " ns");
+  if (tiermem::safety::cpuid_copy_routine() != CopyRoutine::rep_movsb) {
+    CHECK(first == tiermem::safety::cpuid_copy_routine());
+    return;
+  }
+  CHECK(t.movsb_ns != 0);
+  CHECK(t.words_ns != 0);
+  CHECK(first == (movsb_is_slow(t) ? CopyRoutine::word_loop : CopyRoutine::rep_movsb));
+  for (int i = 0; i < 3; ++i) CHECK(tiermem::safety::detect_copy_routine() == first);
+  CHECK(tiermem::safety::copy_timing().movsb_ns == t.movsb_ns);
+}
+
+TEST_CASE("cpuid's rep movsb is settled by the first copy it would serve, an explicit choice never") {
+  init();
+  if (tiermem::safety::cpuid_copy_routine() != CopyRoutine::rep_movsb) return;  // nothing to settle
+  using tiermem::safety::active_copy_routine;
+  namespace detail = tiermem::safety::detail;
+  const CopyRoutine before = active_copy_routine();
+  const CopyRoutine want = tiermem::safety::detect_copy_routine();
+  std::vector<unsigned char> src(tiermem::safety::kMovsbFrom, 3), dst(tiermem::safety::kMovsbFrom);
+  // As the handler's installation leaves it: cpuid's routine, not yet settled.
+  tiermem::safety::set_detected_copy_routine(CopyRoutine::rep_movsb);
+  CHECK_FALSE(detail::routine_settled.load());
+  // Copies below kMovsbFrom never take rep movsb, so they settle nothing.
+  CHECK(copy_mc_with(active_copy_routine(), dst.data(), src.data(), tiermem::safety::kMovsbFrom - 1) == 0);
+  CHECK_FALSE(detail::routine_settled.load());
+  CHECK(active_copy_routine() == CopyRoutine::rep_movsb);
+  // The first that would: it copies all, and the routine in use is the timed choice.
+  CHECK(copy_mc_with(active_copy_routine(), dst.data(), src.data(), src.size()) == 0);
+  CHECK(dst == src);
+  CHECK(detail::routine_settled.load());
+  CHECK(active_copy_routine() == want);
+  // A routine chosen (TIERMEM_COPY_MC) stays, whatever the timing said.
+  tiermem::safety::set_active_copy_routine(CopyRoutine::rep_movsb);
+  CHECK(detail::routine_settled.load());
+  tiermem::safety::settle_copy_routine();
+  CHECK(active_copy_routine() == CopyRoutine::rep_movsb);
+  tiermem::safety::set_active_copy_routine(before);
+}
+
+TEST_CASE("the public tm_copy_mc uses the routine detect_copy_routine selects and recovers a fault") {
   init();
   CHECK(std::string(tm_copy_mc_routine()) ==
         routine_name(tiermem::safety::detect_copy_routine()));
