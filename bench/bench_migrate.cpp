@@ -5,8 +5,9 @@
 //   move_pages/2MiB      the same for one transparent huge page (512 addresses, one folio)
 //   mbind_move/2MiB      mbind(MPOL_MF_MOVE) of a 2 MiB huge-page range to the other node
 //   copy_remap/promote   a 2 MiB range of a shared mapping (memfd here, /dev/daxX.Y with
-//                        TIERMEM_BENCH_DAX) made read-only, copied with tm_copy_mc into fresh
-//                        anonymous memory, and that memory mremap()ed over the same address
+//                        TIERMEM_BENCH_DAX) moved as the engine moves it (remap_range): fresh
+//                        anonymous memory faulted in, the range fenced, copied with the
+//                        machine-check-safe copy, the memory mremap()ed over the same address
 //   copy_remap/demote    the way back: copied into the device's pages, mapped over the address
 //   protect_sample/4KiB  one protection sample: mprotect(PROT_NONE), the program's touch, the
 //                        SIGSEGV handler that counts it and restores the page
@@ -33,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "migrate/move.hpp"
 #include "tiermem/safety.h"
 
 namespace {
@@ -201,7 +203,9 @@ double seconds_between(const timespec &a, const timespec &b) {
 
 // One round trip per iteration, both directions done, one of them timed (manual time), so
 // that each direction starts from the state the other left: promote maps anonymous memory
-// over the device's pages, demote maps the device's pages back over the anonymous ones.
+// over the device's pages, demote maps the device's pages back over the anonymous ones. Each
+// direction is the engine's own move (migrate::remap_range: destination mapped and its pages
+// faulted in, the range fenced, copied with the machine-check-safe copy, mremap over it).
 void copy_remap(benchmark::State &state, bool time_promote) {
   Device dev;
   if (!dev.open(state)) return;
@@ -210,47 +214,33 @@ void copy_remap(benchmark::State &state, bool time_promote) {
     state.SkipWithError("cannot reserve 2 MiB");
     return;
   }
-  auto map_device = [&](char *at) {
-    return ::mmap(at, kHuge, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, dev.fd, 0) == at;
-  };
-  if (!map_device(addr)) {
+  if (::mmap(addr, kHuge, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, dev.fd, 0) != addr) {
     state.SkipWithError(("cannot map " + dev.name + " at a fixed address").c_str());
     return;
   }
   std::memset(addr, 7, kHuge);
   size_t short_copies = 0;
+  const tiermem::migrate::Destination dram{-1, 0, -1, true};  // as a promotion to FAST
+  const tiermem::migrate::Destination device{dev.fd, 0, -1};
   for (auto _ : state) {
     timespec t0{}, t1{}, t2{};
     ::clock_gettime(CLOCK_MONOTONIC, &t0);
-    // Promote: writers fault on the read-only range (and would wait) while it is copied.
-    ::mprotect(addr, kHuge, PROT_READ);
-    char *fresh = anon(kHuge, true);
-    std::memset(fresh, 0, kHuge);  // what a pool of ready DRAM pages would already hold
-    short_copies += tm_copy_mc(fresh, addr, kHuge) != 0;
-    if (::mremap(fresh, kHuge, kHuge, MREMAP_MAYMOVE | MREMAP_FIXED, addr) != addr) {
-      state.SkipWithError(("mremap over the block: " + std::string(std::strerror(errno))).c_str());
-      break;
-    }
+    tiermem::migrate::MoveResult up = tiermem::migrate::remap_range(addr, kHuge, dram);
     ::clock_gettime(CLOCK_MONOTONIC, &t1);
-    // Demote: the range read-only again, copied into the device's pages through a second
-    // mapping of them, which then replaces the anonymous memory at the same address.
-    ::mprotect(addr, kHuge, PROT_READ);
-    char *staging = anon(kHuge, false);
-    if (staging == nullptr || !map_device(staging)) {
-      state.SkipWithError(("cannot map " + dev.name + " for the copy back").c_str());
-      break;
-    }
-    short_copies += tm_copy_mc(staging, addr, kHuge) != 0;
-    if (::mremap(staging, kHuge, kHuge, MREMAP_MAYMOVE | MREMAP_FIXED, addr) != addr) {
-      state.SkipWithError(("mremap back: " + std::string(std::strerror(errno))).c_str());
-      break;
-    }
+    tiermem::migrate::MoveResult down = tiermem::migrate::remap_range(addr, kHuge, device);
     ::clock_gettime(CLOCK_MONOTONIC, &t2);
+    if (up.error != 0 || down.error != 0) {
+      state.SkipWithError(("remap_range " + std::string(up.error != 0 ? "to DRAM" : "back to " + dev.name) +
+                           ": " + std::strerror(-(up.error != 0 ? up.error : down.error)))
+                              .c_str());
+      break;
+    }
+    short_copies += up.unreadable_at + down.unreadable_at;
     state.SetIterationTime(time_promote ? seconds_between(t0, t1) : seconds_between(t1, t2));
   }
   state.counters["short_copies"] = static_cast<double>(short_copies);
-  state.counters["content_kept"] = addr[kHuge - 1] == 7 ? 1 : 0;
-  state.SetLabel(dev.name);
+  state.counters["content_kept"] = addr[0] == 7 && addr[kHuge - 1] == 7 ? 1 : 0;
+  state.SetLabel(dev.name + ", copied with " + tm_copy_mc_routine());
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kHuge));
   ::munmap(addr, kHuge);
 }
