@@ -10,9 +10,9 @@
 
 B=$TIERMEM_BUILD_DIR/bench/bench_gups
 [ -x "$B" ] || fail "$B is not built; run cmake --build $TIERMEM_BUILD_DIR --target bench_gups"
-# Under TCG a 2 MiB copy and remap costs 100-300 times what it costs on the host's own kernel
-# and a pagemap read about 3 times (bench_migrate), so the engine gets half a core here
-# instead of its default 3% (measured too, as tiermem-cpu3).
+# Under TCG a 2 MiB copy and remap costs about 8 times what it costs on the host's own kernel
+# (12-22 ms a promotion under GUPS's writes) and a pagemap read about 3 times (bench_migrate),
+# so the engine gets half a core here instead of its default 3% (measured too, as tiermem-cpu3).
 TIERMEM_CPU=0.5
 run_tiermem_dax() {
   local name=$1
