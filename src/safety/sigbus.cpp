@@ -22,15 +22,19 @@ namespace {
 
 std::mutex install_mutex;
 
-// TIERMEM_COPY_MC=rep-movsb|word-loop|portable overrides cpuid's choice: for benchmarks and
-// for proving every routine on a real kernel.
-CopyRoutine routine_from_env(CopyRoutine detected) noexcept {
+// TIERMEM_COPY_MC=rep-movsb|word-loop|avx2|portable overrides the choice: for benchmarks and
+// for proving every routine on a real kernel. False (ignored, as documented) when unset or
+// naming no routine this machine can run.
+bool routine_from_env(CopyRoutine *chosen) noexcept {
   const char *v = ::secure_getenv("TIERMEM_COPY_MC");
-  if (!v) return detected;
+  if (!v) return false;
   for (CopyRoutine r : all_copy_routines) {
-    if (std::strcmp(v, routine_name(r)) == 0 && routine_available(r)) return r;
+    if (std::strcmp(v, routine_name(r)) == 0 && routine_available(r)) {
+      *chosen = r;
+      return true;
+    }
   }
-  return detected;
+  return false;
 }
 
 }  // namespace
@@ -72,8 +76,8 @@ int install_handler() noexcept {
     // cpuid's choice, settled by the first copy rep movsb would serve; a TIERMEM_COPY_MC
     // choice stands as it is.
     const CopyRoutine detected = cpuid_copy_routine();
-    if (::secure_getenv("TIERMEM_COPY_MC") != nullptr)
-      set_active_copy_routine(routine_from_env(detected));
+    if (CopyRoutine chosen; routine_from_env(&chosen))
+      set_active_copy_routine(chosen);
     else
       set_detected_copy_routine(detected);
   }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -198,6 +199,25 @@ TEST_CASE("cpuid's rep movsb is settled by the first copy it would serve, an exp
   tiermem::safety::settle_copy_routine();
   CHECK(active_copy_routine() == CopyRoutine::rep_movsb);
   tiermem::safety::set_active_copy_routine(before);
+}
+
+// Run on its own by ctest with TIERMEM_COPY_MC set (safety.copy_mc_env_*, tests/safety/
+// CMakeLists.txt): in a process where nothing installed the handler before, a name of a
+// routine chooses it outright, anything else is ignored (the timed choice, as when unset).
+TEST_CASE("TIERMEM_COPY_MC chooses the routine it names and is ignored otherwise") {
+  const char *v = std::getenv("TIERMEM_COPY_MC");
+  const bool names_one = v != nullptr && (std::string(v) == "rep-movsb" || std::string(v) == "word-loop" ||
+                                          std::string(v) == "portable");
+  const bool first = !tiermem::safety::handler_installed();
+  init();
+  if (first && names_one) {
+    CHECK(tiermem::safety::detail::routine_settled.load());  // nothing left to time
+    CHECK(std::string(tm_copy_mc_routine()) == v);
+    return;
+  }
+  if (first && tiermem::safety::cpuid_copy_routine() == CopyRoutine::rep_movsb)
+    CHECK_FALSE(tiermem::safety::detail::routine_settled.load());  // left to the timed copy
+  CHECK(std::string(tm_copy_mc_routine()) == routine_name(tiermem::safety::detect_copy_routine()));
 }
 
 TEST_CASE("the public tm_copy_mc uses the routine detect_copy_routine selects and recovers a fault") {
