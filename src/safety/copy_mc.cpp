@@ -79,7 +79,6 @@ bool avx2_usable() noexcept {
 }
 }  // namespace
 
-
 void set_active_copy_routine(CopyRoutine r) noexcept {
   detail::active_routine.store(r, std::memory_order_relaxed);
   detail::routine_settled.store(true, std::memory_order_release);

@@ -69,6 +69,11 @@ bool timed() noexcept {
 #endif
 }
 
+// The rule applied to the timed copies.
+CopyRoutine timed_choice() noexcept {
+  return movsb_is_slow(copy_timing()) ? CopyRoutine::word_loop : CopyRoutine::rep_movsb;
+}
+
 }  // namespace
 
 CopyRoutine cpuid_copy_routine() noexcept {
@@ -91,7 +96,7 @@ CopyRoutine detect_copy_routine() noexcept {
     __builtin_ia32_pause();
 #endif
   }
-  return movsb_is_slow(copy_timing()) ? CopyRoutine::word_loop : r;
+  return timed_choice();
 }
 
 CopyTiming copy_timing() noexcept {
@@ -106,8 +111,8 @@ void set_detected_copy_routine(CopyRoutine r) noexcept {
 
 void settle_copy_routine() noexcept {
   if (detail::routine_settled.load(std::memory_order_acquire) || !timed()) return;
-  if (movsb_is_slow(copy_timing()) && active_copy_routine() == CopyRoutine::rep_movsb)
-    detail::active_routine.store(CopyRoutine::word_loop, std::memory_order_relaxed);
+  if (active_copy_routine() == CopyRoutine::rep_movsb)
+    detail::active_routine.store(timed_choice(), std::memory_order_relaxed);
   detail::routine_settled.store(true, std::memory_order_release);
 }
 
