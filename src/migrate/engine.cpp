@@ -251,10 +251,13 @@ void Engine::run() {
   stats_.stretch = 1;
   bucket_at_ = since_t0();
   bucket_cpu_ = cpu_at_start_;
-  double wait_ms = config_.interval_ms;
   // An eighth of the interval to begin with: a window as long as the interval sees most pages
   // of a busy program written, and it takes an interval per halving to learn so.
   window_ms_ = std::max(config_.interval_ms / 8.0, kMinWindowMs);
+  // The first scan one window after the start, not an interval: what is hot from the start
+  // is seen at once (see confirm_next_).
+  double wait_ms = window_ms_;
+  bool confirming = false;  // this scan was a confirmation: the next one is not
   auto sleep = [&](double ms) {
     if (ms > 0) wake_.wait_for(lock, std::chrono::duration<double, std::milli>(ms), [this] { return stopping_; });
     return !stopping_;
@@ -300,6 +303,19 @@ void Engine::run() {
     // (With none blocked this is the scan alone: the cap always holds a scan.)
     const double want_ns =
         std::min(bucket_cap(), scan_cost_ns_ + static_cast<double>(blocked_moves_) * move_cost_ns_);
+    // A unit seen clearly hot for the first time is confirmed by the next window, not the
+    // next interval: a unit moves only once two windows in a row saw it above the average
+    // (interval()), and the second window came a whole interval later (up to eight of them
+    // when the scans had stretched), which was most of the time from a hot set's move to
+    // its promotion. Once per interval at most: the confirmation's scan cannot ask for
+    // another, so noise costs at most one scan (and one clear) more per interval. The bucket
+    // still has to hold the scan.
+    if (confirm_next_ && !confirming) {
+      confirming = true;
+      wait_ms = window_ms_;
+    } else {
+      confirming = false;
+    }
     wait_ms = std::max(wait_ms, (want_ns - cpu_bucket_ns_) / config_.cpu_budget / 1e6);
   }
 }
@@ -421,6 +437,8 @@ bool Engine::interval(double now, std::size_t &credit) {
   std::vector<Ref> hot, cold;
   std::size_t fast = 0;
   std::uint32_t rising = 0;  // the best score of a slow unit above the average in this window
+  bool fresh = false;  // a slow unit above twice the average of all units, first seen so
+  const std::uint64_t units = pages * kPage / config_.unit;
   for (Region &r : regions_) {
     for (std::size_t i = 0; i < r.units.size(); ++i) {
       Unit &u = r.units[i];
@@ -437,6 +455,9 @@ bool Engine::interval(double now, std::size_t &credit) {
       } else if (u.above_average && !u.stuck) {
         rising = std::max(rising, u.score);
         if (was_above) hot.push_back({&r, i, u.score});
+        // Twice the average over every tracked unit, written or not: not a unit a program
+        // initialises (written like its neighbours), nor a cold one written now and then.
+        else if (std::uint64_t{u.last} * units >= 2 * dirty) fresh = true;
       }
     }
   }
@@ -454,6 +475,7 @@ bool Engine::interval(double now, std::size_t &credit) {
   // there. While nothing is, run() stretches the scans.
   const bool wanted = rising != 0 && (fast < budget_units ||
                                       (!cold.empty() && clearly_hotter(rising, cold.front().score)));
+  confirm_next_ = fresh && wanted;
   // Within the CPU budget, the moves about to be made counted in at their expected cost: a
   // check of the time already spent alone let a trade's two moves overrun the budget by up to
   // two moves (3.4% of a core at a budget of 3% in the VM).

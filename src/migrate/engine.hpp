@@ -203,6 +203,9 @@ class Engine {
   // units left, two moves each once FAST is full). run() waits for their room before the
   // next scan rather than spend it on scans that would find the same units.
   std::size_t blocked_moves_ = 0;
+  // The last scan saw a slow unit clearly hot for the first time, worth moving: run() scans
+  // again after one window to confirm it (a unit moves after two windows above the average).
+  bool confirm_next_ = false;
   double bucket_at_ = 0;         // when last filled, on since_t0()'s clock
   std::uint64_t bucket_cpu_ = 0;  // the thread's CPU time then
   pthread_t thread_{};
