@@ -69,14 +69,7 @@ void map_front_pages(tm_tier &tier) {
   const auto first = reinterpret_cast<std::uintptr_t>(tier.backend->base());
   const auto end = reinterpret_cast<std::uintptr_t>(slot_address(tier.slot) + slot_size());
   const std::size_t bytes = (((end - first) >> kFrontPageShift) + 4095) & ~std::size_t{4095};
-  tier.front_pages = platform::Mapping::map(nullptr, bytes, PROT_READ | PROT_WRITE,
-                                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-  if (!tier.front_pages) {
-    int err = errno;
-    throw Error(-err, "tiermem: cannot map the page classes of tier '" + tier.name + "' (" +
-                          std::to_string(bytes) + " bytes): " + std::strerror(err) +
-                          "; check `ulimit -v`");
-  }
+  tier.front_pages = map_table("the page classes of tier '" + tier.name + "'", bytes);
   g_front_pages[tier.slot] =
       reinterpret_cast<std::uintptr_t>(tier.front_pages.addr()) - (first >> kFrontPageShift);
 }
@@ -147,13 +140,10 @@ int front_arena_flags(unsigned slot, int flags) noexcept {
 void *mallocx_front_arena(unsigned slot, std::size_t n, int flags) noexcept {
   const int f = front_arena_flags(slot, flags);
   if (f == 0) return nullptr;  // already the front arena's request
-  const std::uint64_t before = *t_je_allocated;
-  void *p = tmje_mallocx(n, f);
-  if (p == nullptr) return nullptr;
-  note_front_page(slot, p);
-  const std::uint64_t bytes = *t_je_allocated - before;
-  t_je_other += static_cast<std::int64_t>(bytes);
-  note_allocated(slot, bytes);
+  // Noted as any request of the tier (its failure comes back here with the front arena's
+  // flags, and ends above).
+  void *p = mallocx_noted(slot, n, f);
+  if (p != nullptr) note_front_page(slot, p);
   return p;
 }
 
