@@ -20,6 +20,17 @@ std::atomic<PurgeObserver> g_purge_observer{nullptr};
 
 }  // namespace
 
+platform::Mapping map_table(const std::string &what, std::size_t bytes) {
+  platform::Mapping m = platform::Mapping::map(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  if (!m) {
+    int err = errno;
+    throw Error(-err, "tiermem: cannot map " + what + " (" + std::to_string(bytes) +
+                          " bytes): " + std::strerror(err) + "; check `ulimit -v`");
+  }
+  return m;
+}
+
 void set_purge_observer(PurgeObserver fn) noexcept {
   g_purge_observer.store(fn, std::memory_order_release);
 }
@@ -28,13 +39,7 @@ ExtentMap::ExtentMap(std::byte *base, std::size_t span, backend::extent_hooks_t 
     : base_(reinterpret_cast<std::uintptr_t>(base)), pages_(span >> kPageShift) {
   std::size_t words = (pages_ + kWordBits - 1) / kWordBits;
   const std::size_t bytes = words * sizeof(std::uint64_t);
-  bits_map_ = platform::Mapping::map(nullptr, bytes, PROT_READ | PROT_WRITE,
-                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-  if (!bits_map_) {
-    int err = errno;
-    throw Error(-err, "tiermem: cannot map the heap's extent map (" + std::to_string(bytes) +
-                          " bytes): " + std::strerror(err) + "; check `ulimit -v`");
-  }
+  bits_map_ = map_table("the heap's extent map", bytes);
   // Zero pages: zero-initialised atomics.
   bits_ = static_cast<std::atomic<std::uint64_t> *>(bits_map_.addr());
   wrap_.hooks = {alloc, dalloc, destroy, commit, decommit, purge_lazy, purge_forced, split, merge};

@@ -9,12 +9,20 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "backend/hooks.hpp"
 #include "platform/raii.hpp"
 
 namespace tiermem::heap {
+
+/**
+ * Zeroed anonymous memory for one of the heap's tables (MAP_NORESERVE: only what is touched
+ * costs), `what` naming it in the message; throws tiermem::Error ("tiermem: cannot map WHAT
+ * (N bytes): REASON; check `ulimit -v`") when it cannot be mapped.
+ */
+platform::Mapping map_table(const std::string &what, std::size_t bytes);
 
 /** Told about every range a tier's backend gave back to the kernel (a forced purge). */
 using PurgeObserver = void (*)(void *addr, std::size_t len) noexcept;

@@ -1,5 +1,6 @@
 // jemalloc's own metadata (its per-arena "base") lives in DRAM, not on the tier: a memory
 // error on a tier can then only hit user blocks or free memory.
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "heap/heap.hpp"
 #include "heap/jemalloc.hpp"
 #include "heap/slots.hpp"
+#include "tiermem/error.hpp"
 #include "tiermem/tiermem.h"
 
 namespace {
@@ -80,4 +82,20 @@ TEST_CASE("an emulated tier's jemalloc metadata lives in DRAM, outside the tier'
 
 TEST_CASE("a node tier's jemalloc metadata lives in DRAM, outside the tier's slot") {
   check_metadata_off_tier("rank:0", 72000);
+}
+
+TEST_CASE("a heap table that cannot be mapped is refused naming the table, its size and ulimit -v") {
+  // The tier's page classes and the extent map are mapped by one function; no machine maps
+  // 2^62 bytes, so it fails as a small `ulimit -v` makes the real sizes fail.
+  const std::size_t huge = std::size_t{1} << 62;
+  const std::string want = "tiermem: cannot map the page classes of tier 'slow' (" + std::to_string(huge) +
+                           " bytes): Cannot allocate memory; check `ulimit -v`";
+  try {
+    tiermem::heap::map_table("the page classes of tier 'slow'", huge);
+    FAIL("a mapping of 2^62 bytes succeeded");
+  } catch (const tiermem::Error &e) {
+    CHECK(std::string(e.what()) == want);
+    CHECK(e.code() == -ENOMEM);
+  }
+  CHECK(tiermem::heap::map_table("a table", 4096).addr() != nullptr);
 }
