@@ -2,6 +2,8 @@
 // callbacks, the heap's owner lookup. The handler itself is in handler.cpp.
 #include "safety/sigbus.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -21,21 +23,6 @@ constinit std::atomic<bool> detail::handler_ready{false};
 namespace {
 
 std::mutex install_mutex;
-
-// TIERMEM_COPY_MC=rep-movsb|word-loop|avx2|portable overrides the choice: for benchmarks and
-// for proving every routine on a real kernel. False (ignored, as documented) when unset or
-// naming no routine this machine can run.
-bool routine_from_env(CopyRoutine *chosen) noexcept {
-  const char *v = ::secure_getenv("TIERMEM_COPY_MC");
-  if (!v) return false;
-  for (CopyRoutine r : all_copy_routines) {
-    if (std::strcmp(v, routine_name(r)) == 0 && routine_available(r)) {
-      *chosen = r;
-      return true;
-    }
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -70,16 +57,52 @@ int apply_poison_env(const char **error) noexcept {
   return 0;
 }
 
+// TIERMEM_COPY_MC=rep-movsb|word-loop|avx2|portable overrides the choice: for benchmarks and
+// for proving every routine on a real kernel.
+int copy_routine_from_env(CopyRoutine *chosen, char *message, std::size_t n) noexcept {
+  const char *v = ::secure_getenv("TIERMEM_COPY_MC");
+  if (v == nullptr || *v == '\0') return 0;
+  for (CopyRoutine r : all_copy_routines) {
+    if (std::strcmp(v, routine_name(r)) == 0 && routine_available(r)) {
+      *chosen = r;
+      return 1;
+    }
+  }
+  std::size_t at = 0;
+  const auto put = [&](const char *text, std::size_t most) {
+    for (std::size_t i = 0; text[i] != '\0' && i < most && at + 1 < n; ++i) message[at++] = text[i];
+  };
+  put("tiermem: TIERMEM_COPY_MC=", 64);
+  put(v, 64);
+  put(" names no copy routine this machine runs; name one of", 64);
+  for (CopyRoutine r : all_copy_routines) {
+    if (!routine_available(r)) continue;
+    put(" ", 1);
+    put(routine_name(r), 32);
+  }
+  put(", or unset it: the timed choice is used\n", 64);
+  if (n > 0) message[at] = '\0';
+  return -1;
+}
+
 int install_handler() noexcept {
   std::lock_guard<std::mutex> lock(install_mutex);
   if (!detail::handler_ready.load(std::memory_order_relaxed)) {
     // cpuid's choice, settled by the first copy rep movsb would serve; a TIERMEM_COPY_MC
     // choice stands as it is.
     const CopyRoutine detected = cpuid_copy_routine();
-    if (CopyRoutine chosen; routine_from_env(&chosen))
+    CopyRoutine chosen = detected;
+    char message[256];
+    const int from_env = copy_routine_from_env(&chosen, message, sizeof message);
+    if (from_env > 0) {
       set_active_copy_routine(chosen);
-    else
+    } else {
+      if (from_env < 0) {
+        const ssize_t rc = ::write(2, message, std::strlen(message));
+        (void)rc;
+      }
       set_detected_copy_routine(detected);
+    }
   }
   if (int rc = sigbus_chain.install(SIGBUS, on_sigbus); rc != 0) return rc;
   detail::handler_ready.store(true, std::memory_order_release);

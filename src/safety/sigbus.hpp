@@ -60,6 +60,17 @@ int thread_init() noexcept;
 /** The owner of `addr`: the heap's lookup first, then the registered ranges. */
 bool find_owner(const void *addr, Owner *out) noexcept;
 
+enum class CopyRoutine;  // copy_mc.hpp
+
+/**
+ * TIERMEM_COPY_MC, read once by install_handler(): 1 and `*chosen` set when it names a copy
+ * routine this machine runs, 0 when it is unset or empty, -1 when it names none: then
+ * `message` (of `n` bytes) receives the one line install_handler() writes to stderr, naming
+ * the value and the routines there are; the timed choice is used, as when unset. No
+ * allocation, no stdio: it runs wherever the handler is first installed.
+ */
+int copy_routine_from_env(CopyRoutine *chosen, char *message, std::size_t n) noexcept;
+
 /**
  * Installs the handler, or re-installs it in front of a handler the program installed
  * after ours (thread-safe; a sigaction query when nothing changed). Returns 0 or -errno.

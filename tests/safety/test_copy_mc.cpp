@@ -203,7 +203,8 @@ TEST_CASE("cpuid's rep movsb is settled by the first copy it would serve, an exp
 
 // Run on its own by ctest with TIERMEM_COPY_MC set (safety.copy_mc_env_*, tests/safety/
 // CMakeLists.txt): in a process where nothing installed the handler before, a name of a
-// routine chooses it outright, anything else is ignored (the timed choice, as when unset).
+// routine chooses it outright; anything else leaves the timed choice, as when unset (and one
+// line on stderr, checked by the test after this one).
 TEST_CASE("TIERMEM_COPY_MC chooses the routine it names and is ignored otherwise") {
   const char *v = std::getenv("TIERMEM_COPY_MC");
   const bool names_one = v != nullptr && (std::string(v) == "rep-movsb" || std::string(v) == "word-loop" ||
@@ -218,6 +219,34 @@ TEST_CASE("TIERMEM_COPY_MC chooses the routine it names and is ignored otherwise
   if (first && tiermem::safety::cpuid_copy_routine() == CopyRoutine::rep_movsb)
     CHECK_FALSE(tiermem::safety::detail::routine_settled.load());  // left to the timed copy
   CHECK(std::string(tm_copy_mc_routine()) == routine_name(tiermem::safety::detect_copy_routine()));
+}
+
+TEST_CASE("a TIERMEM_COPY_MC naming no routine here is refused with one line naming the value and the routines") {
+  using tiermem::safety::copy_routine_from_env;
+  const char *was = std::getenv("TIERMEM_COPY_MC");
+  const std::string saved = was != nullptr ? was : "";
+  std::string routines;
+  for (CopyRoutine r : tiermem::safety::all_copy_routines)
+    if (tiermem::safety::routine_available(r)) routines += std::string(" ") + routine_name(r);
+  CopyRoutine chosen = CopyRoutine::portable;
+  char message[256] = "untouched";
+  ::setenv("TIERMEM_COPY_MC", "bogus", 1);
+  CHECK(copy_routine_from_env(&chosen, message, sizeof message) == -1);
+  CHECK(std::string(message) == "tiermem: TIERMEM_COPY_MC=bogus names no copy routine this machine runs; name one of" +
+                                    routines + ", or unset it: the timed choice is used\n");
+  CHECK(chosen == CopyRoutine::portable);
+  // A long value is cut, the line still ends.
+  ::setenv("TIERMEM_COPY_MC", std::string(300, 'x').c_str(), 1);
+  CHECK(copy_routine_from_env(&chosen, message, sizeof message) == -1);
+  CHECK(std::string(message).back() == '\n');
+  ::setenv("TIERMEM_COPY_MC", "word-loop", 1);
+  CHECK(copy_routine_from_env(&chosen, message, sizeof message) == 1);
+  CHECK(chosen == CopyRoutine::word_loop);
+  ::setenv("TIERMEM_COPY_MC", "", 1);
+  CHECK(copy_routine_from_env(&chosen, message, sizeof message) == 0);
+  ::unsetenv("TIERMEM_COPY_MC");
+  CHECK(copy_routine_from_env(&chosen, message, sizeof message) == 0);
+  if (was != nullptr) ::setenv("TIERMEM_COPY_MC", saved.c_str(), 1);
 }
 
 TEST_CASE("the public tm_copy_mc uses the routine detect_copy_routine selects and recovers a fault") {
