@@ -7,6 +7,7 @@
 
 // The snapshot stands in for the kernel's copy-on-write at fork: it reads the tier while other
 // threads may be writing it, exactly as fork() itself does (platform/tsan.hpp).
+#include "platform/text.hpp"
 #include "platform/tsan.hpp"
 
 namespace tiermem::backend {
@@ -16,9 +17,8 @@ namespace {
 void say_failed(const char *what, int err) noexcept {
   char buf[160];
   std::size_t n = 0;
-  auto put = [&](const char *s) {
-    while (*s != '\0' && n < sizeof buf - 2) buf[n++] = *s++;
-  };
+  // Two bytes kept free, as before: one for append_text's NUL, one spare.
+  auto put = [&](const char *s) { n = platform::append_text(buf, sizeof buf - 1, n, s); };
   put("tiermem: fork: ");
   put(what);
   put(": ");

@@ -1,6 +1,7 @@
 // Whole-file reads and splitting without iostreams: discovery runs inside every program that
 // preloads tiermem, and the iostream/locale machinery would add its pages to each one's RSS.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,6 +12,18 @@ namespace tiermem::platform {
 
 /** The file's bytes; nullopt with `err` set to the errno when it cannot be opened or read. */
 std::optional<std::string> read_file(const std::string &path, int &err);
+
+/**
+ * Appends at most `most` bytes of `text` to the line in `buf` (`size` bytes, `at` used),
+ * keeping one byte free for a final NUL; returns the bytes used now. No allocation, no
+ * locale: for lines written where malloc cannot be used (fork handlers, the SIGBUS
+ * handler's installation).
+ */
+inline std::size_t append_text(char *buf, std::size_t size, std::size_t at, const char *text,
+                               std::size_t most = SIZE_MAX) noexcept {
+  for (std::size_t i = 0; text[i] != '\0' && i < most && at + 1 < size; ++i) buf[at++] = text[i];
+  return at;
+}
 
 /** Pieces of `s` between `sep` characters (empty pieces kept). */
 std::vector<std::string_view> split(std::string_view s, char sep);

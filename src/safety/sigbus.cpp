@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "platform/signal.hpp"
+#include "platform/text.hpp"
 #include "safety/copy_mc.hpp"
 #include "safety/tables.hpp"
 
@@ -70,7 +71,7 @@ int copy_routine_from_env(CopyRoutine *chosen, char *message, std::size_t n) noe
   }
   std::size_t at = 0;
   const auto put = [&](const char *text, std::size_t most) {
-    for (std::size_t i = 0; text[i] != '\0' && i < most && at + 1 < n; ++i) message[at++] = text[i];
+    at = platform::append_text(message, n, at, text, most);
   };
   put("tiermem: TIERMEM_COPY_MC=", 64);
   put(v, 64);
